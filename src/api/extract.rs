@@ -1,0 +1,57 @@
+//! Request extractors with errors users can act on: the bearer-token `Actor`, JSON bodies,
+//! and app names from the path.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::domain::AppName;
+use crate::ops::{Actor, Platform, tokens};
+
+use super::error::ApiError;
+
+/// Largest JSON body the API reads: well above the 64 KiB config cap.
+const MAX_JSON_BYTES: usize = 1024 * 1024;
+
+impl FromRequestParts<Platform> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, p: &Platform) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("not logged in; run paas login"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "send the token as Authorization: Bearer TOKEN; run paas login",
+                )
+            })?;
+        Ok(tokens::authenticate(p, token.trim()).await?)
+    }
+}
+
+/// A JSON body whose errors say what was wrong with it.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES)
+            .await
+            .map_err(|_| ApiError::bad_request("request body is too large or was cut off"))?;
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// Parses `{app}` from the path.
+pub fn app_name(raw: &str) -> Result<AppName, ApiError> {
+    Ok(AppName::parse(raw)?)
+}

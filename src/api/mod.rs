@@ -1,0 +1,55 @@
+//! The JSON API under `/api/v1`, one file per topic, each handler a thin call into `ops`.
+
+mod access;
+mod apps;
+mod config;
+mod domains;
+pub mod error;
+mod events;
+pub mod extract;
+mod ps;
+mod releases;
+mod tokens;
+mod users;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::ops::Platform;
+
+pub fn routes() -> Router<Platform> {
+    let app = Router::new()
+        .route("/", get(apps::info).delete(apps::destroy))
+        .route("/config", get(config::get).patch(config::update))
+        .route("/releases", get(releases::list))
+        .route("/releases/{version}", get(releases::info))
+        .route("/rollback", post(releases::rollback))
+        .route("/formation", get(ps::formation).patch(ps::scale))
+        .route("/ps/restart", post(ps::restart))
+        .route("/domains", get(domains::list).post(domains::add))
+        .route("/domains/{hostname}", delete(domains::remove))
+        .route("/members", get(access::list).post(access::add))
+        .route("/members/{user}", delete(access::remove))
+        .route("/events", get(events::of_app));
+    let v1 = Router::new()
+        .route("/login", post(users::login))
+        .route("/whoami", get(users::whoami))
+        .route("/apps", get(apps::list).post(apps::create))
+        .nest("/apps/{app}", app)
+        .route(
+            "/config",
+            get(config::get_global).patch(config::update_global),
+        )
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{name}/password", post(users::set_password))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/events", get(events::list))
+        .fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "no such API endpoint; see README.md for the API",
+            )
+        });
+    Router::new().nest("/api/v1", v1)
+}

@@ -1,0 +1,119 @@
+//! The HTTP client of the CLI: JSON in and out, server errors turned into one line.
+
+use anyhow::{Context, Result, anyhow, bail};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::wire::ErrorBody;
+
+use super::credentials::Target;
+
+pub struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub fn new(target: Target) -> Result<Client> {
+        // Already installed on a second client: that is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Client {
+            http,
+            url: target.url,
+            token: target.token,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(Method::GET, path, None::<&()>).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    /// For endpoints that answer 204 No Content.
+    pub async fn call<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<()> {
+        self.request(method, path, body).await.map(drop)
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let response = self.request(method, path, body).await?;
+        response
+            .json()
+            .await
+            .with_context(|| format!("unexpected answer from {}{path}", self.url))
+    }
+
+    pub async fn request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response> {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let message = match response.json::<ErrorBody>().await {
+            Ok(body) => body.error,
+            Err(_) => format!("server answered {status}"),
+        };
+        if status == StatusCode::UNAUTHORIZED && self.token.is_none() {
+            bail!("not logged in to {}; run paas login {}", self.url, self.url);
+        }
+        Err(anyhow!(message))
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        anyhow!(
+            "cannot reach paas at {}: {}; is paas server running there? (set PAAS_URL or run paas login URL)",
+            self.url,
+            root_cause(&e)
+        )
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

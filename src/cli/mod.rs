@@ -1,0 +1,271 @@
+//! The `paas` command line: Heroku's `topic:command` shape, `-a APP` (or the `paas` git
+//! remote), tables for lists, `--json` for scripts, and one-line errors with exit code 1.
+//! Each topic has its own file; all of them speak to the server through `client`.
+
+mod access;
+mod apps;
+mod client;
+mod config;
+mod credentials;
+mod domains;
+mod events;
+mod git_remote;
+mod login;
+mod output;
+mod ps;
+mod releases;
+mod tokens;
+mod users;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+
+pub use client::Client;
+
+#[derive(Parser)]
+#[command(
+    name = "paas",
+    version,
+    about = "A self-hosted Heroku in one binary",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The app to act on [default: the app of the `paas` git remote here]
+    #[arg(short = 'a', long = "app", global = true)]
+    pub app: Option<String>,
+
+    /// Print JSON instead of tables (read commands)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the platform: control plane, git endpoint, router (settings from PAAS_* vars)
+    Server(Settings),
+    /// Log in to a paas server and let `git push paas` use the same token
+    Login {
+        /// Server URL, e.g. http://localhost:8080
+        url: Option<String>,
+        /// Use this API token instead of a user name and password
+        #[arg(long)]
+        token: Option<String>,
+        /// User name (asked for when missing)
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Forget the stored token of the current server
+    Logout,
+    /// Show who you are logged in as
+    Whoami,
+    /// List your apps
+    Apps,
+    /// Create an app (and add the `paas` git remote when run inside a git repo)
+    #[command(name = "apps:create")]
+    AppsCreate { name: String },
+    /// Show an app
+    #[command(name = "apps:info")]
+    AppsInfo { name: Option<String> },
+    /// Destroy an app: its processes, releases, config, domains and repository
+    #[command(name = "apps:destroy")]
+    AppsDestroy {
+        name: Option<String>,
+        /// The app's name again, to confirm
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Show config vars
+    Config {
+        /// Platform-wide vars (admins)
+        #[arg(long)]
+        global: bool,
+        /// Print as KEY=value lines for a shell
+        #[arg(long)]
+        shell: bool,
+    },
+    /// Print one config var's value
+    #[command(name = "config:get")]
+    ConfigGet {
+        key: String,
+        #[arg(long)]
+        global: bool,
+    },
+    /// Set config vars and release the change: KEY=VALUE ...
+    #[command(name = "config:set")]
+    ConfigSet {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+        #[arg(long)]
+        global: bool,
+    },
+    /// Remove config vars and release the change: KEY ...
+    #[command(name = "config:unset")]
+    ConfigUnset {
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[arg(long)]
+        global: bool,
+    },
+    /// List releases, newest first
+    Releases,
+    /// Show one release and its config
+    #[command(name = "releases:info")]
+    ReleasesInfo { version: String },
+    /// Release the build and config of an earlier release again (default: the previous one)
+    Rollback { version: Option<String> },
+    /// Show the formation: process types and how many of each run
+    Ps,
+    /// Change how many of each process type run: web=2 worker=1
+    #[command(name = "ps:scale")]
+    PsScale { pairs: Vec<String> },
+    /// Restart processes (all, or one type) with no downtime
+    #[command(name = "ps:restart")]
+    PsRestart { process_type: Option<String> },
+    /// List custom domains
+    Domains,
+    /// Add a custom domain
+    #[command(name = "domains:add")]
+    DomainsAdd { hostname: String },
+    /// Remove a custom domain
+    #[command(name = "domains:remove")]
+    DomainsRemove { hostname: String },
+    /// List who can use an app
+    Access,
+    /// Let a user see and change an app
+    #[command(name = "access:add")]
+    AccessAdd { user: String },
+    /// Take a user's access to an app away
+    #[command(name = "access:remove")]
+    AccessRemove { user: String },
+    /// List users (admins)
+    Users,
+    /// Create a user (admins); prints a generated password unless --password is given
+    #[command(name = "users:create")]
+    UsersCreate {
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        /// Ask for the password instead of generating one
+        #[arg(long)]
+        password: bool,
+    },
+    /// Set a user's password (your own, or anyone's as an admin)
+    #[command(name = "users:passwd")]
+    UsersPasswd { name: Option<String> },
+    /// List API tokens
+    Tokens,
+    /// Create an API token (shown once)
+    #[command(name = "tokens:create")]
+    TokensCreate { name: String },
+    /// Revoke an API token
+    #[command(name = "tokens:revoke")]
+    TokensRevoke { id: i64 },
+    /// Show the audit trail (of one app with -a)
+    Events,
+    /// Add or fix the `paas` git remote of this repository
+    #[command(name = "git:remote")]
+    GitRemote,
+    /// git credential helper (git runs this; see paas login)
+    #[command(name = "git:credential", hide = true)]
+    GitCredential { operation: String },
+}
+
+/// What every topic needs: the parsed flags and a client for the current server.
+pub struct Ctx {
+    pub app_flag: Option<String>,
+    pub json: bool,
+    pub client: Client,
+}
+
+impl Ctx {
+    fn new(app_flag: Option<String>, json: bool) -> Result<Ctx> {
+        let target = credentials::Credentials::load()?.target()?;
+        Ok(Ctx {
+            app_flag,
+            json,
+            client: Client::new(target)?,
+        })
+    }
+
+    /// `-a APP`, else the app of the `paas` git remote of the current directory.
+    pub fn app(&self) -> Result<String> {
+        if let Some(app) = &self.app_flag {
+            return Ok(app.clone());
+        }
+        match git_remote::app_from_remote() {
+            Some(app) => Ok(app),
+            None => bail!(
+                "no app given: add -a APP, or run inside a repo with a paas git remote (paas git:remote -a APP)"
+            ),
+        }
+    }
+}
+
+/// Runs a client command (everything but `server`).
+pub async fn run(cli: Cli) -> Result<i32> {
+    use Command::*;
+    let Cli { app, json, command } = cli;
+    match command {
+        Server(_) => bail!("paas server is started by main"),
+        Login { url, token, user } => login::login(url, token, user).await,
+        Logout => login::logout(),
+        GitCredential { operation } => login::git_credential(&operation),
+        command => {
+            let ctx = Ctx::new(app, json)?;
+            dispatch(&ctx, command).await
+        }
+    }
+    .map(|()| 0)
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
+    use Command::*;
+    match command {
+        Whoami => login::whoami(ctx).await,
+        Apps => apps::list(ctx).await,
+        AppsCreate { name } => apps::create(ctx, &name).await,
+        AppsInfo { name } => apps::info(ctx, name).await,
+        AppsDestroy { name, confirm } => apps::destroy(ctx, name, confirm).await,
+        GitRemote => apps::git_remote(ctx).await,
+        Config { global, shell } => config::show(ctx, global, shell).await,
+        ConfigGet { key, global } => config::get(ctx, &key, global).await,
+        ConfigSet { pairs, global } => config::set(ctx, &pairs, global).await,
+        ConfigUnset { keys, global } => config::unset(ctx, &keys, global).await,
+        Releases => releases::list(ctx).await,
+        ReleasesInfo { version } => releases::info(ctx, &version).await,
+        Rollback { version } => releases::rollback(ctx, version).await,
+        Ps => ps::show(ctx).await,
+        PsScale { pairs } => ps::scale(ctx, &pairs).await,
+        PsRestart { process_type } => ps::restart(ctx, process_type).await,
+        Domains => domains::list(ctx).await,
+        DomainsAdd { hostname } => domains::add(ctx, &hostname).await,
+        DomainsRemove { hostname } => domains::remove(ctx, &hostname).await,
+        Access => access::list(ctx).await,
+        AccessAdd { user } => access::add(ctx, &user).await,
+        AccessRemove { user } => access::remove(ctx, &user).await,
+        Users => users::list(ctx).await,
+        UsersCreate {
+            name,
+            admin,
+            password,
+        } => users::create(ctx, &name, admin, password).await,
+        UsersPasswd { name } => users::passwd(ctx, name).await,
+        Tokens => tokens::list(ctx).await,
+        TokensCreate { name } => tokens::create(ctx, &name).await,
+        TokensRevoke { id } => tokens::revoke(ctx, id).await,
+        Events => events::list(ctx).await,
+        Server(_) | Login { .. } | Logout | GitCredential { .. } => {
+            bail!("this command does not talk to a server")
+        }
+    }
+}
+
+/// `/api/v1/apps/NAME` for the app in context.
+pub fn app_path(app: &str) -> String {
+    format!("/api/v1/apps/{app}")
+}

@@ -1,0 +1,91 @@
+//! `ps`, `ps:scale`, `ps:restart`.
+
+use anyhow::Result;
+use reqwest::Method;
+
+use crate::domain::ScaleRequest;
+use crate::wire::{FormationEntry, FormationPatch};
+
+use super::{Ctx, app_path, output};
+
+pub async fn show(ctx: &Ctx) -> Result<()> {
+    let app = ctx.app()?;
+    let formation: Vec<FormationEntry> = ctx
+        .client
+        .get(&format!("{}/formation", app_path(&app)))
+        .await?;
+    if ctx.json {
+        return output::json(&formation);
+    }
+    print_formation(&app, &formation);
+    Ok(())
+}
+
+fn print_formation(app: &str, formation: &[FormationEntry]) {
+    output::heading(&format!("{app} Formation"));
+    let rows: Vec<Vec<String>> = formation
+        .iter()
+        .map(|f| {
+            vec![
+                f.process_type.clone(),
+                f.quantity.to_string(),
+                format!("{} MiB", f.memory_mb),
+                f.command
+                    .clone()
+                    .unwrap_or_else(|| "(not in a build yet)".into()),
+            ]
+        })
+        .collect();
+    output::table(&["TYPE", "QUANTITY", "MEMORY", "COMMAND"], &rows);
+}
+
+pub async fn scale(ctx: &Ctx, pairs: &[String]) -> Result<()> {
+    let app = ctx.app()?;
+    if pairs.is_empty() {
+        return show(ctx).await;
+    }
+    let request = ScaleRequest::parse_args(pairs)?;
+    let patch = FormationPatch {
+        quantities: request.0.iter().map(|(t, q)| (t.to_string(), *q)).collect(),
+    };
+    if !ctx.json {
+        output::begin("Scaling processes");
+    }
+    let formation: Vec<FormationEntry> = ctx
+        .client
+        .patch(&format!("{}/formation", app_path(&app)), &patch)
+        .await
+        .inspect_err(|_| {
+            if !ctx.json {
+                println!("failed");
+            }
+        })?;
+    if ctx.json {
+        return output::json(&formation);
+    }
+    let now: Vec<String> = formation
+        .iter()
+        .map(|f| format!("{} at {}", f.process_type, f.quantity))
+        .collect();
+    println!("done, now running {}", now.join(", "));
+    Ok(())
+}
+
+pub async fn restart(ctx: &Ctx, process_type: Option<String>) -> Result<()> {
+    let app = ctx.app()?;
+    let what = process_type
+        .as_deref()
+        .map_or("all processes".to_owned(), |t| format!("{t} processes"));
+    output::begin(&format!("Restarting {what} of {app}"));
+    let body = serde_json::json!({ "process_type": process_type });
+    ctx.client
+        .call(
+            Method::POST,
+            &format!("{}/ps/restart", app_path(&app)),
+            Some(&body),
+        )
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    println!("done");
+    Ok(())
+}

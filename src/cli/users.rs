@@ -1,0 +1,73 @@
+//! `users`, `users:create`, `users:passwd`.
+
+use anyhow::{Context, Result};
+use reqwest::Method;
+
+use crate::wire::{CreateUser, CreatedUser, SetPassword, UserInfo, WhoAmI};
+
+use super::{Ctx, output};
+
+pub async fn list(ctx: &Ctx) -> Result<()> {
+    let users: Vec<UserInfo> = ctx.client.get("/api/v1/users").await?;
+    if ctx.json {
+        return output::json(&users);
+    }
+    let rows: Vec<Vec<String>> = users
+        .into_iter()
+        .map(|u| {
+            let role = if u.admin { "admin" } else { "member" };
+            vec![u.name, role.to_owned(), u.created_at]
+        })
+        .collect();
+    output::table(&["NAME", "ROLE", "CREATED"], &rows);
+    Ok(())
+}
+
+pub async fn create(ctx: &Ctx, name: &str, admin: bool, ask_password: bool) -> Result<()> {
+    let password = if ask_password {
+        Some(
+            rpassword::prompt_password(format!("Password for {name}: "))
+                .context("cannot read the password")?,
+        )
+    } else {
+        None
+    };
+    output::begin(&format!("Creating user {name}"));
+    let created: CreatedUser = ctx
+        .client
+        .post(
+            "/api/v1/users",
+            &CreateUser {
+                name: name.to_owned(),
+                password,
+                admin,
+            },
+        )
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    println!("done");
+    if let Some(password) = created.generated_password {
+        println!("Password: {password}   (shown only now; they log in with paas login)");
+    }
+    Ok(())
+}
+
+pub async fn passwd(ctx: &Ctx, name: Option<String>) -> Result<()> {
+    let name = match name {
+        Some(name) => name,
+        None => ctx.client.get::<WhoAmI>("/api/v1/whoami").await?.name,
+    };
+    let password = rpassword::prompt_password(format!("New password for {name}: "))
+        .context("cannot read the password")?;
+    output::begin(&format!("Setting {name}'s password"));
+    ctx.client
+        .call(
+            Method::POST,
+            &format!("/api/v1/users/{name}/password"),
+            Some(&SetPassword { password }),
+        )
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    println!("done");
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Formation: process type names, quantities, and the `web=2 worker=1` syntax.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::Invalid;
+
+/// The most instances of one process type a single `ps:scale` may ask for.
+const MAX_QUANTITY: u32 = 100;
+
+/// A Procfile process type: `[a-z][a-z0-9_-]{0,29}` (web, worker, release, clock...).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProcessType(String);
+
+impl ProcessType {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let mut chars = raw.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if first_ok && rest_ok && raw.len() <= 30 {
+            Ok(ProcessType(raw.to_owned()))
+        } else {
+            Err(Invalid::new(format!(
+                "invalid process type \"{raw}\": use lowercase letters, digits, - and _, starting with a letter"
+            )))
+        }
+    }
+
+    pub fn web() -> Self {
+        ProcessType("web".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_web(&self) -> bool {
+        self.0 == "web"
+    }
+}
+
+impl TryFrom<String> for ProcessType {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        ProcessType::parse(&raw)
+    }
+}
+
+impl From<ProcessType> for String {
+    fn from(p: ProcessType) -> String {
+        p.0
+    }
+}
+
+impl fmt::Display for ProcessType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type Quantity = u32;
+
+/// `ps:scale web=2 worker=1`, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScaleRequest(pub BTreeMap<ProcessType, Quantity>);
+
+impl ScaleRequest {
+    pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Self, Invalid> {
+        let mut out = BTreeMap::new();
+        for arg in args {
+            let arg = arg.as_ref();
+            let Some((name, quantity)) = arg.split_once('=') else {
+                return Err(Invalid::new(format!(
+                    "cannot read \"{arg}\": write TYPE=QUANTITY, e.g. paas ps:scale web=2"
+                )));
+            };
+            let quantity: Quantity = quantity.parse().map_err(|_| {
+                Invalid::new(format!(
+                    "invalid quantity \"{quantity}\" for {name}: use a whole number from 0 to {MAX_QUANTITY}"
+                ))
+            })?;
+            out.insert(ProcessType::parse(name)?, quantity);
+        }
+        ScaleRequest::new(out)
+    }
+
+    pub fn new(quantities: BTreeMap<ProcessType, Quantity>) -> Result<Self, Invalid> {
+        if quantities.is_empty() {
+            return Err(Invalid::new(
+                "no process types given: use paas ps:scale web=2 worker=1",
+            ));
+        }
+        if let Some((name, q)) = quantities.iter().find(|(_, q)| **q > MAX_QUANTITY) {
+            return Err(Invalid::new(format!(
+                "{name}={q} is too many: at most {MAX_QUANTITY} instances per process type"
+            )));
+        }
+        Ok(ScaleRequest(quantities))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_type_equals_quantity_pairs() {
+        let req = ScaleRequest::parse_args(&["web=2", "worker=0"]).unwrap();
+        assert_eq!(req.0.get(&ProcessType::web()), Some(&2));
+        assert_eq!(req.0.len(), 2);
+    }
+
+    #[test]
+    fn refuses_malformed_scale_arguments() {
+        assert!(ScaleRequest::parse_args(&["web"]).is_err());
+        assert!(ScaleRequest::parse_args(&["web=-1"]).is_err());
+        assert!(ScaleRequest::parse_args(&["Web=1"]).is_err());
+        assert!(ScaleRequest::parse_args(&["web=1000"]).is_err());
+        assert!(ScaleRequest::parse_args::<&str>(&[]).is_err());
+    }
+}

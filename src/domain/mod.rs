@@ -1,0 +1,34 @@
+//! Types of the platform's vocabulary and their validation rules: no I/O here.
+//!
+//! Every value that arrives from a user (an app name, a config key, a hostname, a
+//! formation line) becomes one of these types at the edge, so the rest of the code can
+//! trust it.
+
+mod app_name;
+mod config_vars;
+mod formation;
+mod hostname;
+mod lifecycle;
+mod procfile;
+mod timestamp;
+mod user_name;
+
+pub use app_name::AppName;
+pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
+pub use formation::{ProcessType, Quantity, ScaleRequest};
+pub use hostname::Hostname;
+pub use lifecycle::{BuildState, ReleaseState};
+pub use procfile::{Procfile, ProcfileError};
+pub use timestamp::Timestamp;
+pub use user_name::UserName;
+
+/// Why a user-supplied value was refused; the message says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Invalid(message.into())
+    }
+}

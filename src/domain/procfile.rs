@@ -1,0 +1,95 @@
+//! Procfile parsing: `type: command` lines, as Heroku reads them.
+
+use std::collections::BTreeMap;
+
+use super::ProcessType;
+
+/// Process types in file order is not kept: Heroku shows them sorted too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Procfile(pub BTreeMap<ProcessType, String>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcfileError {
+    #[error("Procfile line {line}: expected \"type: command\", found \"{text}\"")]
+    Malformed { line: usize, text: String },
+    #[error("Procfile line {line}: {reason}")]
+    BadType { line: usize, reason: String },
+    #[error("Procfile line {line}: process type \"{name}\" has no command")]
+    EmptyCommand { line: usize, name: String },
+}
+
+impl Procfile {
+    pub fn parse(text: &str) -> Result<Self, ProcfileError> {
+        let mut types = BTreeMap::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let Some((name, command)) = trimmed.split_once(':') else {
+                return Err(ProcfileError::Malformed {
+                    line,
+                    text: trimmed.to_owned(),
+                });
+            };
+            let name = ProcessType::parse(name.trim())
+                .map_err(|e| ProcfileError::BadType { line, reason: e.0 })?;
+            let command = command.trim();
+            if command.is_empty() {
+                return Err(ProcfileError::EmptyCommand {
+                    line,
+                    name: name.to_string(),
+                });
+            }
+            types.insert(name, command.to_owned());
+        }
+        Ok(Procfile(types))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_types_and_commands_and_skips_comments() {
+        let p = Procfile::parse(
+            "# comment\nweb: gunicorn app:app --bind 0.0.0.0:$PORT\n\nworker:python w.py\nrelease: python manage.py migrate\n",
+        )
+        .unwrap();
+        assert_eq!(p.0.len(), 3);
+        assert_eq!(
+            p.0.get(&ProcessType::web()).map(String::as_str),
+            Some("gunicorn app:app --bind 0.0.0.0:$PORT")
+        );
+    }
+
+    #[test]
+    fn commands_keep_their_own_colons() {
+        let p = Procfile::parse("web: sh -c 'echo a:b'").unwrap();
+        assert_eq!(
+            p.0.get(&ProcessType::web()).map(String::as_str),
+            Some("sh -c 'echo a:b'")
+        );
+    }
+
+    #[test]
+    fn reports_the_line_of_a_bad_entry() {
+        assert_eq!(
+            Procfile::parse("web: ok\nnot a process line").unwrap_err(),
+            ProcfileError::Malformed {
+                line: 2,
+                text: "not a process line".into()
+            }
+        );
+        assert!(matches!(
+            Procfile::parse("Web Server: x").unwrap_err(),
+            ProcfileError::BadType { line: 1, .. }
+        ));
+        assert!(matches!(
+            Procfile::parse("web:   ").unwrap_err(),
+            ProcfileError::EmptyCommand { line: 1, .. }
+        ));
+    }
+}

@@ -1,0 +1,33 @@
+//! paas: a self-hosted Heroku in one binary.
+//!
+//! # Layout
+//!
+//! The modules follow the pipeline a push travels (see ARCHITECTURE.md):
+//!
+//! ```text
+//! domain/    types and validation of the platform's vocabulary; no I/O
+//! wire.rs    the HTTP API's JSON shapes, shared by api/, web/ and cli/
+//! settings   PAAS_* server settings
+//! store/     rusqlite: migrations and every SQL statement
+//! auth/      argon2 passwords, API tokens
+//! release/   config layering and release descriptions (pure)
+//! git/       bare repositories and the smart-HTTP receive-pack
+//! ops/       use cases per topic, calling store and the deployer in order
+//! api/       axum JSON API, one file per topic
+//! cli/       clap + HTTP client, one file per topic
+//! server.rs  wiring and graceful shutdown
+//! ```
+
+#![deny(clippy::unwrap_used)]
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod domain;
+pub mod git;
+pub mod ops;
+pub mod release;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod wire;

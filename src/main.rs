@@ -1,0 +1,35 @@
+//! The `paas` binary: `paas server` runs the platform, every other subcommand is the CLI.
+
+use clap::Parser;
+use paas::cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Server(settings) => run_server(settings),
+        _ => run_cli(cli),
+    };
+    match outcome {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn run_server(settings: paas::settings::Settings) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(paas::server::run(settings))?;
+    Ok(0)
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let code = runtime.block_on(paas::cli::run(cli))?;
+    Ok(u8::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,137 @@
+//! Apps: create, list, show, destroy.
+
+use crate::domain::{AppName, ConfigVars, ReleaseState};
+use crate::release::Description;
+use crate::store::{AppRow, NewEvent, NewRelease, StoreError};
+use crate::wire::AppInfo;
+
+use super::{Actor, OpsError, Platform, visible_app};
+
+/// Creates the app with its v1 "Initial release" (empty config, nothing to run yet).
+pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, OpsError> {
+    let name = AppName::parse(name)?;
+    let owner = actor.0.clone();
+    let app = p
+        .store
+        .write(move |tx| {
+            if tx.app(&name)?.is_some() {
+                return Err(OpsError::Conflict(format!(
+                    "app \"{name}\" already exists; pick another name"
+                )));
+            }
+            let app = tx.insert_app(&name, &owner)?;
+            let config = tx.insert_config_version(app.id, &ConfigVars::new())?;
+            tx.insert_release(NewRelease {
+                app_id: app.id,
+                build_id: None,
+                config_version_id: config.id,
+                description: &Description::initial(),
+                author: &owner.name,
+                state: ReleaseState::Succeeded,
+            })?;
+            tx.insert_event(NewEvent {
+                actor: &owner.name,
+                app_name: Some(name.as_str()),
+                action: "app.create",
+                detail: &format!("created app {name}"),
+            })?;
+            Ok(app)
+        })
+        .await?;
+    p.repos.init(&app.name).await.map_err(|e| {
+        OpsError::Internal(format!(
+            "app created but its git repository could not be: {e}"
+        ))
+    })?;
+    info_of(p, app).await
+}
+
+pub async fn list(p: &Platform, actor: &Actor) -> Result<Vec<AppInfo>, OpsError> {
+    let user = actor.0.clone();
+    let apps = p
+        .store
+        .read(move |db| db.apps_for(&user).map_err(OpsError::from))
+        .await?;
+    let mut out = Vec::with_capacity(apps.len());
+    for app in apps {
+        out.push(info_of(p, app).await?);
+    }
+    Ok(out)
+}
+
+pub async fn info(p: &Platform, actor: &Actor, name: &AppName) -> Result<AppInfo, OpsError> {
+    let app = find(p, actor, name).await?;
+    info_of(p, app).await
+}
+
+/// Looks the app up for `actor`: "not found" also when it exists but is not theirs.
+pub async fn find(p: &Platform, actor: &Actor, name: &AppName) -> Result<AppRow, OpsError> {
+    let actor = actor.clone();
+    let name = name.clone();
+    p.store.read(move |db| visible_app(db, &actor, &name)).await
+}
+
+async fn info_of(p: &Platform, app: AppRow) -> Result<AppInfo, OpsError> {
+    let app_id = app.id;
+    let (current, domains, members) = p
+        .store
+        .read(move |db| {
+            Ok::<_, StoreError>((
+                db.current_release(app_id)?,
+                db.domains(app_id)?,
+                db.members(app_id)?,
+            ))
+        })
+        .await?;
+    Ok(AppInfo {
+        web_url: p.web_url(&app.name),
+        name: app.name.to_string(),
+        owner: app.owner,
+        created_at: app.created_at.rfc3339(),
+        deploy_branch: app.deploy_branch.unwrap_or_else(|| "main".into()),
+        current_release: current.map(|r| r.version),
+        domains: domains
+            .into_iter()
+            .map(|d| d.hostname.to_string())
+            .collect(),
+        members,
+    })
+}
+
+/// Stops everything the app runs, then forgets it: store rows, git repo, build cache.
+pub async fn destroy(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    confirm: &str,
+) -> Result<(), OpsError> {
+    if confirm != name.as_str() {
+        return Err(OpsError::Invalid(crate::domain::Invalid::new(format!(
+            "to destroy {name}, confirm with --confirm {name}"
+        ))));
+    }
+    let app = find(p, actor, name).await?;
+    p.deployer.destroy(&app).await?;
+    let actor_name = actor.name().to_owned();
+    let app_id = app.id;
+    let app_name = app.name.clone();
+    p.store
+        .write(move |tx| {
+            tx.delete_app(app_id)?;
+            tx.insert_event(NewEvent {
+                actor: &actor_name,
+                app_name: Some(app_name.as_str()),
+                action: "app.destroy",
+                detail: &format!("destroyed app {app_name}"),
+            })?;
+            Ok::<_, OpsError>(())
+        })
+        .await?;
+    p.repos.remove(&app.name).await.map_err(|e| {
+        OpsError::Internal(format!(
+            "app destroyed but its files could not be removed: {e}"
+        ))
+    })?;
+    p.deployer.routes_changed().await;
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! Use cases, one file per topic. Each function reads top to bottom: check input, change
+//! the store in one transaction (with its audit event), then hand work to the deployer.
+//! `api/` and `web/` call these and nothing below them.
+
+pub mod access;
+pub mod apps;
+pub mod bootstrap;
+pub mod config;
+pub mod deploy;
+pub mod domains;
+pub mod events;
+pub mod ps;
+pub mod releases;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use crate::domain::{AppName, Invalid};
+use crate::git::Repos;
+use crate::settings::Settings;
+use crate::store::{AppRow, Db, Store, StoreError, UserRow};
+
+pub use deploy::{DeployError, Deployer, Progress};
+
+/// Everything a use case may touch.
+#[derive(Clone)]
+pub struct Platform {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub repos: Repos,
+    pub deployer: Arc<dyn Deployer>,
+}
+
+/// The authenticated user a use case acts for.
+#[derive(Debug, Clone)]
+pub struct Actor(pub UserRow);
+
+impl Actor {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.is_admin
+    }
+
+    pub fn require_admin(&self, what: &str) -> Result<(), OpsError> {
+        if self.0.is_admin {
+            Ok(())
+        } else {
+            Err(OpsError::Forbidden(format!(
+                "only admins can {what}; ask an admin of this paas"
+            )))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("app \"{0}\" not found; create it with paas apps:create {0}")]
+    AppNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The app `name` as `actor` may see it; an app they cannot see does not exist for them.
+pub(crate) fn visible_app(db: &Db<'_>, actor: &Actor, name: &AppName) -> Result<AppRow, OpsError> {
+    db.app_for(name, &actor.0)?
+        .ok_or_else(|| OpsError::AppNotFound(name.to_string()))
+}
+
+impl Platform {
+    /// The app's public URL on the platform domain.
+    pub fn web_url(&self, app: &AppName) -> String {
+        self.settings.app_url(app)
+    }
+}

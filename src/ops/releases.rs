@@ -1,0 +1,195 @@
+//! Releases: list, show, roll back, and hand a new release to the deployer.
+
+use crate::domain::{AppName, Invalid, ReleaseState};
+use crate::release::Description;
+use crate::store::{AppRow, Db, NewEvent, NewRelease, ReleaseRow, StoreError};
+use crate::wire::ReleaseInfo;
+
+use super::{Actor, OpsError, Platform, Progress, visible_app};
+
+/// How many releases a listing shows, newest first.
+const LIST_LIMIT: i64 = 50;
+
+pub async fn list(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+) -> Result<Vec<ReleaseInfo>, OpsError> {
+    let (actor, name) = (actor.clone(), name.clone());
+    p.store
+        .read(move |db| {
+            let app = visible_app(db, &actor, &name)?;
+            let current = db.current_release(app.id)?.map(|r| r.version);
+            let rows = db.releases(app.id, LIST_LIMIT)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| to_info(r, current, None))
+                .collect())
+        })
+        .await
+}
+
+pub async fn info(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    version: i64,
+) -> Result<ReleaseInfo, OpsError> {
+    let (actor, name) = (actor.clone(), name.clone());
+    p.store
+        .read(move |db| {
+            let app = visible_app(db, &actor, &name)?;
+            let release = find_version(db, &app, version)?;
+            let config = db.config_version(release.config_version_id)?.vars;
+            let current = db.current_release(app.id)?.map(|r| r.version);
+            Ok(to_info(release, current, Some(config)))
+        })
+        .await
+}
+
+/// A new release with the build and config of `version` (default: the one before the
+/// current release), rolled out like any other.
+pub async fn rollback(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    version: Option<i64>,
+    progress: &Progress,
+) -> Result<ReleaseInfo, OpsError> {
+    let (actor_in, name_in) = (actor.clone(), name.clone());
+    let (app, release) = p
+        .store
+        .write(move |tx| {
+            let app = visible_app(tx, &actor_in, &name_in)?;
+            let target = match version {
+                Some(v) => find_version(tx, &app, v)?,
+                None => previous_release(tx, &app)?,
+            };
+            let vars = tx.config_version(target.config_version_id)?.vars;
+            let config = tx.insert_config_version(app.id, &vars)?;
+            let description = Description::rollback(target.version);
+            let release = tx.insert_release(NewRelease {
+                app_id: app.id,
+                build_id: target.build_id,
+                config_version_id: config.id,
+                description: &description,
+                author: actor_in.name(),
+                state: initial_state(target.build_id),
+            })?;
+            tx.insert_event(NewEvent {
+                actor: actor_in.name(),
+                app_name: Some(app.name.as_str()),
+                action: "release.rollback",
+                detail: &format!("{description} (v{})", release.version),
+            })?;
+            Ok::<_, OpsError>((app, release))
+        })
+        .await?;
+    roll_out(p, &app, release, progress).await
+}
+
+fn find_version(db: &Db<'_>, app: &AppRow, version: i64) -> Result<ReleaseRow, OpsError> {
+    db.release(app.id, version)?.ok_or_else(|| {
+        OpsError::NotFound(format!(
+            "release v{version} not found for {}; see paas releases -a {}",
+            app.name, app.name
+        ))
+    })
+}
+
+fn previous_release(db: &Db<'_>, app: &AppRow) -> Result<ReleaseRow, OpsError> {
+    let current = db.current_release(app.id)?;
+    let before = current.as_ref().map_or(i64::MAX, |c| c.version);
+    db.releases(app.id, i64::MAX)?
+        .into_iter()
+        .find(|r| r.version < before && r.state == ReleaseState::Succeeded)
+        .ok_or_else(|| {
+            OpsError::Invalid(Invalid::new(format!(
+                "{} has no earlier release to roll back to; name one with paas rollback vN",
+                app.name
+            )))
+        })
+}
+
+/// Releases that run something start pending until the deployer rolls them out; a
+/// config-only release (no build yet) is in effect at once.
+fn initial_state(build_id: Option<i64>) -> ReleaseState {
+    if build_id.is_some() {
+        ReleaseState::Pending
+    } else {
+        ReleaseState::Succeeded
+    }
+}
+
+pub(crate) struct NewReleaseOf<'a> {
+    pub config_version_id: i64,
+    pub description: &'a str,
+    pub author: &'a str,
+}
+
+/// A release of new config on the build the app runs (or is rolling out) now.
+pub(crate) fn insert_on_current_build(
+    tx: &Db<'_>,
+    app: &AppRow,
+    new: NewReleaseOf<'_>,
+) -> Result<ReleaseRow, StoreError> {
+    let build_id = tx.latest_live_release(app.id)?.and_then(|r| r.build_id);
+    tx.insert_release(NewRelease {
+        app_id: app.id,
+        build_id,
+        config_version_id: new.config_version_id,
+        description: new.description,
+        author: new.author,
+        state: initial_state(build_id),
+    })
+}
+
+/// Hands a pending release to the deployer and records how its rollout ended.
+pub(crate) async fn roll_out(
+    p: &Platform,
+    app: &AppRow,
+    release: ReleaseRow,
+    progress: &Progress,
+) -> Result<ReleaseInfo, OpsError> {
+    if release.state != ReleaseState::Pending {
+        return Ok(to_info(release.clone(), Some(release.version), None));
+    }
+    let outcome = p.deployer.roll_out(app, &release, progress).await;
+    let (state, detail) = match &outcome {
+        Ok(()) => (ReleaseState::Succeeded, None),
+        Err(e) => (ReleaseState::Failed, Some(e.0.clone())),
+    };
+    let release_id = release.id;
+    let app_id = app.id;
+    let (release, current) = p
+        .store
+        .write(move |tx| {
+            tx.set_release_state(release_id, state, detail.as_deref())?;
+            let release = tx
+                .release_by_id(release_id)?
+                .ok_or_else(|| OpsError::Internal(format!("release {release_id} vanished")))?;
+            Ok::<_, OpsError>((release, tx.current_release(app_id)?.map(|r| r.version)))
+        })
+        .await?;
+    outcome?;
+    Ok(to_info(release, current, None))
+}
+
+pub(crate) fn to_info(
+    r: ReleaseRow,
+    current: Option<i64>,
+    config: Option<crate::domain::ConfigVars>,
+) -> ReleaseInfo {
+    ReleaseInfo {
+        current: current == Some(r.version),
+        version: r.version,
+        description: r.description,
+        author: r.author,
+        state: r.state.to_string(),
+        state_detail: r.state_detail,
+        created_at: r.created_at.rfc3339(),
+        commit: r.commit,
+        build_id: r.build_id,
+        config,
+    }
+}

@@ -1,0 +1,113 @@
+//! Users: admins create them and reset passwords; everyone can change their own.
+
+use crate::auth;
+use crate::domain::UserName;
+use crate::store::{NewEvent, UserRow};
+use crate::wire::{CreateUser, CreatedUser, UserInfo};
+
+use super::{Actor, OpsError, Platform};
+
+pub async fn list(p: &Platform, actor: &Actor) -> Result<Vec<UserInfo>, OpsError> {
+    actor.require_admin("list users")?;
+    let users = p
+        .store
+        .read(|db| db.users().map_err(OpsError::from))
+        .await?;
+    Ok(users.into_iter().map(to_info).collect())
+}
+
+pub async fn create(p: &Platform, actor: &Actor, req: CreateUser) -> Result<CreatedUser, OpsError> {
+    actor.require_admin("create users")?;
+    let name = UserName::check(&req.name)?.to_owned();
+    let (password, generated) = match req.password {
+        Some(password) => (password, None),
+        None => {
+            let password = generate_password();
+            (password.clone(), Some(password))
+        }
+    };
+    let hash = hash_off_thread(password).await?;
+    let actor_name = actor.name().to_owned();
+    let user = p
+        .store
+        .write(move |tx| {
+            if tx.user_by_name(&name)?.is_some() {
+                return Err(OpsError::Conflict(format!(
+                    "user \"{name}\" already exists; reset a password with paas users:passwd {name}"
+                )));
+            }
+            let user = tx.insert_user(&name, Some(&hash), req.admin)?;
+            let role = if req.admin { "admin" } else { "member" };
+            tx.insert_event(NewEvent {
+                actor: &actor_name,
+                app_name: None,
+                action: "user.create",
+                detail: &format!("created {role} {name}"),
+            })?;
+            Ok(user)
+        })
+        .await?;
+    Ok(CreatedUser {
+        user: to_info(user),
+        generated_password: generated,
+    })
+}
+
+pub async fn set_password(
+    p: &Platform,
+    actor: &Actor,
+    name: &str,
+    password: String,
+) -> Result<(), OpsError> {
+    if name != actor.name() {
+        actor.require_admin("reset another user's password")?;
+    }
+    let hash = hash_off_thread(password).await?;
+    let (name, actor_name) = (name.to_owned(), actor.name().to_owned());
+    p.store
+        .write(move |tx| {
+            let user = tx.user_by_name(&name)?.ok_or_else(|| {
+                OpsError::NotFound(format!("user \"{name}\" not found; see paas users"))
+            })?;
+            tx.set_password_hash(user.id, &hash)?;
+            tx.insert_event(NewEvent {
+                actor: &actor_name,
+                app_name: None,
+                action: "user.password",
+                detail: &format!("changed {name}'s password"),
+            })?;
+            Ok(())
+        })
+        .await
+}
+
+/// argon2id is deliberately slow: keep it off the async threads.
+pub(crate) async fn hash_off_thread(password: String) -> Result<String, OpsError> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| OpsError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            auth::AuthError::WeakPassword => {
+                OpsError::Invalid(crate::domain::Invalid::new(e.to_string()))
+            }
+            other => OpsError::Internal(other.to_string()),
+        })
+}
+
+/// 20 characters from an unambiguous alphabet: about 114 bits.
+pub(crate) fn generate_password() -> String {
+    use rand::RngExt;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub(crate) fn to_info(u: UserRow) -> UserInfo {
+    UserInfo {
+        name: u.name,
+        admin: u.is_admin,
+        created_at: u.created_at.rfc3339(),
+    }
+}

@@ -1,0 +1,165 @@
+//! Server settings: every one is a `PAAS_*` environment variable with a default, and
+//! `paas server --help` lists them (clap reads the doc comments below).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::domain::{AppName, Hostname};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address of the public HTTP listener (control plane, git, router).
+    #[arg(long, env = "PAAS_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Where the database, git repos and build caches live
+    /// [default: /var/lib/paas as root, else $XDG_DATA_HOME/paas].
+    #[arg(long, env = "PAAS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Apps answer at APP.<domain>.
+    #[arg(long, env = "PAAS_DOMAIN", default_value = "localhost")]
+    pub domain: String,
+
+    /// Extra hostname for the control plane (localhost and IP literals always are).
+    #[arg(long, env = "PAAS_CONTROL_HOST")]
+    pub control_host: Option<String>,
+
+    /// Log format: text or json (one event per line on stdout either way).
+    #[arg(long, env = "PAAS_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// On first start, use this value as the admin's first API token instead of printing a
+    /// new one (for install scripts and CI).
+    #[arg(long, env = "PAAS_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Memory limit of each process when its type sets none, in MiB.
+    #[arg(long, env = "PAAS_DEFAULT_MEMORY_MB", default_value_t = 512)]
+    pub default_memory_mb: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let is_root = std::env::var("USER").is_ok_and(|u| u == "root")
+            || std::fs::metadata("/proc/self").is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.uid() == 0
+            });
+        if is_root {
+            return PathBuf::from("/var/lib/paas");
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("paas")
+    }
+
+    /// `http://APP.DOMAIN[:PORT]`, the port left out when it is 80.
+    pub fn app_url(&self, app: &AppName) -> String {
+        let port = self.http_addr.port();
+        if port == 80 {
+            format!("http://{app}.{}", self.domain)
+        } else {
+            format!("http://{app}.{}:{port}", self.domain)
+        }
+    }
+
+    /// Names under the platform domain are the platform's to hand out, not a user's.
+    pub fn is_platform_host(&self, host: &Hostname) -> bool {
+        let host = host.as_str().trim_start_matches("*.");
+        host == self.domain || host.ends_with(&format!(".{}", self.domain))
+    }
+
+    /// Requests for these hosts go to the control plane; all others to the router.
+    pub fn is_control_host(&self, host: &str) -> bool {
+        let host = strip_port(host).to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
+        host == "localhost"
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+            || self
+                .control_host
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(host))
+    }
+}
+
+/// `host:port` -> `host`, `[::1]:80` -> `[::1]`, and a bare IPv6 literal left whole.
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut argv = vec!["paas"];
+        argv.extend_from_slice(args);
+        Wrapper::parse_from(argv).settings
+    }
+
+    #[test]
+    fn control_hosts_are_localhost_ip_literals_and_the_configured_name() {
+        let s = settings(&["--control-host", "paas.example.com"]);
+        for host in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "10.0.0.1",
+            "paas.example.com",
+        ] {
+            assert!(s.is_control_host(host), "{host}");
+        }
+        for host in ["myapp.localhost", "myapp.localhost:8080", "example.com", ""] {
+            assert!(!s.is_control_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn app_urls_carry_the_listener_port_unless_it_is_80() {
+        let app = AppName::parse("myapp").unwrap();
+        assert_eq!(settings(&[]).app_url(&app), "http://myapp.localhost:8080");
+        assert_eq!(
+            settings(&["--http-addr", "0.0.0.0:80", "--domain", "apps.example.com"]).app_url(&app),
+            "http://myapp.apps.example.com"
+        );
+    }
+
+    #[test]
+    fn platform_domain_names_are_not_custom_domains() {
+        let s = settings(&["--domain", "apps.example.com"]);
+        assert!(s.is_platform_host(&Hostname::parse("x.apps.example.com").unwrap()));
+        assert!(s.is_platform_host(&Hostname::parse("*.apps.example.com").unwrap()));
+        assert!(!s.is_platform_host(&Hostname::parse("www.example.com").unwrap()));
+    }
+}

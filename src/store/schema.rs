@@ -1,0 +1,117 @@
+//! Versioned migrations: each entry runs once, in order, recorded in `user_version`.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Append only: a shipped migration is never edited, a new change is a new entry.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    password_hash TEXT,
+    is_admin      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+    id           INTEGER PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    hash         BLOB NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+);
+CREATE TABLE apps (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    owner_id      INTEGER NOT NULL REFERENCES users(id),
+    deploy_branch TEXT,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE app_members (
+    app_id  INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (app_id, user_id)
+);
+CREATE TABLE config_versions (
+    id         INTEGER PRIMARY KEY,
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    vars       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX config_versions_by_app ON config_versions(app_id, id);
+CREATE TABLE global_config (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE builds (
+    id            INTEGER PRIMARY KEY,
+    app_id        INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    commit_sha    TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    state_detail  TEXT,
+    image         TEXT,
+    image_size    INTEGER,
+    process_types TEXT NOT NULL DEFAULT '{}',
+    buildpack     TEXT,
+    log           TEXT NOT NULL DEFAULT '',
+    author        TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    finished_at   INTEGER
+);
+CREATE INDEX builds_by_app ON builds(app_id, id);
+CREATE TABLE releases (
+    id                INTEGER PRIMARY KEY,
+    app_id            INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    version           INTEGER NOT NULL,
+    build_id          INTEGER REFERENCES builds(id),
+    config_version_id INTEGER NOT NULL REFERENCES config_versions(id),
+    description       TEXT NOT NULL,
+    author            TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    state_detail      TEXT,
+    created_at        INTEGER NOT NULL,
+    UNIQUE (app_id, version)
+);
+CREATE TABLE formation (
+    app_id       INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    process_type TEXT NOT NULL,
+    quantity     INTEGER NOT NULL,
+    memory_mb    INTEGER,
+    PRIMARY KEY (app_id, process_type)
+);
+CREATE TABLE domains (
+    id         INTEGER PRIMARY KEY,
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    hostname   TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE events (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    app_name TEXT,
+    action   TEXT NOT NULL,
+    detail   TEXT NOT NULL
+);
+CREATE INDEX events_by_app ON events(app_name, id);
+"#];
+
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::NewerSchema {
+            found: applied,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The JSON shapes of the HTTP API, shared by `api/`, `web/` and `cli/`.
+//!
+//! Plain data only: times are RFC 3339 strings, versions are numbers (`v` is added for
+//! display), and nothing here knows about the store.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+    #[serde(default)]
+    pub token_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub name: String,
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateApp {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppInfo {
+    pub name: String,
+    pub owner: String,
+    pub created_at: String,
+    pub web_url: String,
+    pub deploy_branch: String,
+    pub current_release: Option<i64>,
+    pub domains: Vec<String>,
+    pub members: Vec<String>,
+}
+
+/// `PATCH /config`: a string sets a key, `null` removes it.
+pub type ConfigPatch = BTreeMap<String, Option<String>>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigUpdated {
+    pub vars: BTreeMap<String, String>,
+    /// The release the change made; none for platform-wide vars.
+    pub release: Option<ReleaseInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    pub version: i64,
+    pub description: String,
+    pub author: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_detail: Option<String>,
+    pub created_at: String,
+    pub commit: Option<String>,
+    pub build_id: Option<i64>,
+    pub current: bool,
+    /// The release's app config; only in single-release answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    /// Target version; none means the release before the current one.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormationEntry {
+    pub process_type: String,
+    pub quantity: u32,
+    pub memory_mb: u32,
+    /// The command, once a build has declared this process type.
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormationPatch {
+    pub quantities: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DomainInfo {
+    pub hostname: String,
+    pub app: String,
+    pub created_at: String,
+    /// What to point at the platform: the DNS record to create.
+    pub dns_hint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddDomain {
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberRequest {
+    pub user: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub admin: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateUser {
+    pub name: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub user: UserInfo,
+    /// Set when the server chose the password; shown once.
+    pub generated_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetPassword {
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub user: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateToken {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    /// The secret; the server keeps only its hash.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventInfo {
+    pub at: String,
+    pub actor: String,
+    pub app: Option<String>,
+    pub action: String,
+    pub detail: String,
+}

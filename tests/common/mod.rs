@@ -1,0 +1,300 @@
+//! Test harness: a real `paas server` process on a free port with its own data dir, and
+//! the real `paas` binary as the client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_TOKEN: &str = "paas_test_admin_token_0123456789abcdef";
+
+pub fn paas_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_paas"))
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub port: u16,
+    pub data_dir: tempfile::TempDir,
+    /// HOME for CLI and git calls, so nothing touches the real user's config.
+    pub home: tempfile::TempDir,
+    pub log: Arc<Mutex<Vec<String>>>,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let home = tempfile::tempdir().expect("temp home");
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Server::launch(data_dir, home, env)
+    }
+
+    fn launch(
+        data_dir: tempfile::TempDir,
+        home: tempfile::TempDir,
+        env: Vec<(String, String)>,
+    ) -> Server {
+        let mut cmd = Command::new(paas_bin());
+        cmd.arg("server")
+            .env("PAAS_HTTP_ADDR", "127.0.0.1:0")
+            .env("PAAS_DATA_DIR", data_dir.path())
+            .env("PAAS_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PAAS_LOG_FORMAT", "json")
+            .env("HOME", home.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("paas server starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(addr) = listening_addr(&line) {
+                        let _ = tx.send(addr);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        Server {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir,
+            home,
+            log,
+            env,
+        }
+    }
+
+    /// Stops the server (SIGTERM, as an operator would) and starts it again on the same
+    /// data dir.
+    pub fn restart(mut self) -> Server {
+        self.terminate();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        let home = std::mem::replace(&mut self.home, tempfile::tempdir().unwrap());
+        Server::launch(data_dir, home, self.env.clone())
+    }
+
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe_kill(child.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The CLI as the admin.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        self.cli_with_token(ADMIN_TOKEN, args)
+    }
+
+    pub fn cli_with_token(&self, token: &str, args: &[&str]) -> Run {
+        self.cli_in(self.home.path(), token, args)
+    }
+
+    pub fn cli_in(&self, cwd: &Path, token: &str, args: &[&str]) -> Run {
+        let output = self
+            .command(paas_bin())
+            .current_dir(cwd)
+            .env("PAAS_TOKEN", token)
+            .args(args)
+            .output()
+            .expect("paas runs");
+        Run::from(output)
+    }
+
+    /// A command with this server's HOME and URL in its environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("HOME", self.home.path())
+            .env("PAAS_URL", &self.url)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("PAAS_TOKEN")
+            .env_remove("XDG_CONFIG_HOME");
+        cmd
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    /// A member user and a token of theirs.
+    pub fn create_member(&self, name: &str) -> String {
+        let created = self.cli(&["users:create", name]);
+        created.ok();
+        let password = created
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Password: "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("generated password printed")
+            .to_owned();
+        let output = Command::new("curl")
+            .args([
+                "-sf",
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "-d",
+            ])
+            .arg(format!(r#"{{"user":"{name}","password":"{password}"}}"#))
+            .arg(self.api("/login"))
+            .output()
+            .expect("curl runs");
+        let body: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("login answers JSON");
+        body["token"]
+            .as_str()
+            .expect("token in login answer")
+            .to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
+fn listening_addr(line: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = value.get("fields")?;
+    if fields.get("message")?.as_str()? != "paas server listening" {
+        return None;
+    }
+    Some(fields.get("addr")?.as_str()?.to_owned())
+}
+
+/// A finished command's output, as text.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts a one-line error with exit code 1 and returns it.
+    #[track_caller]
+    pub fn fails(&self) -> &str {
+        assert_eq!(
+            self.code, 1,
+            "expected failure:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line, got: {}",
+            self.stderr
+        );
+        assert!(lines[0].starts_with("error: "), "{}", self.stderr);
+        lines[0]
+    }
+}
+
+/// Waits until `check` passes or the time is up.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
