@@ -11,8 +11,13 @@
 //! store/     rusqlite: migrations and every SQL statement
 //! auth/      argon2 passwords, API tokens
 //! release/   config layering and release descriptions (pure)
+//! runtime/   the Docker engine (bollard): containers, images, logs, events
 //! git/       bare repositories and the smart-HTTP receive-pack
-//! ops/       use cases per topic, calling store and the deployer in order
+//! build/     stack images, buildpack and Dockerfile builds -> image
+//! scheduler/ desired vs actual: rollouts, scaling, crash restarts; publishes routes
+//! router/    hostname -> healthy endpoints, the public listener, the proxy
+//! logs/      per-app log streams: history on disk, live followers
+//! ops/       use cases per topic, calling store, build and the scheduler in order
 //! api/       axum JSON API, one file per topic
 //! cli/       clap + HTTP client, one file per topic
 //! server.rs  wiring and graceful shutdown
@@ -22,11 +27,16 @@
 
 pub mod api;
 pub mod auth;
+pub mod build;
 pub mod cli;
 pub mod domain;
 pub mod git;
+pub mod logs;
 pub mod ops;
 pub mod release;
+pub mod router;
+pub mod runtime;
+pub mod scheduler;
 pub mod server;
 pub mod settings;
 pub mod store;

@@ -4,16 +4,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
+use crate::build::Builder;
 use crate::git::Repos;
+use crate::logs::AppLogs;
 use crate::ops::{self, Platform};
+use crate::router::{AccessLine, Router, RouterSettings};
+use crate::runtime::Docker;
+use crate::scheduler::Scheduler;
 use crate::settings::{LogFormat, Settings};
 use crate::store::Store;
 
@@ -35,7 +39,14 @@ pub enum ServerError {
     },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("invalid setting {0}")]
+    Setting(String),
+    #[error(transparent)]
+    Engine(#[from] crate::runtime::RuntimeError),
 }
+
+/// The Docker network app containers share with nothing else.
+pub const APP_NETWORK: &str = "paas";
 
 pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     init_tracing(settings.log_format);
@@ -52,10 +63,30 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     create_private_dir(&data_dir.join("repos"))?;
     let store = Store::open(&data_dir.join("paas.db"))?;
     let settings = Arc::new(settings);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+
+    let (logs, log_writer) = AppLogs::start(data_dir.join("logs"), shutdown.clone());
+    let router = Router::new(router_settings(&settings)?, access_logger(logs.clone()));
+    let docker = Docker::connect(settings.docker_host.as_deref(), APP_NETWORK).await?;
+    let builder = Builder::new(docker.clone(), store.clone(), settings.build_settings());
+    builder.clean_up_interrupted().await;
+    let scheduler = Scheduler::start(
+        Arc::new(docker),
+        store.clone(),
+        logs.clone(),
+        router.clone(),
+        settings.scheduler_settings(),
+        shutdown.clone(),
+    )
+    .await;
     let platform = Platform {
         store,
         repos: Repos::new(data_dir.join("repos")),
-        deployer: Arc::new(Unscheduled),
+        deployer: Arc::new(scheduler.clone()),
+        builder,
+        logs,
+        deploys: ops::push::DeployLocks::default(),
         settings: Arc::clone(&settings),
     };
     if let Some(first) = ops::bootstrap::ensure_admin(&platform).await? {
@@ -63,80 +94,57 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     }
     tracing::info!(addr = %settings.http_addr, data_dir = %data_dir.display(), domain = %settings.domain, "paas server listening");
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(wait_for_signal(shutdown.clone()));
-    let app = control_plane(platform);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    let control = control_plane(platform, router.clone());
+    crate::router::serve(listener, router, control, shutdown.clone())
         .await
-        .map_err(ServerError::Serve)?;
+        .map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    shutdown.cancel();
+    scheduler.join().await;
+    let _ = log_writer.await;
     tracing::info!("paas server stopped");
     Ok(())
 }
 
-/// Everything served on the control host: health, API (and later git and the web UI).
-pub fn control_plane(platform: Platform) -> Router {
-    Router::new()
+/// Everything served on the control host: health, metrics, API (and git and the web UI).
+pub fn control_plane(platform: Platform, router: Router) -> axum::Router {
+    axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .merge(crate::api::routes())
-        .layer(middleware::from_fn_with_state(
-            platform.clone(),
-            only_control_hosts,
-        ))
+        .merge(crate::api::git::routes())
+        .layer(axum::Extension(router))
         .with_state(platform)
 }
 
-/// Until the router lands, a non-control host gets a page naming it.
-async fn only_control_hosts(State(p): State<Platform>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    if host.is_empty() || p.settings.is_control_host(&host) {
-        return next.run(req).await;
-    }
+/// Prometheus metrics of the router, for a token holder.
+async fn metrics(axum::Extension(router): axum::Extension<Router>, _actor: ops::Actor) -> impl IntoResponse {
     (
-        StatusCode::NOT_FOUND,
-        format!("no app is served at {host}; add it with paas domains:add {host} -a APP\n"),
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        router.metrics_text(),
     )
-        .into_response()
 }
 
-/// A deployer for a server without a scheduler yet.
-struct Unscheduled;
+fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {
+    let mut router = RouterSettings::new(settings.domain.clone());
+    router.control_hosts = settings.control_host.iter().cloned().collect();
+    router.trusted_proxies = settings
+        .trusted_proxies
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().map_err(|e| ServerError::Setting(format!("PAAS_TRUSTED_PROXIES: {e}"))))
+        .collect::<Result<_, _>>()?;
+    router.connect_timeout = Duration::from_secs(settings.router_connect_timeout);
+    router.response_header_timeout = Duration::from_secs(settings.router_response_timeout);
+    router.idle_timeout = Duration::from_secs(settings.router_idle_timeout);
+    Ok(router)
+}
 
-impl ops::Deployer for Unscheduled {
-    fn roll_out<'a>(
-        &'a self,
-        _app: &'a crate::store::AppRow,
-        _release: &'a crate::store::ReleaseRow,
-        _progress: &'a ops::Progress,
-    ) -> ops::deploy::BoxFuture<'a, Result<(), ops::DeployError>> {
-        Box::pin(async { Err(ops::DeployError("no scheduler is running".into())) })
-    }
-    fn scale<'a>(
-        &'a self,
-        _app: &'a crate::store::AppRow,
-    ) -> ops::deploy::BoxFuture<'a, Result<(), ops::DeployError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn restart<'a>(
-        &'a self,
-        _app: &'a crate::store::AppRow,
-        _process_type: Option<&'a str>,
-    ) -> ops::deploy::BoxFuture<'a, Result<(), ops::DeployError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn destroy<'a>(
-        &'a self,
-        _app: &'a crate::store::AppRow,
-    ) -> ops::deploy::BoxFuture<'a, Result<(), ops::DeployError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn routes_changed(&self) -> ops::deploy::BoxFuture<'_, ()> {
-        Box::pin(async {})
+/// Router access lines join the app's log stream as `paas[router]` lines.
+fn access_logger(logs: AppLogs) -> impl Fn(AccessLine) + Send + Sync + 'static {
+    move |line: AccessLine| {
+        if let Some(app) = line.app.clone() {
+            logs.platform(&app, "router", line.to_string());
+        }
     }
 }
 

@@ -37,6 +37,75 @@ pub struct Settings {
     /// Memory limit of each process when its type sets none, in MiB.
     #[arg(long, env = "PAAS_DEFAULT_MEMORY_MB", default_value_t = 512)]
     pub default_memory_mb: u32,
+
+    /// Docker engine to use (unix:///path or tcp://host:port).
+    #[arg(long, env = "PAAS_DOCKER_HOST")]
+    pub docker_host: Option<String>,
+
+    /// Use this local image to build apps in, instead of paas/stack-build:bookworm.
+    #[arg(long, env = "PAAS_STACK_BUILD_IMAGE")]
+    pub stack_build_image: Option<String>,
+
+    /// Use this local image to run apps on, instead of paas/stack-run:bookworm.
+    #[arg(long, env = "PAAS_STACK_RUN_IMAGE")]
+    pub stack_run_image: Option<String>,
+
+    /// Debian mirror the stack images are made from.
+    #[arg(long, env = "PAAS_DEBIAN_MIRROR", default_value = "http://deb.debian.org/debian")]
+    pub debian_mirror: String,
+
+    /// A build running longer than this many seconds is stopped.
+    #[arg(long, env = "PAAS_BUILD_TIMEOUT", default_value_t = 900)]
+    pub build_timeout: u64,
+
+    /// Memory limit of a build container, in MiB.
+    #[arg(long, env = "PAAS_BUILD_MEMORY_MB", default_value_t = 2048)]
+    pub build_memory_mb: u32,
+
+    /// Docker network of build containers: bridge, or host where only the host reaches
+    /// package indexes.
+    #[arg(long, env = "PAAS_BUILD_NETWORK", default_value = "bridge")]
+    pub build_network: String,
+
+    /// Images of this many latest releases are kept per app; older ones are pruned.
+    #[arg(long, env = "PAAS_KEEP_RELEASES", default_value_t = 5)]
+    pub keep_releases: usize,
+
+    /// Seconds a new web process has to pass its health check.
+    #[arg(long, env = "PAAS_BOOT_TIMEOUT", default_value_t = 60)]
+    pub boot_timeout: u64,
+
+    /// Seconds a stopping process gets after SIGTERM before SIGKILL.
+    #[arg(long, env = "PAAS_STOP_GRACE", default_value_t = 30)]
+    pub stop_grace: u64,
+
+    /// Largest accepted git push, in bytes.
+    #[arg(long, env = "PAAS_MAX_PUSH_BYTES", default_value_t = 1 << 30)]
+    pub max_push_bytes: u64,
+
+    /// Seconds allowed to receive a push's pack.
+    #[arg(long, env = "PAAS_PUSH_TIMEOUT", default_value_t = 600)]
+    pub push_timeout: u64,
+
+    /// Seconds a second push to the same app waits for the deploy in progress.
+    #[arg(long, env = "PAAS_DEPLOY_WAIT", default_value_t = 900)]
+    pub deploy_wait: u64,
+
+    /// Peers whose X-Forwarded-For is trusted (comma-separated IPs or CIDRs).
+    #[arg(long, env = "PAAS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Seconds to connect to an app process.
+    #[arg(long, env = "PAAS_ROUTER_CONNECT_TIMEOUT", default_value_t = 5)]
+    pub router_connect_timeout: u64,
+
+    /// Seconds an app has to send response headers (Heroku's H12).
+    #[arg(long, env = "PAAS_ROUTER_RESPONSE_TIMEOUT", default_value_t = 30)]
+    pub router_response_timeout: u64,
+
+    /// Seconds a connection may stay idle.
+    #[arg(long, env = "PAAS_ROUTER_IDLE_TIMEOUT", default_value_t = 60)]
+    pub router_idle_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,6 +132,34 @@ impl Settings {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .unwrap_or_else(|| PathBuf::from("."));
         base.join("paas")
+    }
+
+    pub fn stack_settings(&self) -> crate::build::StackSettings {
+        crate::build::StackSettings {
+            build_image: self.stack_build_image.clone(),
+            run_image: self.stack_run_image.clone(),
+            work_dir: self.data_dir().join("stack"),
+            mirror: self.debian_mirror.clone(),
+        }
+    }
+
+    pub fn build_settings(&self) -> crate::build::BuildSettings {
+        crate::build::BuildSettings {
+            stacks: self.stack_settings(),
+            timeout: std::time::Duration::from_secs(self.build_timeout),
+            memory_mb: self.build_memory_mb,
+            network: self.build_network.clone(),
+            keep_images: self.keep_releases,
+        }
+    }
+
+    pub fn scheduler_settings(&self) -> crate::scheduler::SchedulerSettings {
+        crate::scheduler::SchedulerSettings {
+            boot_timeout: std::time::Duration::from_secs(self.boot_timeout),
+            stop_grace: std::time::Duration::from_secs(self.stop_grace),
+            default_memory_mb: self.default_memory_mb,
+            domain: self.domain.clone(),
+        }
     }
 
     /// `http://APP.DOMAIN[:PORT]`, the port left out when it is 80.

@@ -170,3 +170,50 @@ pub struct EventInfo {
     pub action: String,
     pub detail: String,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// `web.2`
+    pub dyno: String,
+    pub process_type: String,
+    /// starting, up, crashed, stopping
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub release: i64,
+    pub started_at: Option<String>,
+    pub restarts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub command: String,
+    #[serde(default)]
+    pub detach: bool,
+}
+
+/// One line of a `paas run` answer stream (newline-delimited JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEvent {
+    Started { dyno: String },
+    Output { line: String },
+    Exited { code: i64 },
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub id: i64,
+    pub commit: String,
+    pub state: String,
+    pub state_detail: Option<String>,
+    pub buildpack: Option<String>,
+    pub image: Option<String>,
+    pub image_size: Option<i64>,
+    pub process_types: BTreeMap<String, String>,
+    pub author: String,
+    pub created_at: String,
+    pub duration_secs: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}

@@ -38,6 +38,7 @@ impl From<OpsError> for ApiError {
             OpsError::Forbidden(_) => StatusCode::FORBIDDEN,
             OpsError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             OpsError::Deploy(_) => StatusCode::BAD_GATEWAY,
+            OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
             OpsError::Store(_) | OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

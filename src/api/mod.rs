@@ -2,13 +2,17 @@
 
 mod access;
 mod apps;
+mod builds;
 mod config;
 mod domains;
 pub mod error;
 mod events;
 pub mod extract;
+pub mod git;
+mod logs;
 mod ps;
 mod releases;
+mod run;
 mod tokens;
 mod users;
 
@@ -25,7 +29,13 @@ pub fn routes() -> Router<Platform> {
         .route("/releases/{version}", get(releases::info))
         .route("/rollback", post(releases::rollback))
         .route("/formation", get(ps::formation).patch(ps::scale))
+        .route("/ps", get(ps::processes))
         .route("/ps/restart", post(ps::restart))
+        .route("/builds", get(builds::list))
+        .route("/builds/{id}", get(builds::info))
+        .route("/builds/cancel", post(builds::cancel))
+        .route("/logs", get(logs::stream))
+        .route("/run", post(run::start))
         .route("/domains", get(domains::list).post(domains::add))
         .route("/domains/{hostname}", delete(domains::remove))
         .route("/members", get(access::list).post(access::add))

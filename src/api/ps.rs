@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::domain::{ProcessType, ScaleRequest};
 use crate::ops::{Actor, Platform, ps};
-use crate::wire::{FormationEntry, FormationPatch};
+use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
 
 use super::error::ApiError;
 use super::extract::{Json, app_name};
@@ -52,4 +52,12 @@ pub async fn restart(
 ) -> Result<StatusCode, ApiError> {
     ps::restart(&p, &actor, &app_name(&app)?, req.process_type.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn processes(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path(app): Path<String>,
+) -> Result<axum::Json<Vec<ProcessInfo>>, ApiError> {
+    Ok(axum::Json(ps::processes(&p, &actor, &app_name(&app)?).await?))
 }

@@ -4,6 +4,7 @@
 
 mod access;
 mod apps;
+mod builds;
 mod client;
 mod config;
 mod credentials;
@@ -11,9 +12,12 @@ mod domains;
 mod events;
 mod git_remote;
 mod login;
+mod logs;
 mod output;
 mod ps;
 mod releases;
+mod run;
+mod stack;
 mod tokens;
 mod users;
 
@@ -118,7 +122,7 @@ pub enum Command {
     ReleasesInfo { version: String },
     /// Release the build and config of an earlier release again (default: the previous one)
     Rollback { version: Option<String> },
-    /// Show the formation: process types and how many of each run
+    /// Show the formation and every process with its state
     Ps,
     /// Change how many of each process type run: web=2 worker=1
     #[command(name = "ps:scale")]
@@ -167,6 +171,46 @@ pub enum Command {
     TokensRevoke { id: i64 },
     /// Show the audit trail (of one app with -a)
     Events,
+    /// List builds
+    Builds,
+    /// Show a build and its log (default: the latest)
+    #[command(name = "builds:info")]
+    BuildsInfo { id: Option<i64> },
+    /// Stop the app's running build
+    #[command(name = "builds:cancel")]
+    BuildsCancel,
+    /// Show recent log lines of the app and the platform
+    Logs {
+        /// Keep following new lines
+        #[arg(short = 't', long)]
+        tail: bool,
+        /// How many recent lines
+        #[arg(short = 'n', long = "num", default_value_t = 100)]
+        num: usize,
+        /// Only this process (web.1) or type (web)
+        #[arg(long)]
+        ps: Option<String>,
+        /// Only app or paas lines
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Run a one-off command in a new process of the current release
+    Run {
+        /// Start it and return, leaving it to run
+        #[arg(short = 'd', long)]
+        detach: bool,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Build the stack images from Debian packages on this host (root, Docker engine)
+    #[command(name = "stack:build")]
+    StackBuild {
+        /// Rebuild even if the images are current
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Add or fix the `paas` git remote of this repository
     #[command(name = "git:remote")]
     GitRemote,
@@ -215,6 +259,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Login { url, token, user } => login::login(url, token, user).await,
         Logout => login::logout(),
         GitCredential { operation } => login::git_credential(&operation),
+        StackBuild { force, settings } => stack::build(&settings, force).await,
+        Run { detach, command } => return run::run(&Ctx::new(app, json)?, &command, detach).await,
         command => {
             let ctx = Ctx::new(app, json)?;
             dispatch(&ctx, command).await
@@ -259,7 +305,11 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         TokensCreate { name } => tokens::create(ctx, &name).await,
         TokensRevoke { id } => tokens::revoke(ctx, id).await,
         Events => events::list(ctx).await,
-        Server(_) | Login { .. } | Logout | GitCredential { .. } => {
+        Builds => builds::list(ctx).await,
+        BuildsInfo { id } => builds::info(ctx, id).await,
+        BuildsCancel => builds::cancel(ctx).await,
+        Logs { tail, num, ps, source } => logs::show(ctx, tail, num, ps, source).await,
+        Server(_) | Login { .. } | Logout | GitCredential { .. } | StackBuild { .. } | Run { .. } => {
             bail!("this command does not talk to a server")
         }
     }

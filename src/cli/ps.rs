@@ -4,21 +4,55 @@ use anyhow::Result;
 use reqwest::Method;
 
 use crate::domain::ScaleRequest;
-use crate::wire::{FormationEntry, FormationPatch};
+use crate::domain::Timestamp;
+use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
 
 use super::{Ctx, app_path, output};
 
+/// The formation, then every process with its state, release, uptime and restarts.
 pub async fn show(ctx: &Ctx) -> Result<()> {
     let app = ctx.app()?;
     let formation: Vec<FormationEntry> = ctx
         .client
         .get(&format!("{}/formation", app_path(&app)))
         .await?;
+    let processes: Vec<ProcessInfo> = ctx.client.get(&format!("{}/ps", app_path(&app))).await?;
     if ctx.json {
-        return output::json(&formation);
+        return output::json(&serde_json::json!({ "formation": formation, "processes": processes }));
     }
     print_formation(&app, &formation);
+    println!();
+    output::heading(&format!("{app} Processes"));
+    let now = Timestamp::now().0;
+    let rows: Vec<Vec<String>> = processes
+        .into_iter()
+        .map(|p| {
+            let state = match p.exit_code {
+                Some(code) => format!("{} (exit {code})", p.state),
+                None => p.state,
+            };
+            let uptime = p
+                .started_at
+                .as_deref()
+                .and_then(|s| {
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+                })
+                .map(|t| human_duration(now - t.unix_timestamp()))
+                .unwrap_or_default();
+            vec![p.dyno, state, format!("v{}", p.release), uptime, p.restarts.to_string()]
+        })
+        .collect();
+    output::table(&["PROCESS", "STATE", "RELEASE", "UPTIME", "RESTARTS"], &rows);
     Ok(())
+}
+
+fn human_duration(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
+    }
 }
 
 fn print_formation(app: &str, formation: &[FormationEntry]) {

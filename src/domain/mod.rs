@@ -4,6 +4,7 @@
 //! formation line) becomes one of these types at the edge, so the rest of the code can
 //! trust it.
 
+mod app_json;
 mod app_name;
 mod config_vars;
 mod formation;
@@ -13,6 +14,7 @@ mod procfile;
 mod timestamp;
 mod user_name;
 
+pub use app_json::AppJson;
 pub use app_name::AppName;
 pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
 pub use formation::{ProcessType, Quantity, ScaleRequest};

@@ -7,6 +7,10 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 
 use crate::store::{AppRow, ReleaseRow};
+use crate::wire::ProcessInfo;
+
+/// Where a one-off process's output lines go as they are printed.
+pub type OutputSink = Box<dyn Fn(&str) + Send + Sync>;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -41,6 +45,18 @@ pub trait Deployer: Send + Sync + 'static {
 
     /// Domains changed: publish the routes again.
     fn routes_changed(&self) -> BoxFuture<'_, ()>;
+
+    /// Every process of the app and its state, for `paas ps`.
+    fn processes(&self, app: &str) -> Vec<ProcessInfo>;
+
+    /// Runs `command` once with the current release's image and environment. With
+    /// `output`, waits and returns the exit code; without, returns once it started.
+    fn run<'a>(
+        &'a self,
+        app: &'a AppRow,
+        command: &'a str,
+        output: Option<OutputSink>,
+    ) -> BoxFuture<'a, Result<(String, Option<i64>), DeployError>>;
 }
 
 /// Where a long operation reports its progress, line by line, Heroku style

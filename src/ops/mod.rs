@@ -5,19 +5,25 @@
 pub mod access;
 pub mod apps;
 pub mod bootstrap;
+pub mod builds;
 pub mod config;
 pub mod deploy;
 pub mod domains;
 pub mod events;
+pub mod logs;
 pub mod ps;
+pub mod push;
 pub mod releases;
+pub mod run;
 pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;
 
 use crate::domain::{AppName, Invalid};
+use crate::build::Builder;
 use crate::git::Repos;
+use crate::logs::AppLogs;
 use crate::settings::Settings;
 use crate::store::{AppRow, Db, Store, StoreError, UserRow};
 
@@ -30,6 +36,9 @@ pub struct Platform {
     pub settings: Arc<Settings>,
     pub repos: Repos,
     pub deployer: Arc<dyn Deployer>,
+    pub builder: Builder,
+    pub logs: AppLogs,
+    pub deploys: push::DeployLocks,
 }
 
 /// The authenticated user a use case acts for.
@@ -72,6 +81,8 @@ pub enum OpsError {
     Unauthorized(String),
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    #[error("build failed: {0}")]
+    Build(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]

@@ -2,7 +2,7 @@
 
 use crate::domain::{AppName, ProcessType, ScaleRequest};
 use crate::store::{Db, NewEvent};
-use crate::wire::FormationEntry;
+use crate::wire::{FormationEntry, ProcessInfo};
 
 use super::{Actor, OpsError, Platform, visible_app};
 
@@ -112,6 +112,12 @@ fn check_declared(
         ))),
         None => Ok(()),
     }
+}
+
+/// The app's running processes and their states.
+pub async fn processes(p: &Platform, actor: &Actor, name: &AppName) -> Result<Vec<ProcessInfo>, OpsError> {
+    let app = super::apps::find(p, actor, name).await?;
+    Ok(p.deployer.processes(app.name.as_str()))
 }
 
 pub async fn restart(

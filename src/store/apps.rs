@@ -46,6 +46,11 @@ impl Db<'_> {
             .optional()?)
     }
 
+    pub fn app_by_id(&self, id: i64) -> Result<Option<AppRow>, StoreError> {
+        let sql = format!("{SELECT} WHERE a.id = ?1");
+        Ok(self.conn.query_row(&sql, params![id], from_row).optional()?)
+    }
+
     /// The app, if it exists and `user` may see it.
     pub fn app_for(&self, name: &AppName, user: &UserRow) -> Result<Option<AppRow>, StoreError> {
         let sql = format!("{SELECT} WHERE a.name = ?3 AND {VISIBLE}");
@@ -93,6 +98,15 @@ impl Db<'_> {
         self.conn
             .execute("DELETE FROM apps WHERE id = ?1", params![app_id])?;
         Ok(())
+    }
+
+    /// Records that the app's postdeploy script ran; true only for the first caller.
+    pub fn mark_postdeployed(&self, app_id: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE apps SET postdeployed = 1 WHERE id = ?1 AND postdeployed = 0",
+            params![app_id],
+        )?;
+        Ok(n > 0)
     }
 
     pub fn add_member(&self, app_id: i64, user_id: i64) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Db, StoreError, parse_text};
-use crate::domain::{BuildState, Timestamp};
+use crate::domain::{AppJson, BuildState, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct BuildRow {
@@ -21,6 +21,7 @@ pub struct BuildRow {
     pub author: String,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    pub app_json: AppJson,
 }
 
 pub struct NewBuild<'a> {
@@ -30,10 +31,10 @@ pub struct NewBuild<'a> {
 }
 
 const SELECT: &str = "SELECT id, app_id, commit_sha, state, state_detail, image, image_size,
-                             process_types, buildpack, author, created_at, finished_at
+                             process_types, buildpack, author, created_at, finished_at, app_json
                       FROM builds";
 
-type RawBuild = (BuildRow, String, String);
+type RawBuild = (BuildRow, String, String, String);
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
     Ok((
@@ -50,15 +51,18 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
             author: r.get(9)?,
             created_at: Timestamp(r.get(10)?),
             finished_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
+            app_json: AppJson::default(),
         },
         r.get(3)?,
         r.get(7)?,
+        r.get(12)?,
     ))
 }
 
-fn finish((mut row, state, types): RawBuild) -> Result<BuildRow, StoreError> {
+fn finish((mut row, state, types, app_json): RawBuild) -> Result<BuildRow, StoreError> {
     row.state = parse_text(state)?;
     row.process_types = serde_json::from_str(&types)?;
+    row.app_json = serde_json::from_str(&app_json)?;
     Ok(row)
 }
 
@@ -70,6 +74,7 @@ pub struct BuildOutcome<'a> {
     pub image_size: Option<i64>,
     pub process_types: &'a BTreeMap<String, String>,
     pub buildpack: Option<&'a str>,
+    pub app_json: &'a AppJson,
 }
 
 impl Db<'_> {
@@ -125,7 +130,7 @@ impl Db<'_> {
     pub fn finish_build(&self, id: i64, outcome: BuildOutcome<'_>) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE builds SET state = ?2, state_detail = ?3, image = ?4, image_size = ?5,
-                               process_types = ?6, buildpack = ?7, finished_at = ?8
+                               process_types = ?6, buildpack = ?7, finished_at = ?8, app_json = ?9
              WHERE id = ?1",
             params![
                 id,
@@ -135,7 +140,8 @@ impl Db<'_> {
                 outcome.image_size,
                 serde_json::to_string(outcome.process_types)?,
                 outcome.buildpack,
-                Timestamp::now().0
+                Timestamp::now().0,
+                serde_json::to_string(outcome.app_json)?
             ],
         )?;
         Ok(())

@@ -96,6 +96,9 @@ CREATE TABLE events (
     detail   TEXT NOT NULL
 );
 CREATE INDEX events_by_app ON events(app_name, id);
+"#, r#"
+ALTER TABLE builds ADD COLUMN app_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE apps ADD COLUMN postdeployed INTEGER NOT NULL DEFAULT 0;
 "#];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -1,0 +1,299 @@
+//! Builds: a pushed commit becomes a runnable image and a Build record, entirely in the
+//! Docker engine (no `docker` CLI, nothing pulled). Buildpack builds run Heroku's classic
+//! buildpack API in a build container of the stack build image, then the slug becomes an
+//! image on top of the run image; a repository with a Dockerfile is built with it.
+
+mod buildpacks;
+mod dockerfile;
+mod embedded;
+mod log;
+mod prune;
+mod slug;
+mod source;
+pub mod stack;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{AppJson, BuildState, ConfigVars, Procfile};
+use crate::git::quarantine::PushedObjects;
+use crate::ops::Progress;
+use crate::runtime::{Docker, RuntimeError, labels};
+use crate::store::{AppRow, BuildOutcome, BuildRow, NewBuild, Store, StoreError};
+
+pub use stack::{StackSettings, Stacks};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    NoBuildpack(String),
+    #[error("{0}")]
+    Compile(String),
+    #[error("{0}")]
+    Dockerfile(String),
+    #[error("the build took longer than {}s and was stopped (PAAS_BUILD_TIMEOUT)", .0.as_secs())]
+    Timeout(Duration),
+    #[error("the build was cancelled")]
+    Cancelled,
+    #[error("another build of this app is running; wait for it or cancel it with paas builds:cancel")]
+    Busy,
+    #[error("stack images: {0}")]
+    Stack(String),
+    #[error("reading the pushed source: {0}")]
+    Source(String),
+    #[error(transparent)]
+    Engine(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    pub stacks: StackSettings,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+    /// Network of build containers: `bridge` (default) or `host`.
+    pub network: String,
+    /// How many releases' images to keep per app.
+    pub keep_images: usize,
+}
+
+#[derive(Clone)]
+pub struct Builder {
+    docker: Docker,
+    store: Store,
+    settings: Arc<BuildSettings>,
+    running: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    stack_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Everything one build reads.
+pub(crate) struct BuildInput<'a> {
+    pub app: &'a str,
+    pub build_id: i64,
+    pub commit: &'a str,
+    pub objects: &'a PushedObjects,
+    pub config: &'a ConfigVars,
+    pub stacks: &'a Stacks,
+    pub settings: &'a BuildSettings,
+    pub cancel: &'a CancellationToken,
+}
+
+/// What the image of a successful build holds.
+struct Built {
+    process_types: BTreeMap<String, String>,
+    buildpack: String,
+}
+
+impl Builder {
+    pub fn new(docker: Docker, store: Store, settings: BuildSettings) -> Self {
+        Builder {
+            docker,
+            store,
+            settings: Arc::new(settings),
+            running: Arc::new(Mutex::new(HashMap::new())),
+            stack_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The stack images, built once when missing (one builder at a time).
+    pub async fn ensure_stacks(&self, progress: &Progress) -> Result<Stacks, BuildError> {
+        let _guard = self.stack_lock.lock().await;
+        stack::ensure(&self.docker, &self.settings.stacks, progress).await
+    }
+
+    /// Builds `commit` of `app` into `paas/APP:bN`; the Build record and its log are kept
+    /// whatever happens.
+    pub async fn build(
+        &self,
+        app: &AppRow,
+        commit: &str,
+        objects: &PushedObjects,
+        config: &ConfigVars,
+        author: &str,
+        progress: &Progress,
+    ) -> Result<BuildRow, BuildError> {
+        let cancel = self.claim(app.name.as_str())?;
+        let result = self.build_claimed(app, commit, objects, config, author, progress, &cancel).await;
+        self.release_claim(app.name.as_str());
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn build_claimed(
+        &self,
+        app: &AppRow,
+        commit: &str,
+        objects: &PushedObjects,
+        config: &ConfigVars,
+        author: &str,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<BuildRow, BuildError> {
+        let stacks = self.ensure_stacks(progress).await?;
+        let (app_id, commit_owned, author) = (app.id, commit.to_owned(), author.to_owned());
+        let record = self
+            .store
+            .write(move |tx| tx.insert_build(NewBuild { app_id, commit_sha: &commit_owned, author: &author }))
+            .await?;
+        let mut log = log::BuildLog::new(self.store.clone(), record.id);
+        let input = BuildInput {
+            app: app.name.as_str(),
+            build_id: record.id,
+            commit,
+            objects,
+            config,
+            stacks: &stacks,
+            settings: &self.settings,
+            cancel,
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.run(&input, &mut log, progress).await;
+        log.flush().await;
+        let build_id = record.id;
+        let (state, detail, image, size, built, app_json) = match &outcome {
+            Ok((built, image, size, app_json)) => (BuildState::Succeeded, None, Some(image.clone()), Some(*size), Some(built), app_json.clone()),
+            Err(BuildError::Cancelled) => (BuildState::Cancelled, Some("cancelled".to_owned()), None, None, None, AppJson::default()),
+            Err(e) => (BuildState::Failed, Some(e.to_string()), None, None, None, AppJson::default()),
+        };
+        let process_types = built.map(|b| b.process_types.clone()).unwrap_or_default();
+        let buildpack = built.map(|b| b.buildpack.clone());
+        self.store
+            .write(move |tx| {
+                tx.finish_build(
+                    build_id,
+                    BuildOutcome {
+                        state,
+                        detail: detail.as_deref(),
+                        image: image.as_deref(),
+                        image_size: size,
+                        process_types: &process_types,
+                        buildpack: buildpack.as_deref(),
+                        app_json: &app_json,
+                    },
+                )
+            })
+            .await?;
+        outcome?;
+        progress.step(format!("Build finished in {:.1}s", started.elapsed().as_secs_f64()));
+        self.store
+            .read(move |db| db.build(build_id))
+            .await?
+            .ok_or_else(|| BuildError::Store(StoreError::Corrupt(format!("build {build_id} vanished"))))
+    }
+
+    async fn run(&self, input: &BuildInput<'_>, log: &mut log::BuildLog, progress: &Progress) -> Result<(Built, String, i64, AppJson), BuildError> {
+        let info = source::inspect(input.objects, input.commit).await?;
+        let app_json = match &info.app_json {
+            Some(text) => AppJson::parse(text).map_err(BuildError::Source)?,
+            None => AppJson::default(),
+        };
+        let tag = format!("paas/{}:b{}", input.app, input.build_id);
+        let forced = input.config.contains_key("BUILDPACK_URL") || info.buildpacks_file.is_some();
+        let built = if info.has_dockerfile && !forced {
+            let procfile = match &info.procfile {
+                Some(text) => Procfile::parse(text).map_err(|e| BuildError::Source(e.to_string()))?,
+                None => Procfile::default(),
+            };
+            let mut process_types: BTreeMap<String, String> =
+                procfile.0.into_iter().map(|(t, c)| (t.to_string(), c)).collect();
+            if process_types.is_empty() {
+                // No Procfile: the image's own command is the web process.
+                process_types.insert("web".into(), String::new());
+            }
+            let labels = image_labels(input, &process_types);
+            dockerfile::build(&self.docker, input, &tag, &labels, log, progress).await?;
+            Built {
+                process_types,
+                buildpack: "dockerfile".into(),
+            }
+        } else {
+            let (container, result) = buildpacks::compile(&self.docker, input, &info, log, progress).await?;
+            let labels = image_labels(input, &result.process_types);
+            let made = slug::make_image(&self.docker, &container, input, &tag, &labels, progress).await;
+            let _ = container.remove().await;
+            made?;
+            Built {
+                buildpack: result.buildpacks.iter().map(|b| b.name.clone()).collect::<Vec<_>>().join(", "),
+                process_types: result.process_types,
+            }
+        };
+        let size = self.docker.image(&tag).await?.map_or(0, |i| i.size);
+        progress.detail(format!("image {tag} ({} MB)", size / 1_000_000));
+        prune::old_images(&self.docker, &self.store, input.app, self.settings.keep_images, &tag).await;
+        Ok((built, tag, size, app_json))
+    }
+
+    fn claim(&self, app: &str) -> Result<CancellationToken, BuildError> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if running.contains_key(app) {
+            return Err(BuildError::Busy);
+        }
+        let token = CancellationToken::new();
+        running.insert(app.to_owned(), token.clone());
+        Ok(token)
+    }
+
+    fn release_claim(&self, app: &str) {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(app);
+    }
+
+    /// Stops the app's running build, if any; true if there was one.
+    pub fn cancel(&self, app: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match running.get(app) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the app's images and build cache.
+    pub async fn forget_app(&self, app: &str) -> Result<(), BuildError> {
+        for image in self.docker.app_images(app).await? {
+            self.docker.remove_image(&image.id).await?;
+        }
+        self.docker.remove_volume(&buildpacks::cache_volume(app)).await?;
+        Ok(())
+    }
+
+    /// At start: builds a stopped server left running failed, and their containers gone.
+    pub async fn clean_up_interrupted(&self) {
+        let failed = self
+            .store
+            .write(|tx| tx.fail_unfinished_builds("interrupted by a server restart"))
+            .await;
+        if let Ok(n) = failed.map_err(|e: StoreError| tracing::error!(error = %e, "cannot mark interrupted builds")) {
+            if n > 0 {
+                tracing::info!(builds = n, "marked interrupted builds failed");
+            }
+        }
+        match self.docker.leftover_build_containers().await {
+            Ok(ids) => {
+                for id in ids {
+                    let _ = self.docker.remove_container(&id).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list leftover build containers"),
+        }
+    }
+}
+
+fn image_labels(input: &BuildInput<'_>, process_types: &BTreeMap<String, String>) -> HashMap<String, String> {
+    HashMap::from([
+        (labels::MANAGED.to_owned(), "1".to_owned()),
+        (labels::APP.to_owned(), input.app.to_owned()),
+        (labels::BUILD.to_owned(), input.build_id.to_string()),
+        (labels::COMMIT.to_owned(), input.commit.to_owned()),
+        (labels::PROCESS_TYPES.to_owned(), serde_json::to_string(process_types).unwrap_or_default()),
+    ])
+}

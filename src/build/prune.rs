@@ -1,0 +1,40 @@
+//! Old images go, except those a kept release still uses.
+
+use crate::runtime::Docker;
+use crate::store::Store;
+
+/// Keeps the images of the app's newest `keep` releases (and `just_built`); removes the
+/// rest of its images. Failures only log: pruning never fails a build.
+pub async fn old_images(docker: &Docker, store: &Store, app: &str, keep: usize, just_built: &str) {
+    let name = app.to_owned();
+    let kept: Result<Vec<String>, crate::store::StoreError> = store
+        .read(move |db| {
+            let Some(app) = db.app(&crate::domain::AppName::parse(&name).map_err(|e| crate::store::StoreError::Corrupt(e.0))?)? else {
+                return Ok(Vec::new());
+            };
+            let mut images = Vec::new();
+            for release in db.releases(app.id, keep as i64)? {
+                if let Some(build) = release.build_id.map(|id| db.build(id)).transpose()?.flatten() {
+                    images.extend(build.image);
+                }
+            }
+            if let Some(current) = db.current_release(app.id)? {
+                if let Some(build) = current.build_id.map(|id| db.build(id)).transpose()?.flatten() {
+                    images.extend(build.image);
+                }
+            }
+            Ok(images)
+        })
+        .await;
+    let Ok(mut kept) = kept else { return };
+    kept.push(just_built.to_owned());
+    let Ok(images) = docker.app_images(app).await else { return };
+    for image in images {
+        if image.tags.iter().any(|t| kept.contains(t)) {
+            continue;
+        }
+        if let Err(e) = docker.remove_image(&image.id).await {
+            tracing::debug!(app, image = %image.id, error = %e, "old image not removed");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! A `git push`: which ref updates are allowed, one deploy per app at a time, and the
+//! pipeline of the deploy branch (build the pushed commit, release it with the app's
+//! current config, roll it out). The branch moves only when the pipeline succeeds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedMutexGuard, mpsc};
+
+use crate::domain::ReleaseState;
+use crate::git::push::Push;
+use crate::git::quarantine::PushedObjects;
+use crate::git::report::Reporter;
+use crate::git::request::{RefUpdate, RefUpdateKind};
+use crate::release::Description;
+use crate::store::{AppRow, NewEvent, NewRelease};
+use crate::wire::ReleaseInfo;
+
+use super::releases::roll_out;
+use super::{Actor, OpsError, Platform, Progress};
+
+/// One deploy per app at a time; pushes to different apps run side by side.
+#[derive(Clone, Default)]
+pub struct DeployLocks {
+    apps: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl DeployLocks {
+    /// The app's deploy lock; says so on `progress` while it waits, and gives up after
+    /// `wait`.
+    pub async fn acquire(&self, app: &str, progress: &Progress, wait: Duration) -> Result<OwnedMutexGuard<()>, OpsError> {
+        let lock = {
+            let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(apps.entry(app.to_owned()).or_default())
+        };
+        if let Ok(guard) = Arc::clone(&lock).try_lock_owned() {
+            return Ok(guard);
+        }
+        progress.line("waiting for the deploy in progress...".to_owned());
+        tokio::time::timeout(wait, lock.lock_owned()).await.map_err(|_| {
+            OpsError::Conflict(format!(
+                "another deploy of {app} is still running after {}s; push again once it is done",
+                wait.as_secs()
+            ))
+        })
+    }
+}
+
+/// Decides every command of a received push, runs the deploy pipeline for the deploy
+/// branch, moves the refs that survived, and reports to the pusher.
+pub async fn receive(p: Platform, actor: Actor, app: AppRow, mut push: Push, reporter: Reporter) {
+    let sideband = reporter.progress();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let forward = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            // A pusher that went away stops seeing lines; the deploy goes on.
+            let _ = sideband.line(&line).await;
+        }
+    });
+    let progress = Progress::to(tx);
+    decide(&p, &actor, &app, &mut push, &progress).await;
+    drop(progress);
+    let _ = forward.await;
+    push.apply().await;
+    let _ = reporter.finish(&push).await;
+}
+
+async fn decide(p: &Platform, actor: &Actor, app: &AppRow, push: &mut Push, progress: &Progress) {
+    let branch = app.deploy_branch.clone().unwrap_or_else(|| "main".to_owned());
+    let mut deploy_refs = vec![format!("refs/heads/{branch}")];
+    if app.deploy_branch.is_none() {
+        // Heroku's old default; accepted while the app never chose a branch.
+        deploy_refs.push("refs/heads/master".to_owned());
+    }
+    let mut deploy: Option<RefUpdate> = None;
+    let pending: Vec<RefUpdate> = push.pending().cloned().collect();
+    for command in pending {
+        if !deploy_refs.contains(&command.refname) {
+            push.reject(&command.refname, format!("only {branch} deploys: git push paas HEAD:{branch}"));
+        } else if command.kind() == RefUpdateKind::Delete {
+            push.reject(
+                &command.refname,
+                format!("deleting the deploy branch is refused; to remove the app run paas apps:destroy {}", app.name),
+            );
+        } else if deploy.is_some() {
+            push.reject(&command.refname, "push one deploy branch at a time".to_owned());
+        } else {
+            deploy = Some(command);
+        }
+    }
+    let Some(command) = deploy else { return };
+    let wait = Duration::from_secs(p.settings.deploy_wait);
+    let guard = match p.deploys.acquire(app.name.as_str(), progress, wait).await {
+        Ok(guard) => guard,
+        Err(e) => {
+            push.reject(&command.refname, one_line(&e.to_string()));
+            return;
+        }
+    };
+    let commit = command.new.to_string();
+    let options = push.request.options.clone();
+    let outcome = deploy_commit(p, actor, app, &commit, &push.objects(), &options, progress).await;
+    drop(guard);
+    if let Err(e) = outcome {
+        progress.line(format!(" !     {e}"));
+        push.reject(&command.refname, one_line(&e.to_string()));
+    }
+}
+
+/// A `[remote rejected]` reason is one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub async fn deploy_commit(
+    p: &Platform,
+    actor: &Actor,
+    app: &AppRow,
+    commit: &str,
+    objects: &PushedObjects,
+    push_options: &[String],
+    progress: &Progress,
+) -> Result<ReleaseInfo, OpsError> {
+    let app_id = app.id;
+    let config = p
+        .store
+        .read(move |db| {
+            let mut env = db.global_config()?;
+            env.extend(db.latest_config(app_id)?.map(|c| c.vars).unwrap_or_default());
+            Ok::<_, OpsError>(env)
+        })
+        .await?;
+    if !push_options.is_empty() {
+        progress.step(format!("Push options: {}", push_options.join(", ")));
+    }
+    let build = p
+        .builder
+        .build(app, commit, objects, &config, actor.name(), progress)
+        .await
+        .map_err(|e| OpsError::Build(e.to_string()))?;
+
+    let description = Description::deploy(commit);
+    let actor_name = actor.name().to_owned();
+    let release = p
+        .store
+        .write(move |tx| {
+            // app.json's formation counts only on the first deploy, before any scaling.
+            if tx.formation(app_id)?.is_empty() {
+                for (process_type, default) in &build.app_json.formation {
+                    if let Some(quantity) = default.quantity {
+                        tx.set_quantity(app_id, process_type, quantity)?;
+                    }
+                }
+            }
+            let config = match tx.latest_config(app_id)? {
+                Some(config) => config,
+                None => tx.insert_config_version(app_id, &Default::default())?,
+            };
+            let release = tx.insert_release(NewRelease {
+                app_id,
+                build_id: Some(build.id),
+                config_version_id: config.id,
+                description: &description,
+                author: &actor_name,
+                state: ReleaseState::Pending,
+            })?;
+            tx.insert_event(NewEvent {
+                actor: &actor_name,
+                app_name: Some(&app_name_of(tx, app_id)?),
+                action: "release.deploy",
+                detail: &format!("{description} (v{})", release.version),
+            })?;
+            Ok::<_, OpsError>(release)
+        })
+        .await?;
+    progress.step(format!("Releasing v{}", release.version));
+    let released = roll_out(p, app, release, progress)
+        .await
+        .map_err(|e| match e {
+            OpsError::Deploy(d) => OpsError::Deploy(crate::ops::DeployError(format!("deploy failed: {}", d.0))),
+            other => other,
+        })?;
+    progress.step(format!("Deployed to {}", p.web_url(&app.name)));
+    Ok(released)
+}
+
+fn app_name_of(db: &crate::store::Db<'_>, app_id: i64) -> Result<String, OpsError> {
+    db.app_by_id(app_id)?
+        .map(|a| a.name.to_string())
+        .ok_or_else(|| OpsError::Internal(format!("app {app_id} vanished during a deploy")))
+}

@@ -1,0 +1,283 @@
+//! Bodies that stream through the router without buffering: `UploadBody` (client -> app,
+//! recording progress so the response-header timeout starts after the last byte sent) and
+//! `ProxyBody` (app -> client, or an error page), which counts bytes, enforces the idle
+//! timeout, and on its end or drop returns the connection to the pool, ends the in-flight
+//! lease and hands the access line over. Frames are passed through as they arrive.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use thiserror::Error;
+use tokio::time::Sleep;
+
+use super::Shared;
+use super::access_log::{AccessLine, ErrorCode};
+use super::endpoint::{Lease, clock_ms};
+use super::metrics::{AppMetrics, UpstreamErrorKind};
+use super::upstream::Sender;
+
+/// Why a response body stopped early; the client connection is then closed.
+#[derive(Debug, Error)]
+pub enum BodyError {
+    #[error("the app broke off the response: {0}")]
+    Upstream(#[source] hyper::Error),
+    #[error("the app sent nothing for {0:?}")]
+    Idle(Duration),
+}
+
+/// When the client last handed over a piece of the request body.
+pub(crate) struct UploadProgress {
+    last_ms: AtomicU64,
+}
+
+impl UploadProgress {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            last_ms: AtomicU64::new(clock_ms()),
+        })
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(clock_ms(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn quiet_for(&self) -> Duration {
+        Duration::from_millis(clock_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// The client's request body on its way to the app.
+pub(crate) struct UploadBody {
+    inner: Incoming,
+    progress: Option<Arc<UploadProgress>>,
+}
+
+impl UploadBody {
+    pub(crate) fn new(inner: Incoming, progress: Option<Arc<UploadProgress>>) -> Self {
+        Self { inner, progress }
+    }
+}
+
+impl Body for UploadBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let (Poll::Ready(_), Some(progress)) = (&polled, &this.progress) {
+            progress.touch();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body: an app's, streamed, or one the router wrote itself.
+pub struct ProxyBody(Kind);
+
+// Moved once into hyper's connection state; boxing the large variant would cost an
+// allocation per request instead.
+#[allow(clippy::large_enum_variant)]
+enum Kind {
+    Full(Option<Bytes>),
+    Upstream(UpstreamStream),
+}
+
+impl ProxyBody {
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        Self(Kind::Full((!bytes.is_empty()).then_some(bytes)))
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self(Kind::Full(None))
+    }
+
+    pub(crate) fn upstream(
+        inner: Incoming,
+        idle_timeout: Duration,
+        completion: Completion,
+    ) -> Self {
+        Self(Kind::Upstream(UpstreamStream {
+            inner,
+            idle: IdleTimer {
+                timeout: idle_timeout,
+                sleep: None,
+                moved: false,
+            },
+            bytes: 0,
+            completion: Some(completion),
+        }))
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match &mut self.get_mut().0 {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upstream(stream) => stream.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Upstream(stream) => stream.inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Upstream(stream) => stream.inner.size_hint(),
+        }
+    }
+}
+
+struct UpstreamStream {
+    inner: Incoming,
+    idle: IdleTimer,
+    bytes: u64,
+    completion: Option<Completion>,
+}
+
+impl UpstreamStream {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+                self.idle.moved = true;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                self.finish(Ending::Upstream);
+                Poll::Ready(Some(Err(BodyError::Upstream(error))))
+            }
+            Poll::Ready(None) => {
+                self.finish(Ending::Complete);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                ready!(self.idle.poll_expired(cx));
+                self.finish(Ending::Idle);
+                Poll::Ready(Some(Err(BodyError::Idle(self.idle.timeout))))
+            }
+        }
+    }
+
+    fn finish(&mut self, ending: Ending) {
+        if let Some(completion) = self.completion.take() {
+            completion.finish(ending, self.bytes);
+        }
+    }
+}
+
+impl Drop for UpstreamStream {
+    fn drop(&mut self) {
+        // hyper stops polling once `is_end_stream` says so (HEAD, 204, a known length).
+        let ending = if self.inner.is_end_stream() {
+            Ending::Complete
+        } else {
+            Ending::ClientGone
+        };
+        self.finish(ending);
+    }
+}
+
+/// A timer armed only when the app goes quiet, so a body that is always ready costs nothing.
+struct IdleTimer {
+    timeout: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// A frame arrived since the timer was last armed.
+    moved: bool,
+}
+
+impl IdleTimer {
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let timeout = self.timeout;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if self.moved {
+            sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
+            self.moved = false;
+        }
+        sleep.as_mut().poll(cx)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    Complete,
+    Upstream,
+    Idle,
+    ClientGone,
+}
+
+/// What happens once a proxied response is over.
+pub(crate) struct Completion {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) metrics: Option<Arc<AppMetrics>>,
+    pub(crate) lease: Lease,
+    /// The connection, returned to the pool if the response ended cleanly.
+    pub(crate) sender: Option<Sender>,
+    pub(crate) line: AccessLine,
+    pub(crate) started: Instant,
+}
+
+impl Completion {
+    pub(crate) fn finish(mut self, ending: Ending, bytes: u64) {
+        let failure = match ending {
+            Ending::Complete => None,
+            Ending::Upstream => Some((
+                ErrorCode::ServerRequestInterrupted,
+                Some(UpstreamErrorKind::BodyInterrupted),
+            )),
+            Ending::Idle => Some((ErrorCode::IdleConnection, Some(UpstreamErrorKind::BodyIdle))),
+            Ending::ClientGone => Some((ErrorCode::ClientRequestInterrupted, None)),
+        };
+        match failure {
+            None => {
+                if let Some(sender) = self.sender.take() {
+                    let max_idle = self.shared.settings.max_idle_per_endpoint;
+                    self.lease.endpoint().pool.put(sender, max_idle);
+                }
+            }
+            Some((code, kind)) => {
+                self.line.error = Some(code);
+                if let (Some(kind), Some(metrics)) = (kind, &self.metrics) {
+                    metrics.upstream_error(kind);
+                }
+            }
+        }
+        self.line.bytes = bytes;
+        self.line.service = self.started.elapsed();
+        (self.shared.access_log)(self.line);
+    }
+}

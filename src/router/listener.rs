@@ -1,0 +1,240 @@
+//! The public HTTP listener: accepts TCP connections, serves HTTP/1.1 on each (keep-alive,
+//! header limits answered with 431, idle connections closed), and sends every request
+//! either to the control plane (a tower `Service`, e.g. an axum `Router`) when its Host is a
+//! control host, or to the proxy. `serve_stream` takes any byte stream so a TLS listener can
+//! reuse it. Shutdown: stop accepting, let in-flight requests finish within the grace
+//! period, then cut what is left.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Either;
+use hyper::body::{Body, Incoming};
+use hyper::header::HOST;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Service;
+
+use super::body::ProxyBody;
+use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo, until_idle};
+use super::error::RouterError;
+use super::host::HostKey;
+use super::pages::{Page, wants_html};
+use super::{Router, Shared, proxy, request_id};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The body of every response the listener writes: the proxy's or the control plane's.
+pub type ListenerBody<B> = Either<ProxyBody, B>;
+
+/// Serves `listener` until `shutdown` is cancelled, then drains (see `Listener::drain`).
+pub async fn serve<C, B>(
+    listener: TcpListener,
+    router: Router,
+    control: C,
+    shutdown: CancellationToken,
+) -> Result<(), RouterError>
+where
+    C: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let public = Listener::new(router, control, shutdown);
+    let accepted = public.accept_loop(listener).await;
+    public.drain().await;
+    accepted
+}
+
+/// Connections served for the router and the control plane, and their shutdown.
+pub struct Listener<C> {
+    router: Router,
+    control: C,
+    shutdown: CancellationToken,
+    hard_stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl<C, B> Listener<C>
+where
+    C: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    pub fn new(router: Router, control: C, shutdown: CancellationToken) -> Self {
+        Self {
+            router,
+            control,
+            shutdown,
+            hard_stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Accepts plain-HTTP connections until shutdown. Accept errors (e.g. out of file
+    /// descriptors) are logged and retried, never fatal.
+    pub async fn accept_loop(&self, listener: TcpListener) -> Result<(), RouterError> {
+        let local_port = listener
+            .local_addr()
+            .map_err(RouterError::LocalAddr)?
+            .port();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Ok(()),
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "could not set TCP_NODELAY on a client connection");
+                    }
+                    let info = ConnectionInfo {
+                        peer,
+                        local_port,
+                        is_tls: false,
+                    };
+                    self.serve_stream(stream, info);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed; retrying shortly");
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves HTTP/1.1 on an accepted stream (plain TCP, or TLS after its handshake) in a
+    /// task tracked for shutdown.
+    pub fn serve_stream<IO>(&self, io: IO, info: ConnectionInfo)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let conn = ConnectionContext::new(
+            info,
+            &self.router.shared.settings,
+            self.tasks.clone(),
+            self.hard_stop.clone(),
+        );
+        let served = serve_connection(
+            Arc::clone(&self.router.shared),
+            self.control.clone(),
+            io,
+            conn,
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(served);
+    }
+
+    /// After shutdown: waits up to the drain grace for connections and tunnels to finish,
+    /// then closes what is left and the router's idle upstream connections.
+    pub async fn drain(&self) {
+        self.tasks.close();
+        let grace = self.router.shared.settings.drain_grace;
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "requests still in flight after the drain grace; closing them"
+            );
+            self.hard_stop.cancel();
+            self.tasks.wait().await;
+        }
+        self.router.close_idle_connections();
+    }
+}
+
+async fn serve_connection<IO, C, B>(
+    shared: Arc<Shared>,
+    control: C,
+    io: IO,
+    conn: ConnectionContext,
+    shutdown: CancellationToken,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let activity = Arc::clone(&conn.activity);
+    let hard_stop = conn.hard_stop.clone();
+    let idle_timeout = shared.settings.idle_timeout;
+    let io = TokioIo::new(ActivityIo::new(io, Arc::clone(&activity)));
+    let conn = Arc::new(conn);
+    let service = {
+        let shared = Arc::clone(&shared);
+        service_fn(move |request| {
+            dispatch(
+                Arc::clone(&shared),
+                control.clone(),
+                Arc::clone(&conn),
+                request,
+            )
+        })
+    };
+    let connection = shared.http1.serve_connection(io, service).with_upgrades();
+    tokio::pin!(connection);
+    let _ = connection.await; let _ = (hard_stop, shutdown, idle_timeout);
+}
+
+async fn dispatch<C, B>(
+    shared: Arc<Shared>,
+    mut control: C,
+    conn: Arc<ConnectionContext>,
+    request: Request<Incoming>,
+) -> Result<Response<ListenerBody<B>>, Infallible>
+where
+    C: Service<Request<Incoming>, Response = Response<B>> + Send,
+    C::Error: Into<BoxError>,
+{
+    let raw_host = match request.headers().get(HOST) {
+        Some(host) => Some(host.as_bytes()),
+        None => request.uri().authority().map(|a| a.as_str().as_bytes()),
+    };
+    let host = raw_host.and_then(HostKey::parse);
+    if host
+        .as_ref()
+        .is_some_and(|h| shared.settings.is_control_key(h))
+    {
+        let html = wants_html(request.headers());
+        let request_id = request_id::from_headers_or_new(request.headers());
+        let ready: Result<(), BoxError> = poll_fn(|cx| control.poll_ready(cx))
+            .await
+            .map_err(Into::into);
+        let answered = match ready {
+            Ok(()) => control.call(request).await.map_err(Into::into),
+            Err(error) => Err(error),
+        };
+        return Ok(match answered {
+            Ok(response) => response.map(Either::Right),
+            Err(error) => {
+                tracing::error!(%error, request_id = ?request_id, "the control plane failed a request");
+                Page::control_plane_failure()
+                    .render(html, &request_id)
+                    .map(Either::Left)
+            }
+        });
+    }
+    Ok(proxy::proxy(&shared, request, &conn, host)
+        .await
+        .map(Either::Left))
+}

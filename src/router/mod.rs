@@ -1,0 +1,154 @@
+//! The built-in router: the public HTTP listener and a hostname reverse proxy in front of
+//! the apps' web processes. The only place hyper is used.
+//!
+//! # Layout
+//!
+//! ```text
+//! mod.rs         Router: settings, the live route table (arc-swap), metrics, access log
+//! settings.rs    RouterSettings and the control-host predicate
+//! cidr.rs        IpCidr for the trusted-proxies list
+//! host.rs        Host header -> routing key (port, case, trailing dot)
+//! table.rs       RouteSnapshot, AppRoute, UnavailableReason: host -> app -> endpoints
+//! builder.rs     RouteSnapshotBuilder: plain data -> snapshot, reusing endpoints
+//! endpoint.rs    Endpoint: in-flight count, drain wait, ejection, its connection pool
+//! balancer.rs    least outstanding requests, round-robin among ties
+//! upstream.rs    pooled HTTP/1.1 connections to apps, connect and header timeouts
+//! proxy.rs       one request: route, pick, send, retry, respond
+//! body.rs        streaming bodies, idle timeout, end-of-response bookkeeping
+//! tunnel.rs      101 Switching Protocols: bytes both ways
+//! headers.rs     hop-by-hop removal, X-Forwarded-*, X-Request-Id
+//! request_id.rs  keep a sane X-Request-Id or make one
+//! pages.rs       404/502/503/504 pages in HTML or plain text
+//! access_log.rs  AccessLine and its Heroku-style Display
+//! metrics.rs     Prometheus text
+//! connection.rs  per-connection context, activity counting, idle detection
+//! listener.rs    accept loop, HTTP/1.1 serving, control-plane split, graceful shutdown
+//! error.rs       RouterError
+//! ```
+//!
+//! The scheduler is the only caller of `Router::publish`; the router knows nothing of
+//! builds, releases or containers.
+
+mod access_log;
+mod balancer;
+mod body;
+mod builder;
+mod cidr;
+mod connection;
+mod endpoint;
+mod error;
+mod headers;
+mod host;
+pub mod listener;
+mod metrics;
+mod pages;
+mod proxy;
+mod request_id;
+mod settings;
+mod table;
+mod tunnel;
+mod upstream;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+
+pub use access_log::{AccessLine, ErrorCode};
+pub use body::{BodyError, ProxyBody};
+pub use builder::{AppSpec, AppState, EndpointSpec, RouteSnapshotBuilder};
+pub use cidr::IpCidr;
+pub use connection::ConnectionInfo;
+pub use endpoint::Endpoint;
+pub use error::RouterError;
+pub use listener::{Listener, ListenerBody, serve};
+pub use settings::RouterSettings;
+pub use table::{AppEntry, AppRoute, RouteSnapshot, UnavailableReason};
+
+use metrics::Metrics;
+
+/// The router: the live route table plus everything requests share. Cheap to clone.
+#[derive(Clone)]
+pub struct Router {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) settings: RouterSettings,
+    /// `settings.paas_domain`, lowercase without a trailing dot.
+    pub(crate) paas_domain: String,
+    pub(crate) table: ArcSwap<RouteSnapshot>,
+    pub(crate) metrics: Metrics,
+    pub(crate) access_log: Box<dyn Fn(AccessLine) + Send + Sync>,
+    pub(crate) http1: http1::Builder,
+}
+
+impl Router {
+    /// A router with an empty table (every host unknown until the first `publish`).
+    /// `access_log` gets one `AccessLine` per proxied request, on the request's task: keep
+    /// it quick (e.g. push into a channel).
+    pub fn new(
+        settings: RouterSettings,
+        access_log: impl Fn(AccessLine) + Send + Sync + 'static,
+    ) -> Self {
+        let paas_domain = settings
+            .paas_domain
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .keep_alive(true)
+            .max_header_size(settings.max_header_bytes);
+        // hyper parses up to 100 headers on the stack; another limit costs a heap
+        // allocation per request, so only pay for it when asked to.
+        if settings.max_headers != 100 {
+            http1.max_headers(settings.max_headers);
+        }
+        Self {
+            shared: Arc::new(Shared {
+                settings,
+                paas_domain,
+                table: ArcSwap::from_pointee(RouteSnapshot::default()),
+                metrics: Metrics::default(),
+                access_log: Box::new(access_log),
+                http1,
+            }),
+        }
+    }
+
+    /// Replaces the route table atomically. Requests already routed finish on the
+    /// endpoints they picked; new requests see the new table.
+    pub fn publish(&self, snapshot: RouteSnapshot) {
+        for entry in snapshot.apps() {
+            // A fresh snapshot has no metrics yet; a republished one keeps its own.
+            let _ = entry.metrics.set(self.shared.metrics.for_app(&entry.name));
+        }
+        self.shared.table.store(Arc::new(snapshot));
+    }
+
+    /// The table in force now.
+    pub fn snapshot(&self) -> Arc<RouteSnapshot> {
+        self.shared.table.load_full()
+    }
+
+    /// Prometheus text exposition of the router's metrics.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render(&self.shared.table.load())
+    }
+
+    pub fn settings(&self) -> &RouterSettings {
+        &self.shared.settings
+    }
+
+    /// Closes idle keep-alive connections to every endpoint in the table (at shutdown).
+    pub fn close_idle_connections(&self) {
+        for entry in self.shared.table.load().apps() {
+            if let AppRoute::Serving(endpoints) = entry.route() {
+                endpoints.iter().for_each(|e| e.pool.clear());
+            }
+        }
+    }
+}

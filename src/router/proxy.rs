@@ -1,0 +1,272 @@
+//! The proxy: routes one request by Host, picks an endpoint, sends the request (retrying
+//! once elsewhere when nothing was sent), and turns the outcome into a streamed response,
+//! a tunnel, or an error page, with metrics and an access line. The control-plane split
+//! happens before this, in listener.rs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::{Body, Incoming};
+use hyper::header::HOST;
+use hyper::upgrade::OnUpgrade;
+use hyper::{Request, Response, StatusCode, Uri, Version};
+
+use super::Shared;
+use super::access_log::{AccessLine, ErrorCode};
+use super::balancer;
+use super::body::{Completion, ProxyBody, UploadBody, UploadProgress};
+use super::connection::ConnectionContext;
+use super::endpoint::{Endpoint, Lease};
+use super::headers;
+use super::host::HostKey;
+use super::metrics::{AppMetrics, UpstreamErrorKind};
+use super::pages::{Page, wants_html};
+use super::request_id;
+use super::table::{AppEntry, AppRoute, UnavailableReason};
+use super::tunnel;
+use super::upstream::{self, ConnectError, SendOutcome, Sender};
+
+/// What every outcome of one request needs to answer and log it.
+struct Exchange<'a> {
+    shared: &'a Arc<Shared>,
+    conn: &'a ConnectionContext,
+    line: AccessLine,
+    metrics: Option<Arc<AppMetrics>>,
+    started: Instant,
+    html: bool,
+}
+
+impl Exchange<'_> {
+    /// Answers with a page the router wrote, logging it at once.
+    fn page(mut self, page: Page) -> Response<ProxyBody> {
+        let response = page.render(self.html, &self.line.request_id);
+        if let Some(metrics) = &self.metrics {
+            metrics.count_status(page.status.as_u16());
+        }
+        self.line.error = Some(page.code);
+        self.line.status = page.status.as_u16();
+        self.line.bytes = response.body().size_hint().exact().unwrap_or(0);
+        self.line.service = self.started.elapsed();
+        (self.shared.access_log)(self.line);
+        response
+    }
+
+    fn upstream_error(&self, kind: UpstreamErrorKind) {
+        if let Some(metrics) = &self.metrics {
+            metrics.upstream_error(kind);
+        }
+    }
+}
+
+/// Proxies a request whose Host is not a control host.
+pub(crate) async fn proxy(
+    shared: &Arc<Shared>,
+    request: Request<Incoming>,
+    conn: &ConnectionContext,
+    host: Option<HostKey>,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let request_headers = request.headers();
+    let line = AccessLine {
+        app: None,
+        error: None,
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        host: request_headers.get(HOST).cloned(),
+        request_id: request_id::from_headers_or_new(request_headers),
+        fwd: headers::client_ip(
+            request_headers,
+            conn.info.peer.ip().to_canonical(),
+            conn.peer_trusted,
+            &shared.settings,
+        ),
+        dyno: None,
+        connect: Default::default(),
+        service: Default::default(),
+        status: 0,
+        bytes: 0,
+        protocol: conn.protocol(),
+    };
+    let mut exchange = Exchange {
+        shared,
+        conn,
+        line,
+        metrics: None,
+        started,
+        html: wants_html(request_headers),
+    };
+    let entry = host.as_ref().and_then(|host| {
+        let table = shared.table.load();
+        table.resolve(host.as_str(), &shared.paas_domain).cloned()
+    });
+    let Some(entry) = entry else {
+        shared.metrics.unknown_host();
+        let shown = host.as_ref().map_or("", HostKey::as_str);
+        return exchange.page(Page::unknown_host(shown));
+    };
+    exchange.line.app = Some(Arc::clone(&entry.name));
+    exchange.metrics = entry.metrics.get().cloned();
+    match &entry.route {
+        AppRoute::Serving(endpoints) if !endpoints.is_empty() => {
+            forward(exchange, &entry, endpoints, request).await
+        }
+        AppRoute::Serving(_) => {
+            exchange.page(Page::unavailable(&entry.name, UnavailableReason::Unhealthy))
+        }
+        AppRoute::Unavailable(reason) => exchange.page(Page::unavailable(&entry.name, *reason)),
+    }
+}
+
+async fn forward(
+    mut exchange: Exchange<'_>,
+    entry: &AppEntry,
+    endpoints: &[Arc<Endpoint>],
+    mut request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let settings = &exchange.shared.settings;
+    let upgrade = headers::is_upgrade_request(request.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (mut parts, body) = request.into_parts();
+    headers::prepare_request(
+        &mut parts.headers,
+        exchange.conn,
+        &exchange.line.request_id,
+        upgrade,
+    );
+    parts.version = Version::HTTP_11;
+    if parts.uri.authority().is_some()
+        && let Some(path) = parts.uri.path_and_query()
+    {
+        parts.uri = Uri::from(path.clone());
+    }
+    let progress = (!body.is_end_stream()).then(UploadProgress::new);
+    let mut request = Request::from_parts(parts, UploadBody::new(body, progress.clone()));
+
+    let mut failed: Option<&Arc<Endpoint>> = None;
+    let mut failure = ErrorCode::BackendConnectionRefused;
+    // A request goes to at most two endpoints, and only while none of it was sent.
+    for _ in 0..2 {
+        let Some(endpoint) = balancer::pick(endpoints, &entry.cursor, failed) else {
+            break;
+        };
+        let lease = endpoint.lease();
+        exchange.line.dyno = Some(endpoint.dyno_arc());
+        let mut allow_pooled = true;
+        loop {
+            let connect_started = Instant::now();
+            let mut checkout = match upstream::checkout(endpoint, settings, allow_pooled).await {
+                Ok(checkout) => checkout,
+                Err(error) => {
+                    tracing::debug!(app = %entry.name, dyno = endpoint.dyno(), %error, "endpoint unreachable");
+                    let (code, kind) = match error {
+                        ConnectError::TimedOut(_) => (
+                            ErrorCode::BackendConnectionTimeout,
+                            UpstreamErrorKind::ConnectTimeout,
+                        ),
+                        _ => (
+                            ErrorCode::BackendConnectionRefused,
+                            UpstreamErrorKind::ConnectRefused,
+                        ),
+                    };
+                    exchange.upstream_error(kind);
+                    endpoint.eject(settings.ejection);
+                    failure = code;
+                    failed = Some(endpoint);
+                    break;
+                }
+            };
+            exchange.line.connect = connect_started.elapsed();
+            let timeout = settings.response_header_timeout;
+            match upstream::send(&mut checkout.sender, request, progress.as_deref(), timeout).await
+            {
+                SendOutcome::Response(response) => {
+                    return respond(exchange, response, checkout.sender, lease, client_upgrade);
+                }
+                SendOutcome::NotSent(unsent) if checkout.reused => {
+                    // The app closed an idle keep-alive connection; a fresh one will do.
+                    request = unsent;
+                    allow_pooled = false;
+                }
+                SendOutcome::NotSent(unsent) => {
+                    request = unsent;
+                    exchange.upstream_error(UpstreamErrorKind::ClosedWithoutResponse);
+                    failure = ErrorCode::ConnectionClosedWithoutResponse;
+                    failed = Some(endpoint);
+                    break;
+                }
+                SendOutcome::Failed(error) => {
+                    tracing::debug!(app = %entry.name, dyno = endpoint.dyno(), %error, "app dropped the request");
+                    exchange.upstream_error(UpstreamErrorKind::ClosedWithoutResponse);
+                    let page = Page::upstream_failure(
+                        &entry.name,
+                        ErrorCode::ConnectionClosedWithoutResponse,
+                        timeout,
+                    );
+                    return exchange.page(page);
+                }
+                SendOutcome::TimedOut => {
+                    exchange.upstream_error(UpstreamErrorKind::ResponseTimeout);
+                    let page =
+                        Page::upstream_failure(&entry.name, ErrorCode::RequestTimeout, timeout);
+                    return exchange.page(page);
+                }
+            }
+        }
+        drop(lease);
+    }
+    let timeout = settings.connect_timeout;
+    exchange.page(Page::upstream_failure(&entry.name, failure, timeout))
+}
+
+fn respond(
+    mut exchange: Exchange<'_>,
+    mut response: Response<Incoming>,
+    sender: Sender,
+    lease: Lease,
+    client_upgrade: Option<OnUpgrade>,
+) -> Response<ProxyBody> {
+    let status = response.status();
+    if let Some(metrics) = &exchange.metrics {
+        metrics.observe(status.as_u16(), exchange.started.elapsed());
+    }
+    exchange.line.status = status.as_u16();
+    let shared = exchange.shared;
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            // hyper cannot hand a connection over that the client never offered.
+            exchange.upstream_error(UpstreamErrorKind::ClosedWithoutResponse);
+            let timeout = shared.settings.response_header_timeout;
+            let app = exchange.line.app.clone().unwrap_or_else(|| Arc::from(""));
+            return exchange.page(Page::upstream_failure(
+                &app,
+                ErrorCode::ConnectionClosedWithoutResponse,
+                timeout,
+            ));
+        };
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        let (mut parts, _) = response.into_parts();
+        headers::prepare_response(&mut parts.headers, &exchange.line.request_id, true);
+        exchange.line.service = exchange.started.elapsed();
+        (shared.access_log)(exchange.line);
+        tunnel::spawn(
+            exchange.conn,
+            client_upgrade,
+            upstream_upgrade,
+            lease,
+            shared.settings.idle_timeout,
+        );
+        return Response::from_parts(parts, ProxyBody::empty());
+    }
+    let (mut parts, body) = response.into_parts();
+    headers::prepare_response(&mut parts.headers, &exchange.line.request_id, false);
+    let completion = Completion {
+        shared: Arc::clone(shared),
+        metrics: exchange.metrics,
+        lease,
+        sender: Some(sender),
+        line: exchange.line,
+        started: exchange.started,
+    };
+    let body = ProxyBody::upstream(body, shared.settings.idle_timeout, completion);
+    Response::from_parts(parts, body)
+}

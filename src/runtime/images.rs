@@ -1,0 +1,134 @@
+//! Images: stack imports from a root filesystem, slug and Dockerfile builds from a context
+//! stream, inspection and pruning.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures_util::stream::{Stream, StreamExt};
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder};
+
+use super::{Docker, RuntimeError, label_filter, labels};
+
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub id: String,
+    pub size: i64,
+    pub tags: Vec<String>,
+    pub labels: HashMap<String, String>,
+}
+
+impl Docker {
+    pub async fn image(&self, name: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        match self.api.inspect_image(name).await {
+            Ok(image) => Ok(Some(ImageInfo {
+                id: image.id.unwrap_or_default(),
+                size: image.size.unwrap_or(0),
+                tags: image.repo_tags.unwrap_or_default(),
+                labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
+            })),
+            Err(e) if RuntimeError::is_not_found(&e) => Ok(None),
+            Err(e) => Err(RuntimeError::from_bollard(e)),
+        }
+    }
+
+    /// `docker import`: a root filesystem tar becomes `repo:tag`, with Dockerfile-style
+    /// `changes` (`ENV`, `USER`, `WORKDIR`, `CMD`).
+    pub async fn import_rootfs<S>(&self, rootfs: S, repo: &str, tag: &str, changes: Vec<String>) -> Result<(), RuntimeError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .changes(changes)
+            .build();
+        let mut progress = self
+            .api
+            .create_image(Some(options), Some(bollard::body_try_stream(rootfs)), None);
+        while let Some(item) = progress.next().await {
+            item.map_err(RuntimeError::from_bollard)?;
+        }
+        Ok(())
+    }
+
+    /// Builds `tag` from a tar context (Dockerfile at its root), reporting each output
+    /// line; no image is ever pulled.
+    pub async fn build_from_context<S>(
+        &self,
+        context: S,
+        tag: &str,
+        image_labels: &HashMap<String, String>,
+        memory_mb: u32,
+        mut on_line: impl FnMut(&str) + Send,
+    ) -> Result<(), RuntimeError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let memory = i32::try_from(u64::from(memory_mb) * 1024 * 1024).unwrap_or(i32::MAX);
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .pull("false")
+            .memory(memory)
+            .labels(image_labels)
+            .build();
+        let mut output = self
+            .api
+            .build_image(options, None, Some(bollard::body_try_stream(context)));
+        while let Some(item) = output.next().await {
+            let info = item.map_err(RuntimeError::from_bollard)?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(RuntimeError::Stream(detail));
+            }
+            if let Some(text) = info.stream {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    on_line(line);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Images paas built for `app`, newest first.
+    pub async fn app_images(&self, app: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
+        let options = ListImagesOptionsBuilder::default()
+            .filters(&label_filter(&[(labels::APP, app)]))
+            .build();
+        let mut images = self
+            .api
+            .list_images(Some(options))
+            .await
+            .map_err(RuntimeError::from_bollard)?;
+        images.sort_by_key(|i| std::cmp::Reverse(i.created));
+        Ok(images
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                size: i.size,
+                tags: i.repo_tags,
+                labels: i.labels,
+            })
+            .collect())
+    }
+
+    pub async fn remove_image(&self, name: &str) -> Result<(), RuntimeError> {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match self.api.remove_image(name, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if RuntimeError::is_not_found(&e) => Ok(()),
+            Err(e) => Err(RuntimeError::from_bollard(e)),
+        }
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default().force(true).build();
+        match self.api.remove_volume(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if RuntimeError::is_not_found(&e) => Ok(()),
+            Err(e) => Err(RuntimeError::from_bollard(e)),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The scheduler: runs each app's current release as containers, converges them to the
+//! formation, rolls new releases out with no downtime, restarts crashed processes, and
+//! publishes the healthy web endpoints to the router. It is the only writer of the route
+//! table.
+//!
+//! It sees containers only through [`Runtime`], and keeps what it learns in a `Registry`
+//! that it can rebuild from container labels after a restart (`adopt`).
+
+mod adopt;
+mod backoff;
+mod follow;
+mod health;
+mod instances;
+mod oneoff;
+mod plan;
+mod rollout;
+mod routes;
+mod supervise;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::domain::Timestamp;
+use crate::logs::AppLogs;
+use crate::ops::deploy::BoxFuture;
+use crate::ops::{DeployError, Deployer, Progress};
+use crate::router::Router;
+use crate::runtime::Runtime;
+use crate::store::{AppRow, ReleaseRow, Store};
+use crate::wire::ProcessInfo;
+
+pub use instances::ProcState;
+pub use oneoff::OneOffOutput;
+pub use plan::ReleasePlan;
+
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// How long a new web process has to pass its health check.
+    pub boot_timeout: Duration,
+    /// How long a stopping process may take after SIGTERM before SIGKILL.
+    pub stop_grace: Duration,
+    pub default_memory_mb: u32,
+    /// `PAAS_DOMAIN`, for the Host header of HTTP health checks.
+    pub domain: String,
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    runtime: Arc<dyn Runtime>,
+    store: Store,
+    logs: AppLogs,
+    router: Router,
+    settings: SchedulerSettings,
+    registry: instances::Registry,
+    app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    publish_lock: tokio::sync::Mutex<()>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Scheduler {
+    /// Adopts whatever already runs, starts what is missing, and begins supervising.
+    pub async fn start(
+        runtime: Arc<dyn Runtime>,
+        store: Store,
+        logs: AppLogs,
+        router: Router,
+        settings: SchedulerSettings,
+        shutdown: CancellationToken,
+    ) -> Scheduler {
+        let scheduler = Scheduler {
+            inner: Arc::new(Inner {
+                runtime,
+                store,
+                logs,
+                router,
+                settings,
+                registry: instances::Registry::default(),
+                app_locks: Mutex::new(HashMap::new()),
+                publish_lock: tokio::sync::Mutex::new(()),
+                shutdown,
+                tasks: TaskTracker::new(),
+            }),
+        };
+        adopt::adopt(&scheduler.inner).await;
+        let inner = Arc::clone(&scheduler.inner);
+        scheduler
+            .inner
+            .tasks
+            .spawn(async move { supervise::watch(inner).await });
+        scheduler
+    }
+
+    /// Every process of `app`, for `paas ps`.
+    pub fn processes(&self, app: &str) -> Vec<ProcessInfo> {
+        self.inner
+            .registry
+            .of_app(app)
+            .into_iter()
+            .map(|t| ProcessInfo {
+                dyno: t.dyno(),
+                process_type: t.process_type.clone(),
+                state: t.state.to_string(),
+                exit_code: match t.state {
+                    ProcState::Crashed { exit_code } => Some(exit_code),
+                    _ => None,
+                },
+                release: t.release,
+                started_at: t.started_at.map(|s| Timestamp(s).rfc3339()),
+                restarts: t.restarts,
+            })
+            .collect()
+    }
+
+    pub fn settings(&self) -> &SchedulerSettings {
+        &self.inner.settings
+    }
+
+    /// Waits for supervision and log tasks to stop (after the shutdown token fired).
+    /// Containers keep running: the next start adopts them.
+    pub async fn join(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+}
+
+impl Inner {
+    /// One rollout, scale or restart at a time per app.
+    async fn lock_app(&self, app: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.app_locks.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(locks.entry(app.to_owned()).or_default())
+        };
+        lock.lock_owned().await
+    }
+
+    /// The plan of the release serving `app` now, if it runs anything.
+    async fn current_plan(&self, app: &AppRow) -> Result<Option<ReleasePlan>, DeployError> {
+        let (app_id, name, memory) = (app.id, app.name.to_string(), self.settings.default_memory_mb);
+        self.store
+            .read(move |db| {
+                let Some(release) = db.current_release(app_id)? else {
+                    return Ok(None);
+                };
+                ReleasePlan::load(db, &name, &release, memory)
+            })
+            .await
+            .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))
+    }
+}
+
+impl Deployer for Scheduler {
+    fn roll_out<'a>(
+        &'a self,
+        app: &'a AppRow,
+        release: &'a ReleaseRow,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, Result<(), DeployError>> {
+        Box::pin(rollout::roll_out(&self.inner, app, release, progress))
+    }
+
+    fn scale<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>> {
+        Box::pin(rollout::converge(&self.inner, app))
+    }
+
+    fn restart<'a>(
+        &'a self,
+        app: &'a AppRow,
+        process_type: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), DeployError>> {
+        Box::pin(rollout::restart(&self.inner, app, process_type))
+    }
+
+    fn destroy<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>> {
+        Box::pin(rollout::destroy(&self.inner, app))
+    }
+
+    fn routes_changed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(routes::publish(&self.inner))
+    }
+
+    fn processes(&self, app: &str) -> Vec<ProcessInfo> {
+        Scheduler::processes(self, app)
+    }
+
+    fn run<'a>(
+        &'a self,
+        app: &'a AppRow,
+        command: &'a str,
+        output: Option<OneOffOutput>,
+    ) -> BoxFuture<'a, Result<(String, Option<i64>), DeployError>> {
+        Box::pin(async move {
+            let plan = self
+                .inner
+                .current_plan(app)
+                .await?
+                .ok_or_else(|| DeployError(format!("{} has no release to run yet; deploy it first with git push", app.name)))?;
+            oneoff::run(&self.inner, &plan, "run", command, output).await
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! Rollouts, Heroku preboot style: start the new processes, wait for them to be healthy,
+//! switch the route table in one swap, then drain and stop the old ones. Also scaling
+//! (converge to the formation without touching unchanged processes), rolling restarts,
+//! and tearing an app down.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use crate::domain::Timestamp;
+use crate::ops::{DeployError, Progress};
+use crate::runtime::ProcessKind;
+use crate::store::{AppRow, ReleaseRow};
+
+use super::health::Check;
+use super::instances::{ProcState, Tracked};
+use super::oneoff::{self, OneOffOutput};
+use super::plan::{PORT, RELEASE_PHASE, ReleasePlan};
+use super::{Inner, follow, routes};
+
+/// Rolls `release` out: release phase, new processes, one route swap, old ones stopped.
+pub async fn roll_out(s: &Inner, app: &AppRow, release: &ReleaseRow, progress: &Progress) -> Result<(), DeployError> {
+    let name = app.name.to_string();
+    let _guard = s.lock_app(&name).await;
+    let (app_id, release_id, memory) = (app.id, release.id, s.settings.default_memory_mb);
+    let plan = s
+        .store
+        .read(move |db| {
+            let release = db.release_by_id(release_id)?;
+            match release {
+                Some(release) if release.app_id == app_id => {
+                    let app = db.app_by_id(app_id)?;
+                    let name = app.map(|a| a.name.to_string()).unwrap_or_default();
+                    ReleasePlan::load(db, &name, &release, memory)
+                }
+                _ => Ok(None),
+            }
+        })
+        .await
+        .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))?
+        .ok_or_else(|| DeployError(format!("v{} has no image to run", release.version)))?;
+
+    if let Some(command) = &plan.release_command {
+        progress.step(format!("Running release command: {command}"));
+        let lines = progress.clone();
+        let output: OneOffOutput = Box::new(move |line: &str| lines.detail(line));
+        let (_, code) = oneoff::run(s, &plan, RELEASE_PHASE, command, Some(output)).await?;
+        if code != Some(0) {
+            let code = code.map_or("no exit code".to_owned(), |c| format!("exit code {c}"));
+            s.logs.platform(&name, "deploy", format!("release command of v{} failed ({code})", plan.version));
+            return Err(DeployError(format!("release command failed with {code}; v{} was not deployed", plan.version)));
+        }
+    }
+
+    progress.step(format!("Starting processes of v{}", plan.version));
+    replace(s, &plan, None, progress).await.inspect_err(|e| {
+        s.logs.platform(&name, "deploy", format!("v{} failed: {}", plan.version, e.0));
+    })?;
+    s.logs.platform(&name, "deploy", format!("v{} released", plan.version));
+
+    if let Some(script) = &plan.postdeploy {
+        let app_id = plan.app_id;
+        let first = s
+            .store
+            .write(move |tx| tx.mark_postdeployed(app_id))
+            .await
+            .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))?;
+        if first {
+            progress.step(format!("Running postdeploy script: {script}"));
+            let lines = progress.clone();
+            let output: OneOffOutput = Box::new(move |line: &str| lines.detail(line));
+            let (_, code) = oneoff::run(s, &plan, "postdeploy", script, Some(output)).await?;
+            if code != Some(0) {
+                progress.detail(format!("postdeploy exited with {code:?}; the release stays deployed"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Converges the current release to the stored formation: starts what is missing,
+/// stops what is extra, leaves the rest alone.
+pub async fn converge(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
+    let name = app.name.to_string();
+    let _guard = s.lock_app(&name).await;
+    let Some(plan) = s.current_plan(app).await? else {
+        return Ok(());
+    };
+    converge_locked(s, &plan).await
+}
+
+pub(super) async fn converge_locked(s: &Inner, plan: &ReleasePlan) -> Result<(), DeployError> {
+    let live: Vec<Tracked> = s
+        .registry
+        .of_app(&plan.app)
+        .into_iter()
+        .filter(|t| t.state != ProcState::Stopping)
+        .collect();
+    // Processes of other releases or of types the release no longer has go first.
+    let strays: Vec<Tracked> = live
+        .iter()
+        .filter(|t| t.release != plan.version || !plan.commands.contains_key(&t.process_type))
+        .cloned()
+        .collect();
+    stop_all(s, &plan.app, strays).await;
+
+    let mut failures = Vec::new();
+    for process_type in plan.commands.keys() {
+        let mut current: Vec<Tracked> = live
+            .iter()
+            .filter(|t| t.release == plan.version && &t.process_type == process_type)
+            .cloned()
+            .collect();
+        current.sort_by_key(|t| t.index);
+        let want = plan.quantity(process_type) as usize;
+        if current.len() > want {
+            let extra = current.split_off(want);
+            stop_all(s, &plan.app, extra).await;
+        } else if current.len() < want {
+            let used: BTreeSet<u32> = current.iter().map(|t| t.index).collect();
+            let free: Vec<u32> = (1..).filter(|i| !used.contains(i)).take(want - current.len()).collect();
+            // Each new web process joins the route table as soon as it is healthy.
+            let started = join_all(free.iter().map(|index| async move {
+                let tracked = start_checked(s, plan, process_type, *index).await?;
+                if s.registry.set_state(&plan.app, &tracked.id, ProcState::Up).is_some() {
+                    s.registry.update(&plan.app, &tracked.id, |t| t.routed = t.is_web());
+                    routes::publish(s).await;
+                }
+                Ok::<_, DeployError>(())
+            }))
+            .await;
+            failures.extend(started.into_iter().filter_map(Result::err));
+        }
+    }
+    routes::publish(s).await;
+    match failures.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Rolling restart: a fresh set of processes of the same release, switched like a deploy.
+pub async fn restart(s: &Inner, app: &AppRow, process_type: Option<&str>) -> Result<(), DeployError> {
+    let name = app.name.to_string();
+    let _guard = s.lock_app(&name).await;
+    let Some(plan) = s.current_plan(app).await? else {
+        return Ok(());
+    };
+    if let Some(t) = process_type.filter(|t| !plan.commands.contains_key(*t)) {
+        return Err(DeployError(format!("{name} has no {t} processes to restart")));
+    }
+    replace(s, &plan, process_type, &Progress::silent()).await?;
+    s.logs.platform(&name, "scheduler", format!("restarted {}", process_type.unwrap_or("all processes")));
+    Ok(())
+}
+
+/// Stops every process of the app and drops it from the route table.
+pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
+    let name = app.name.to_string();
+    let _guard = s.lock_app(&name).await;
+    let tracked = s.registry.of_app(&name);
+    for t in &tracked {
+        s.registry.set_state(&name, &t.id, ProcState::Stopping);
+    }
+    routes::publish(s).await;
+    let leftovers = s
+        .runtime
+        .list(Some(&name))
+        .await
+        .map_err(|e| DeployError(e.to_string()))?;
+    let grace = s.settings.stop_grace;
+    join_all(leftovers.iter().map(|i| s.runtime.stop(&i.id, grace))).await;
+    s.registry.forget_app(&name);
+    s.logs.remove(&name).await;
+    routes::publish(s).await;
+    Ok(())
+}
+
+/// Starts a new set of the plan's processes (all types, or one), health-checks them, then
+/// swaps them in for everything else of those types.
+async fn replace(s: &Inner, plan: &ReleasePlan, only: Option<&str>, progress: &Progress) -> Result<(), DeployError> {
+    let types: Vec<&String> = plan
+        .commands
+        .keys()
+        .filter(|t| only.is_none_or(|o| o == t.as_str()))
+        .collect();
+    let before = s.registry.of_app(&plan.app);
+    let replaced = |t: &Tracked| only.is_none_or(|o| o == t.process_type);
+    let (web_types, other_types): (Vec<&String>, Vec<&String>) = types.into_iter().partition(|t| *t == "web");
+
+    // Web first: nothing changes for users until every new web process is healthy.
+    let new_web = start_set(s, plan, &web_types, progress).await?;
+    for t in &new_web {
+        s.registry.set_state(&plan.app, &t.id, ProcState::Up);
+        s.registry.update(&plan.app, &t.id, |t| t.routed = true);
+    }
+    let old_web: Vec<Tracked> = before.iter().filter(|t| t.is_web() && replaced(t)).cloned().collect();
+    let old_web_endpoints = routes::endpoints_of(s, &plan.app, &old_web);
+    for t in &old_web {
+        s.registry.set_state(&plan.app, &t.id, ProcState::Stopping);
+    }
+    routes::publish(s).await;
+    if !new_web.is_empty() {
+        progress.detail(format!("{} web process(es) healthy, now serving v{}", new_web.len(), plan.version));
+    }
+    drain_and_stop(s, &plan.app, old_web, old_web_endpoints).await;
+
+    // Then the other types, which take no traffic.
+    let new_other = match start_set(s, plan, &other_types, progress).await {
+        Ok(set) => set,
+        Err(e) => {
+            progress.detail(format!("warning: {}", e.0));
+            Vec::new()
+        }
+    };
+    for t in &new_other {
+        s.registry.set_state(&plan.app, &t.id, ProcState::Up);
+    }
+    let old_other: Vec<Tracked> = before
+        .into_iter()
+        .filter(|t| !t.is_web() && (replaced(&t) || !plan.commands.contains_key(&t.process_type)))
+        .filter(|t| !new_other.iter().any(|n| n.id == t.id))
+        .collect();
+    stop_all(s, &plan.app, old_other).await;
+    routes::publish(s).await;
+    Ok(())
+}
+
+/// Starts `quantity` processes of each type and waits until all are healthy; if one is
+/// not, stops them all and says why.
+async fn start_set(s: &Inner, plan: &ReleasePlan, types: &[&String], progress: &Progress) -> Result<Vec<Tracked>, DeployError> {
+    let wanted: Vec<(&str, u32)> = types
+        .iter()
+        .flat_map(|t| (1..=plan.quantity(t)).map(move |i| (t.as_str(), i)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let summary: Vec<String> = types.iter().map(|t| format!("{t}={}", plan.quantity(t))).collect();
+    progress.detail(format!("starting {}", summary.join(" ")));
+    let results = join_all(wanted.iter().map(|(t, i)| start_checked(s, plan, t, *i))).await;
+    let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    let started: Vec<Tracked> = ok.into_iter().filter_map(Result::ok).collect();
+    if let Some(Err(first)) = failed.into_iter().next() {
+        stop_all(s, &plan.app, started).await;
+        return Err(first);
+    }
+    Ok(started)
+}
+
+/// Starts one process and waits for its health check; removes it again if it fails.
+pub(super) async fn start_checked(s: &Inner, plan: &ReleasePlan, process_type: &str, index: u32) -> Result<Tracked, DeployError> {
+    let command = plan.commands.get(process_type).cloned().unwrap_or_default();
+    let spec = plan.spec(process_type, index, ProcessKind::Formation, &command);
+    let instance = s.runtime.start(spec).await.map_err(|e| DeployError(format!("{process_type}.{index}: {e}")))?;
+    let tracked = Tracked {
+        id: instance.id.clone(),
+        process_type: process_type.to_owned(),
+        index,
+        release: plan.version,
+        ip: instance.ip,
+        state: ProcState::Starting,
+        restarts: 0,
+        started_at: Some(instance.started_at.unwrap_or_else(|| Timestamp::now().0)),
+        routed: false,
+    };
+    s.registry.insert(&plan.app, tracked.clone());
+    follow::spawn(s, &plan.app, &instance.id, &tracked.dyno(), instance.started_at.unwrap_or(0));
+    let dyno = tracked.dyno();
+    let host = format!("{}.{}", plan.app, s.settings.domain);
+    let addr = if tracked.is_web() { s.runtime.endpoint(&instance, PORT) } else { None };
+    let check = Check {
+        runtime: s.runtime.as_ref(),
+        id: &instance.id,
+        dyno: &dyno,
+        addr,
+        path: plan.health_path.as_deref(),
+        host: &host,
+        timeout: s.settings.boot_timeout,
+    };
+    if let Err(unhealthy) = check.run().await {
+        s.registry.remove(&plan.app, &instance.id);
+        let _ = s.runtime.stop(&instance.id, Duration::ZERO).await;
+        return Err(DeployError(unhealthy.0));
+    }
+    Ok(tracked)
+}
+
+/// Takes processes out of rotation, waits for their requests to finish, then stops them.
+async fn drain_and_stop(s: &Inner, app: &str, procs: Vec<Tracked>, endpoints: Vec<std::sync::Arc<crate::router::Endpoint>>) {
+    let grace = s.settings.stop_grace;
+    join_all(endpoints.iter().map(|e| e.wait_drained(grace))).await;
+    stop_all(s, app, procs).await;
+}
+
+pub(super) async fn stop_all(s: &Inner, app: &str, procs: Vec<Tracked>) {
+    if procs.is_empty() {
+        return;
+    }
+    for t in &procs {
+        s.registry.set_state(app, &t.id, ProcState::Stopping);
+    }
+    routes::publish(s).await;
+    let grace = s.settings.stop_grace;
+    join_all(procs.iter().map(|t| async move {
+        if let Err(e) = s.runtime.stop(&t.id, grace).await {
+            tracing::warn!(app, dyno = %t.dyno(), error = %e, "could not stop process");
+        }
+        s.registry.remove(app, &t.id);
+    }))
+    .await;
+}

@@ -1,0 +1,168 @@
+//! Keeping processes running: engine events (and a periodic sweep, for any event missed)
+//! mark crashed processes, take them out of the route table, and restart them with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::domain::Timestamp;
+use crate::runtime::{InstanceEvent, InstanceState};
+
+use super::backoff;
+use super::health::Check;
+use super::instances::ProcState;
+use super::plan::PORT;
+use super::{Inner, follow, routes};
+
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+
+pub async fn watch(s: Arc<Inner>) {
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        let mut events = s.runtime.events();
+        loop {
+            tokio::select! {
+                () = s.shutdown.cancelled() => return,
+                _ = sweep.tick() => sweep_exited(&s).await,
+                event = events.next() => match event {
+                    Some(Ok(InstanceEvent::Died { id, exit_code })) => crashed(&s, &id, exit_code).await,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "engine event stream failed; reconnecting");
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        tokio::select! {
+            () = s.shutdown.cancelled() => return,
+            () = tokio::time::sleep(RECONNECT_AFTER) => {}
+        }
+    }
+}
+
+/// Finds processes the registry thinks are up but the engine says have exited.
+async fn sweep_exited(s: &Arc<Inner>) {
+    for app in s.registry.app_names() {
+        for t in s.registry.of_app(&app) {
+            if t.state != ProcState::Up {
+                continue;
+            }
+            if let Ok(Some(instance)) = s.runtime.inspect(&t.id).await {
+                if let InstanceState::Exited { code, .. } = instance.state {
+                    crashed(s, &t.id, code).await;
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn crashed(s: &Arc<Inner>, id: &str, exit_code: i64) {
+    let Some((app, tracked)) = s.registry.find(id) else {
+        return;
+    };
+    // Processes being stopped, or still in their first health check, are not crashes.
+    if tracked.state != ProcState::Up {
+        return;
+    }
+    let stable = tracked
+        .started_at
+        .is_some_and(|t| Timestamp::now().0 - t >= backoff::STABLE_AFTER.as_secs() as i64);
+    let restarts = if stable { 0 } else { tracked.restarts };
+    s.registry.set_state(&app, id, ProcState::Crashed { exit_code });
+    s.registry.update(&app, id, |t| t.restarts = restarts);
+    routes::publish(s).await;
+    let delay = backoff::delay(restarts);
+    s.logs.platform(
+        &app,
+        "scheduler",
+        format!(
+            "{} crashed, exit {exit_code}, restarting in {}s",
+            tracked.dyno(),
+            delay.as_secs()
+        ),
+    );
+    let inner = Arc::clone(s);
+    let id = id.to_owned();
+    s.tasks.spawn(async move { restart_after(inner, app, id, delay).await });
+}
+
+/// Waits out the backoff, starts the same container again, and puts it back in rotation
+/// once healthy; a failed start counts as another crash and backs off further.
+async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Duration) {
+    loop {
+        tokio::select! {
+            () = s.shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        let Some(tracked) = s
+            .registry
+            .update(&app, &id, |t| t.restarts += 1)
+            .filter(|t| matches!(t.state, ProcState::Crashed { .. }))
+        else {
+            return;
+        };
+        let dyno = tracked.dyno();
+        let instance = match s.runtime.restart(&id).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                s.logs.platform(&app, "scheduler", format!("{dyno} could not restart: {e}"));
+                return;
+            }
+        };
+        s.registry.update(&app, &id, |t| {
+            t.ip = instance.ip;
+            t.started_at = instance.started_at;
+            t.state = ProcState::Starting;
+        });
+        follow::spawn(&s, &app, &id, &dyno, instance.started_at.unwrap_or(0));
+        let path = health_path(&s, &app).await;
+        let host = format!("{app}.{}", s.settings.domain);
+        let addr = if tracked.is_web() { s.runtime.endpoint(&instance, PORT) } else { None };
+        let check = Check {
+            runtime: s.runtime.as_ref(),
+            id: &id,
+            dyno: &dyno,
+            addr,
+            path: path.as_deref(),
+            host: &host,
+            timeout: s.settings.boot_timeout,
+        };
+        match check.run().await {
+            Ok(()) => {
+                s.registry.set_state(&app, &id, ProcState::Up);
+                s.registry.update(&app, &id, |t| t.routed = t.is_web());
+                routes::publish(&s).await;
+                s.logs.platform(&app, "scheduler", format!("{dyno} is up again"));
+                return;
+            }
+            Err(unhealthy) => {
+                let exit_code = match s.runtime.inspect(&id).await {
+                    Ok(Some(i)) => match i.state {
+                        InstanceState::Exited { code, .. } => code,
+                        _ => -1,
+                    },
+                    _ => -1,
+                };
+                let Some(tracked) = s.registry.set_state(&app, &id, ProcState::Crashed { exit_code }) else {
+                    return;
+                };
+                delay = backoff::delay(tracked.restarts);
+                s.logs.platform(
+                    &app,
+                    "scheduler",
+                    format!("{}; restarting in {}s", unhealthy.0, delay.as_secs()),
+                );
+            }
+        }
+    }
+}
+
+async fn health_path(s: &Inner, app: &str) -> Option<String> {
+    let name = crate::domain::AppName::parse(app).ok()?;
+    let row = s.store.read(move |db| db.app(&name)).await.ok()??;
+    s.current_plan(&row).await.ok()?.and_then(|p| p.health_path)
+}
