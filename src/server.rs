@@ -87,6 +87,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         builder,
         logs,
         deploys: ops::push::DeployLocks::default(),
+        login_limiter: Default::default(),
         settings: Arc::clone(&settings),
     };
     if let Some(first) = ops::bootstrap::ensure_admin(&platform).await? {

@@ -124,6 +124,8 @@ build_app() {
     SLUG_TAR=$OUT/slug-$name.tar
     IMAGE=paas-prove/$name:latest
     RESULT=""
+    local t_all
+    t_all=$(now)
     # POST /containers/create: the build image, paas-build as the command, the per-app cache.
     cid=$(docker create --label "$LABEL" --network "$net" --user "$user" -e SOURCE_VERSION=0123abc \
         -v "$cache:/cache" "$BUILD_IMAGE" /usr/local/bin/paas-build)
@@ -160,6 +162,7 @@ build_app() {
     fi
     docker rm "$cid" > /dev/null
     rm -rf "$envdir"
+    PIPELINE_SECS=$(since "$t_all")
     return 0
 }
 
@@ -246,7 +249,8 @@ if wanted flask; then
         build_app flask "$work"
         if [ "$BUILD_RC" = 0 ]; then
             pass "flask cold build (empty cache, network $BUILD_NET) in ${BUILD_SECS}s"
-            figure "flask cold build: ${BUILD_SECS}s (empty cache volume, pip download from PyPI)"
+            figure "flask cold build: ${BUILD_SECS}s in paas-build (empty cache volume, pip download from PyPI); ${PIPELINE_SECS}s with create, upload, slug export and commit"
+            figure "flask slug $(du -h "$SLUG_TAR" | cut -f1) (tar); app image $(docker image inspect -f '{{.Size}}' "$IMAGE" | numfmt --to=iec)"
             run_app flask "$IMAGE" paas-launch "$(process_command web)"
             body=$(http_get flask /)
             [[ $body == "flask ok v1"* ]] && pass "flask answers via gunicorn: $body" || fail "flask answers (got $HTTP_STATUS: ${body:0:80})"
@@ -254,7 +258,7 @@ if wanted flask; then
             build_app flask "$work"
             if [ "$BUILD_RC" = 0 ] && grep -q "reused the cached virtualenv" "$BUILD_LOG"; then
                 pass "flask warm rebuild (code-only change) reuses the venv: ${BUILD_SECS}s"
-                figure "flask warm rebuild (code-only change): ${BUILD_SECS}s"
+                figure "flask warm rebuild (code-only change): ${BUILD_SECS}s in paas-build; ${PIPELINE_SECS}s with create, upload, slug export and commit"
             else
                 fail "flask warm rebuild reuses the cached virtualenv" "$BUILD_LOG"
             fi
@@ -268,6 +272,23 @@ if wanted flask; then
             fail "flask cold build" "$BUILD_LOG"
         fi
     fi
+fi
+
+if wanted django; then
+    if [ -z "$(grep -l works "$FIGURES")" ]; then
+        skip "django: no network to PyPI from build containers"
+    elif web_fixture django / "django ok collectstatic=yes"; then
+        [[ $(process_command web) == "gunicorn mysite.wsgi --bind 0.0.0.0:\$PORT" ]] && pass "django: default web is gunicorn mysite.wsgi" || fail "django default web: $(process_command web)"
+        grep -q "Running Django collectstatic" "$BUILD_LOG" && pass "django: collectstatic ran at build time" || fail "django collectstatic" "$BUILD_LOG"
+        build_app django "$fixtures/django" --env DISABLE_COLLECTSTATIC=1
+        grep -q "Skipping Django collectstatic (DISABLE_COLLECTSTATIC is set)" "$BUILD_LOG" && pass "django: DISABLE_COLLECTSTATIC=1 skips it" || fail "DISABLE_COLLECTSTATIC" "$BUILD_LOG"
+    fi
+fi
+
+if wanted explicit-buildpack-rejects; then
+    build_app explicit-buildpack-rejects "$fixtures/python-stdlib" --env BUILDPACK_URL=heroku/go
+    [ "$BUILD_RC" = 2 ] && grep -q "app not compatible with buildpack heroku/go" "$BUILD_LOG" && grep -q "its bin/detect said: go.mod" "$BUILD_LOG" &&
+        pass "an explicit BUILDPACK_URL whose detect fails: exit 2, says what it wanted" || fail "explicit buildpack rejection (exit $BUILD_RC)" "$BUILD_LOG"
 fi
 
 if wanted static && web_fixture static / "static ok"; then

@@ -37,6 +37,7 @@ impl From<OpsError> for ApiError {
             OpsError::Conflict(_) => StatusCode::CONFLICT,
             OpsError::Forbidden(_) => StatusCode::FORBIDDEN,
             OpsError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            OpsError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             OpsError::Deploy(_) => StatusCode::BAD_GATEWAY,
             OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
             OpsError::Store(_) | OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

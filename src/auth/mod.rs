@@ -4,10 +4,12 @@
 //! secret is made, hashed and checked.
 
 mod password;
+mod rate_limit;
 mod token;
 
 pub use password::{hash_password, verify_password};
-pub use token::{ApiToken, hash_token};
+pub use rate_limit::LoginLimiter;
+pub use token::{ApiToken, hash_token, random_hex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

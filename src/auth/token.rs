@@ -39,6 +39,13 @@ impl fmt::Debug for ApiToken {
     }
 }
 
+/// `bytes` random bytes as hex: session ids, CSRF tokens.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf[..]);
+    hex::encode(buf)
+}
+
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }

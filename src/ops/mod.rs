@@ -15,6 +15,7 @@ pub mod ps;
 pub mod push;
 pub mod releases;
 pub mod run;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 
@@ -39,6 +40,7 @@ pub struct Platform {
     pub builder: Builder,
     pub logs: AppLogs,
     pub deploys: push::DeployLocks,
+    pub login_limiter: Arc<crate::auth::LoginLimiter>,
 }
 
 /// The authenticated user a use case acts for.
@@ -79,6 +81,8 @@ pub enum OpsError {
     Forbidden(String),
     #[error("{0}")]
     Unauthorized(String),
+    #[error("{0}")]
+    TooManyAttempts(String),
     #[error(transparent)]
     Deploy(#[from] DeployError),
     #[error("build failed: {0}")]

@@ -70,6 +70,7 @@ pub async fn set_password(
                 OpsError::NotFound(format!("user \"{name}\" not found; see paas users"))
             })?;
             tx.set_password_hash(user.id, &hash)?;
+            tx.revoke_user_sessions(user.id)?;
             tx.insert_event(NewEvent {
                 actor: &actor_name,
                 app_name: None,

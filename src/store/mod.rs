@@ -13,6 +13,7 @@ mod events;
 mod formation;
 mod releases;
 mod schema;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -28,6 +29,7 @@ pub use domains::DomainRow;
 pub use events::{EventRow, NewEvent};
 pub use formation::FormationRow;
 pub use releases::{NewRelease, ReleaseRow};
+pub use sessions::SessionRow;
 pub use tokens::TokenRow;
 pub use users::UserRow;
 

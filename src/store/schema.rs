@@ -99,6 +99,16 @@ CREATE INDEX events_by_app ON events(app_name, id);
 "#, r#"
 ALTER TABLE builds ADD COLUMN app_json TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE apps ADD COLUMN postdeployed INTEGER NOT NULL DEFAULT 0;
+"#, r#"
+CREATE TABLE sessions (
+    id         INTEGER PRIMARY KEY,
+    hash       BLOB NOT NULL UNIQUE,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
 "#];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
