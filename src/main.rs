@@ -19,6 +19,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run_server(settings: paas::settings::Settings) -> anyhow::Result<u8> {
+    // SAFETY: no other thread exists yet, so none can be using libgit2.
+    unsafe { paas::git::libgit2::limit_mapped_memory() }?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

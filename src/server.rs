@@ -62,13 +62,19 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     create_private_dir(&data_dir)?;
     create_private_dir(&data_dir.join("repos"))?;
     let store = Store::open(&data_dir.join("paas.db"))?;
+    let repos = Repos::new(data_dir.join("repos"));
+    // No push is in flight yet: every quarantine is a crash's leftover.
+    let swept = repos.sweep_all(Duration::ZERO).await;
+    if swept > 0 {
+        tracing::info!(quarantines = swept, "removed leftovers of interrupted pushes");
+    }
     let settings = Arc::new(settings);
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
 
     let (logs, log_writer) = AppLogs::start(data_dir.join("logs"), shutdown.clone());
     let router = Router::new(router_settings(&settings)?, access_logger(logs.clone()));
-    let docker = Docker::connect(settings.docker_host.as_deref(), APP_NETWORK).await?;
+    let docker = Docker::connect(settings.docker_host.as_deref(), APP_NETWORK, &instance_id(&data_dir)?).await?;
     let builder = Builder::new(docker.clone(), store.clone(), settings.build_settings());
     builder.clean_up_interrupted().await;
     let scheduler = Scheduler::start(
@@ -82,7 +88,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     .await;
     let platform = Platform {
         store,
-        repos: Repos::new(data_dir.join("repos")),
+        repos,
         deployer: Arc::new(scheduler.clone()),
         builder,
         logs,
@@ -147,6 +153,19 @@ fn access_logger(logs: AppLogs) -> impl Fn(AccessLine) + Send + Sync + 'static {
             logs.platform(&app, "router", line.to_string());
         }
     }
+}
+
+/// This server's id, made at first start and kept in the data dir: containers and images
+/// carry it, so two servers on one engine never touch each other's.
+pub fn instance_id(data_dir: &Path) -> Result<String, ServerError> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        _ => {}
+    }
+    let id = crate::auth::random_hex(8);
+    std::fs::write(&path, &id).map_err(|source| ServerError::DataDir { path, source })?;
+    Ok(id)
 }
 
 fn create_private_dir(path: &Path) -> Result<(), ServerError> {

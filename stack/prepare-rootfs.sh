@@ -44,6 +44,10 @@ ROOTFS=$(realpath -- "$1")
 KIND=$2
 case "$KIND" in run|build) ;; *) usage ;; esac
 
+if [ "$ROOTFS" -ef / ]; then
+    echo "prepare-rootfs: refusing to prepare the host's own root; give the debootstrap target" >&2
+    exit 65
+fi
 if [ ! -f "$ROOTFS/etc/debian_version" ] || [ ! -x "$ROOTFS/usr/bin/dpkg" ]; then
     echo "prepare-rootfs: $ROOTFS is not a debootstrapped Debian tree; run debootstrap first" >&2
     exit 65
@@ -205,7 +209,7 @@ rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin \
 find "$ROOTFS/var/log" -type f -delete 2>/dev/null || true
 # Docker gives every container its own /dev, /proc, /sys, /run and these three files;
 # leaving device nodes out also keeps the rootfs tar simple (no char/block entries).
-rm -rf "$ROOTFS"/dev/* "$ROOTFS"/proc/* "$ROOTFS"/sys/* "$ROOTFS"/run/*
+rm -rf "${ROOTFS:?}"/dev/* "${ROOTFS:?}"/proc/* "${ROOTFS:?}"/sys/* "${ROOTFS:?}"/run/*
 : > "$ROOTFS/etc/hostname"
 : > "$ROOTFS/etc/resolv.conf"
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOTFS/etc/hosts"

@@ -181,9 +181,9 @@ run_app() {
 
 # http_get NAME PATH: body of GET, waiting up to 20 s for the app to listen; sets HTTP_STATUS.
 http_get() {
-    local name=$1 path=$2 port i body
+    local name=$1 path=$2 port body
     HTTP_STATUS=000
-    for i in $(seq 1 80); do
+    for _ in $(seq 1 80); do
         port=$(docker port "paas-prove-$name" 5000/tcp 2>/dev/null | head -n1)
         if [ -n "$port" ]; then
             body=$(curl -s --max-time 3 -o "$OUT/body" -w '%{http_code}' "http://$port$path") && HTTP_STATUS=$body

@@ -80,6 +80,7 @@ pub(crate) struct BuildInput<'a> {
     pub stacks: &'a Stacks,
     pub settings: &'a BuildSettings,
     pub cancel: &'a CancellationToken,
+    pub instance: &'a str,
 }
 
 /// What the image of a successful build holds.
@@ -153,6 +154,7 @@ impl Builder {
             stacks: &stacks,
             settings: &self.settings,
             cancel,
+            instance: self.docker.instance(),
         };
         let started = std::time::Instant::now();
         let outcome = self.run(&input, &mut log, progress).await;
@@ -290,7 +292,7 @@ impl Builder {
 
 fn image_labels(input: &BuildInput<'_>, process_types: &BTreeMap<String, String>) -> HashMap<String, String> {
     HashMap::from([
-        (labels::MANAGED.to_owned(), "1".to_owned()),
+        (labels::MANAGED.to_owned(), input.instance.to_owned()),
         (labels::APP.to_owned(), input.app.to_owned()),
         (labels::BUILD.to_owned(), input.build_id.to_string()),
         (labels::COMMIT.to_owned(), input.commit.to_owned()),

@@ -8,7 +8,10 @@ use crate::runtime::Docker;
 use crate::settings::Settings;
 
 pub async fn build(settings: &Settings, force: bool) -> Result<()> {
-    let docker = Docker::connect(settings.docker_host.as_deref(), crate::server::APP_NETWORK)
+    let data_dir = settings.data_dir();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let instance = crate::server::instance_id(&data_dir)?;
+    let docker = Docker::connect(settings.docker_host.as_deref(), crate::server::APP_NETWORK, &instance)
         .await
         .context("cannot build the stack images")?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

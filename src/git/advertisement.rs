@@ -35,9 +35,11 @@ pub enum AdvertisementError {
 
 /// The full response body for the receive-pack ref advertisement of `repo_path`.
 pub async fn advertise_receive_pack(repo_path: PathBuf) -> Result<Bytes, AdvertisementError> {
-    tokio::task::spawn_blocking(move || list_refs(&repo_path).map(|refs| encode_advertisement(&refs)))
-        .await
-        .map_err(|join| AdvertisementError::Task(join.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        list_refs(&repo_path).map(|refs| encode_advertisement(&refs))
+    })
+    .await
+    .map_err(|join| AdvertisementError::Task(join.to_string()))?
 }
 
 /// Every ref under `refs/` with the id it points to (symbolic refs resolved, dangling ones
@@ -109,7 +111,10 @@ mod tests {
     #[test]
     fn an_empty_repository_advertises_capabilities_on_the_zero_id() {
         let all = packets(&encode_advertisement(&[]));
-        assert_eq!(all[0], Packet::Data(b"# service=git-receive-pack\n".to_vec()));
+        assert_eq!(
+            all[0],
+            Packet::Data(b"# service=git-receive-pack\n".to_vec())
+        );
         assert_eq!(all[1], Packet::Flush);
         let Packet::Data(line) = &all[2] else {
             panic!("expected the capabilities line")
@@ -124,9 +129,14 @@ mod tests {
     #[test]
     fn capabilities_ride_on_the_first_ref_only() {
         let id = Oid::from_str("1111111111111111111111111111111111111111").unwrap();
-        let refs = [(id, "refs/heads/dev".to_owned()), (id, "refs/heads/main".to_owned())];
+        let refs = [
+            (id, "refs/heads/dev".to_owned()),
+            (id, "refs/heads/main".to_owned()),
+        ];
         let all = packets(&encode_advertisement(&refs));
-        assert!(matches!(&all[2], Packet::Data(l) if l.starts_with(b"1111111111111111111111111111111111111111 refs/heads/dev\0")));
+        assert!(
+            matches!(&all[2], Packet::Data(l) if l.starts_with(b"1111111111111111111111111111111111111111 refs/heads/dev\0"))
+        );
         assert_eq!(
             all[3],
             Packet::Data(b"1111111111111111111111111111111111111111 refs/heads/main\n".to_vec())

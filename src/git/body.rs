@@ -92,7 +92,7 @@ impl BodyFailure {
 /// `1 GiB`, `512 MiB`, `1536 KiB`, `100 bytes`: exact, for limit messages.
 pub fn human_bytes(bytes: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{} {unit}", bytes / size);
         }
     }
@@ -101,7 +101,7 @@ pub fn human_bytes(bytes: u64) -> String {
 
 fn human_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{}s", duration.as_secs_f64())
@@ -272,7 +272,10 @@ mod tests {
 
     #[test]
     fn content_encoding_accepts_gzip_and_refuses_others() {
-        assert_eq!(ContentEncoding::from_header(None), Ok(ContentEncoding::Identity));
+        assert_eq!(
+            ContentEncoding::from_header(None),
+            Ok(ContentEncoding::Identity)
+        );
         assert_eq!(
             ContentEncoding::from_header(Some("gzip")),
             Ok(ContentEncoding::Gzip)
@@ -329,13 +332,7 @@ mod tests {
         let body = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
         let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
         let timeout = Duration::from_millis(50);
-        let outcome = forward(
-            std::pin::pin!(body),
-            &tx,
-            Instant::now() + timeout,
-            timeout,
-        )
-        .await;
+        let outcome = forward(std::pin::pin!(body), &tx, Instant::now() + timeout, timeout).await;
         assert_eq!(outcome, Forwarded::Failed(BodyFailure::TimedOut(timeout)));
         assert!(matches!(
             rx.recv().await,

@@ -138,7 +138,10 @@ mod tests {
             "object-format=sha1",
             "agent=paas/",
         ] {
-            assert!(advertised.contains(name), "{name} missing from {advertised}");
+            assert!(
+                advertised.contains(name),
+                "{name} missing from {advertised}"
+            );
         }
         assert!(!advertised.contains("push-cert"));
     }

@@ -82,9 +82,12 @@ impl Walk<'_> {
                 continue;
             }
             visited.push(id);
-            let broken = |e: git2::Error| format!("invalid object {id} in the pack: {}", e.message());
+            let broken =
+                |e: git2::Error| format!("invalid object {id} in the pack: {}", e.message());
             let (_, kind) = self.all.read_header(id).map_err(|_| {
-                format!("missing necessary objects: {id} is neither in the pack nor in the repository")
+                format!(
+                    "missing necessary objects: {id} is neither in the pack nor in the repository"
+                )
             })?;
             match kind {
                 ObjectType::Commit => {
@@ -142,11 +145,20 @@ mod tests {
         let problems = check_pushed_tips(
             &repo,
             &repo,
-            &[command(commit, "refs/heads/main"), command(blob, "refs/heads/blob"), command(blob, "refs/tags/blob")],
+            &[
+                command(commit, "refs/heads/main"),
+                command(blob, "refs/heads/blob"),
+                command(blob, "refs/tags/blob"),
+            ],
         )
         .unwrap();
         assert_eq!(problems[0], None);
-        assert!(problems[1].as_deref().unwrap().contains("must point to a commit, not a blob"));
+        assert!(
+            problems[1]
+                .as_deref()
+                .unwrap()
+                .contains("must point to a commit, not a blob")
+        );
         assert_eq!(problems[2], None);
     }
 
@@ -159,7 +171,10 @@ mod tests {
         // `view` sees other's objects, minus the blob.
         let loose = |oid: Oid| {
             let hex = oid.to_string();
-            dir.path().join("other.git/objects").join(&hex[..2]).join(&hex[2..])
+            dir.path()
+                .join("other.git/objects")
+                .join(&hex[..2])
+                .join(&hex[2..])
         };
         std::fs::remove_file(loose(blob)).unwrap();
         let view = Repository::open_bare(dir.path().join("main.git")).unwrap();
@@ -167,8 +182,12 @@ mod tests {
             .unwrap()
             .add_disk_alternate(dir.path().join("other.git/objects").to_str().unwrap())
             .unwrap();
-        let problems = check_pushed_tips(&main, &view, &[command(commit, "refs/heads/main")]).unwrap();
+        let problems =
+            check_pushed_tips(&main, &view, &[command(commit, "refs/heads/main")]).unwrap();
         let problem = problems[0].as_deref().unwrap();
-        assert!(problem.contains(&format!("missing necessary objects: {blob}")), "{problem}");
+        assert!(
+            problem.contains(&format!("missing necessary objects: {blob}")),
+            "{problem}"
+        );
     }
 }

@@ -1,9 +1,12 @@
-//! Process-wide libgit2 settings that keep a push's memory flat.
+//! Process-wide libgit2 settings that keep reading packs in bounded memory.
 //!
-//! libgit2 reads packs through mmap windows of up to 1 GiB, 8 GiB in total, by default:
-//! indexing a 150 MiB blob left 140 MiB of the pack mapped and resident (VmHWM 160 MiB).
-//! Small windows under a small total make that a constant. Owns nothing else; must be
-//! called before any thread uses git2.
+//! libgit2 reads packs through mmap windows of up to 1 GiB each and 8 GiB in total by
+//! default, and every touched page of a window counts as resident: the pipeline reading a
+//! tree out of a large repository would hold most of its packs mapped. Small windows under
+//! a small total bound that. (The indexer itself drops its pack from the window LRU on
+//! every append, so while it checksums one large object it maps that object whole whatever
+//! these say: clean page-cache pages, see BENCHMARKS.md.) Must be called before any thread
+//! uses git2; owns nothing else.
 
 /// Size of one mmap window onto a pack.
 pub const WINDOW_SIZE: usize = 8 << 20;

@@ -44,8 +44,8 @@
 //!   5. reporter.finish(&push).await
 //! ```
 //!
-//! At start-up, before the runtime: `unsafe { git::libgit2::limit_mapped_memory() }` so a
-//! big pack is indexed in constant memory (libgit2 maps up to 8 GiB of packs otherwise).
+//! At start-up, before the runtime: `unsafe { git::libgit2::limit_mapped_memory() }`, so
+//! libgit2 maps at most a few windows of a pack (up to 8 GiB otherwise).
 
 pub mod advertisement;
 pub mod body;
@@ -57,8 +57,8 @@ pub mod push;
 pub mod quarantine;
 pub mod receive_pack;
 pub mod refs;
-pub mod report;
 pub mod repo;
+pub mod report;
 pub mod request;
 pub mod unpack;
 

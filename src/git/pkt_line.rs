@@ -136,9 +136,12 @@ fn parse_header(header: [u8; 4]) -> Result<Header, PktLineError> {
     }
 }
 
+/// A decoded frame and how many input bytes it used.
+pub type Decoded<'a> = (Packet<&'a [u8]>, usize);
+
 /// Decodes the first frame of `input`: `Ok(None)` when more bytes are needed, otherwise the
 /// frame and how many bytes it used.
-pub fn decode(input: &[u8]) -> Result<Option<(Packet<&[u8]>, usize)>, PktLineError> {
+pub fn decode(input: &[u8]) -> Result<Option<Decoded<'_>>, PktLineError> {
     let Some(header) = input.first_chunk::<4>() else {
         return Ok(None);
     };

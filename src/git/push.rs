@@ -49,11 +49,13 @@ impl Push {
             Err(error) => (None, Some(error)),
         };
         let statuses = (0..request.commands.len())
-            .map(|i| match (&unpack_error, tip_problems.get(i).cloned().flatten()) {
-                (Some(_), _) => CommandStatus::Rejected("unpacker error".to_owned()),
-                (None, Some(problem)) => CommandStatus::Rejected(problem),
-                (None, None) => CommandStatus::Pending,
-            })
+            .map(
+                |i| match (&unpack_error, tip_problems.get(i).cloned().flatten()) {
+                    (Some(_), _) => CommandStatus::Rejected("unpacker error".to_owned()),
+                    (None, Some(problem)) => CommandStatus::Rejected(problem),
+                    (None, None) => CommandStatus::Pending,
+                },
+            )
             .collect();
         Self {
             request,
@@ -129,6 +131,23 @@ impl Push {
         }
     }
 
+    /// Whether `update`'s ref no longer points where the client saw it (another push moved
+    /// it meanwhile): running a pipeline for it would be wasted, its swap would fail.
+    pub async fn is_stale(&self, update: &RefUpdate) -> bool {
+        let (repo_path, refname, old) = (self.repo_path.clone(), update.refname.clone(), update.old);
+        tokio::task::spawn_blocking(move || {
+            let current = Repository::open_bare(&repo_path)
+                .ok()
+                .and_then(|repo| refs::resolve(&repo, &refname));
+            match current {
+                Some(id) => id != old,
+                None => !old.is_zero(),
+            }
+        })
+        .await
+        .unwrap_or(true)
+    }
+
     /// Moves every pending ref (compare-and-swap on the old id the client sent), promoting
     /// the quarantined pack first while the refs are locked; deletes the quarantine when
     /// nothing is kept. With `--atomic`, one rejected command rejects all.
@@ -165,12 +184,15 @@ impl Push {
         let results = tokio::task::spawn_blocking(move || {
             let repo = Repository::open_bare(&repo_path)
                 .map_err(|error| format!("cannot open the repository: {}", error.message()))?;
-            Ok::<_, String>(refs::compare_and_swap(&repo, &updates, atomicity, move || {
-                match quarantine {
+            Ok::<_, String>(refs::compare_and_swap(
+                &repo,
+                &updates,
+                atomicity,
+                move || match quarantine {
                     Some(quarantine) => quarantine.promote().map_err(|e| e.to_string()),
                     None => Ok(()),
-                }
-            }))
+                },
+            ))
         })
         .await
         .map_err(|join| format!("the ref update task failed: {join}"))

@@ -21,7 +21,9 @@ pub(crate) const QUARANTINE_PREFIX: &str = "incoming-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuarantineError {
-    #[error("cannot create a quarantine directory in {path}: {source}; check the disk and permissions")]
+    #[error(
+        "cannot create a quarantine directory in {path}: {source}; check the disk and permissions"
+    )]
     Create { path: PathBuf, source: io::Error },
     #[error("cannot open repository {path}: {source}")]
     Open { path: PathBuf, source: git2::Error },
@@ -43,10 +45,11 @@ pub struct PushedObjects {
 impl PushedObjects {
     /// Opens the bare repository with the quarantine added as an odb alternate. Read only.
     pub fn open_repository(&self) -> Result<Repository, QuarantineError> {
-        let repo = Repository::open_bare(&self.repo_path).map_err(|source| QuarantineError::Open {
-            path: self.repo_path.clone(),
-            source,
-        })?;
+        let repo =
+            Repository::open_bare(&self.repo_path).map_err(|source| QuarantineError::Open {
+                path: self.repo_path.clone(),
+                source,
+            })?;
         let Some(dir) = &self.quarantine_dir else {
             return Ok(repo);
         };
@@ -157,10 +160,12 @@ impl Quarantine {
     /// index without its pack), syncs them to disk, then deletes the quarantine.
     pub fn promote(self) -> Result<(), QuarantineError> {
         let target = self.repo_path.join("objects").join("pack");
-        let names = self.pack_names().map_err(|source| QuarantineError::Promote {
-            file: self.pack_dir(),
-            source,
-        })?;
+        let names = self
+            .pack_names()
+            .map_err(|source| QuarantineError::Promote {
+                file: self.pack_dir(),
+                source,
+            })?;
         for name in names {
             for extension in ["pack", "rev", "idx"] {
                 let from = self.pack_dir().join(format!("{name}.{extension}"));

@@ -11,14 +11,14 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use git2::Repository;
 use futures_util::{Stream, StreamExt};
+use git2::Repository;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::body::{self, BodyFailure, ChannelReader, ContentEncoding, Forwarded, ReceiveLimits};
-use super::pkt_line::PktLineError;
 use super::connectivity;
+use super::pkt_line::PktLineError;
 use super::push::Push;
 use super::quarantine::Quarantine;
 use super::request::{self, ProtocolError, PushRequest, RequestHead};
@@ -118,8 +118,9 @@ where
         .await
         .map_err(|join| ReceiveError::Internal(format!("the receive task failed: {join}")))?;
     if forwarded == Forwarded::ReaderStopped && pack_too_large(&result) {
-        // The client is still sending; reading the rest (without keeping it) lets it see
-        // the report instead of a reset connection.
+        // The client is still sending; curl reads the answer only once its body is sent,
+        // so the rest is read and thrown away (until the deadline: it costs bandwidth, no
+        // disk or memory) and git shows the limit instead of "broken pipe".
         drain(body, deadline).await;
     }
     result
@@ -127,7 +128,9 @@ where
 
 fn pack_too_large(result: &Result<Received, ReceiveError>) -> bool {
     match result {
-        Ok(Received::Push(push)) => push.unpack_error().is_some_and(|e| e.contains("push limit")),
+        Ok(Received::Push(push)) => push
+            .unpack_error()
+            .is_some_and(|e| e.contains("push limit")),
         _ => false,
     }
 }
@@ -177,11 +180,18 @@ fn receive_blocking(
     )))
 }
 
-fn check_tips(quarantine: &Quarantine, request: &PushRequest) -> Result<Vec<Option<String>>, ReceiveError> {
+fn check_tips(
+    quarantine: &Quarantine,
+    request: &PushRequest,
+) -> Result<Vec<Option<String>>, ReceiveError> {
     let internal = |e: String| ReceiveError::Internal(e);
-    let repo = Repository::open_bare(quarantine.repo_path()).map_err(|e| internal(e.message().to_owned()))?;
-    let view = quarantine.open_repository().map_err(|e| internal(e.to_string()))?;
-    connectivity::check_pushed_tips(&repo, &view, &request.commands).map_err(|e| internal(e.message().to_owned()))
+    let repo = Repository::open_bare(quarantine.repo_path())
+        .map_err(|e| internal(e.message().to_owned()))?;
+    let view = quarantine
+        .open_repository()
+        .map_err(|e| internal(e.to_string()))?;
+    connectivity::check_pushed_tips(&repo, &view, &request.commands)
+        .map_err(|e| internal(e.message().to_owned()))
 }
 
 /// The body must end here; extra bytes mean a confused or hostile client.

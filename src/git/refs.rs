@@ -53,7 +53,12 @@ pub fn compare_and_swap(
     };
     let mut tx = match repo.transaction() {
         Ok(tx) => tx,
-        Err(error) => return updates.iter().map(|u| Err(write_error(u, &error))).collect(),
+        Err(error) => {
+            return updates
+                .iter()
+                .map(|u| Err(write_error(u, &error)))
+                .collect();
+        }
     };
     let mut results: Vec<Result<(), RefUpdateError>> = updates
         .iter()
@@ -102,7 +107,10 @@ pub fn compare_and_swap(
         // A transaction can fail half-way (a disk error on one rename); report what
         // the refs really hold now.
         for (update, result) in updates.iter().zip(&mut results) {
-            if result.is_ok() && current_target(repo, &update.refname) != Ok(Some(update.new).filter(|id| !id.is_zero())) {
+            if result.is_ok()
+                && current_target(repo, &update.refname)
+                    != Ok(Some(update.new).filter(|id| !id.is_zero()))
+            {
                 *result = Err(write_error(update, &error));
             }
         }
@@ -186,12 +194,27 @@ mod tests {
     fn create_update_and_delete_succeed_when_old_values_match() {
         let f = fixture();
         let main = "refs/heads/main";
-        let results = compare_and_swap(&f.repo, &[update(Oid::ZERO_SHA1, f.first, main)], Atomicity::Independent, || Ok(()));
+        let results = compare_and_swap(
+            &f.repo,
+            &[update(Oid::ZERO_SHA1, f.first, main)],
+            Atomicity::Independent,
+            || Ok(()),
+        );
         assert_eq!(results, [Ok(())]);
-        let results = compare_and_swap(&f.repo, &[update(f.first, f.second, main)], Atomicity::Independent, || Ok(()));
+        let results = compare_and_swap(
+            &f.repo,
+            &[update(f.first, f.second, main)],
+            Atomicity::Independent,
+            || Ok(()),
+        );
         assert_eq!(results, [Ok(())]);
         assert_eq!(resolve(&f.repo, main), Some(f.second));
-        let results = compare_and_swap(&f.repo, &[update(f.second, Oid::ZERO_SHA1, main)], Atomicity::Independent, || Ok(()));
+        let results = compare_and_swap(
+            &f.repo,
+            &[update(f.second, Oid::ZERO_SHA1, main)],
+            Atomicity::Independent,
+            || Ok(()),
+        );
         assert_eq!(results, [Ok(())]);
         assert_eq!(resolve(&f.repo, main), None);
     }
@@ -199,7 +222,9 @@ mod tests {
     #[test]
     fn a_stale_old_value_leaves_the_ref_alone_and_skips_the_hook() {
         let f = fixture();
-        f.repo.reference("refs/heads/main", f.second, false, "setup").unwrap();
+        f.repo
+            .reference("refs/heads/main", f.second, false, "setup")
+            .unwrap();
         let mut hook_ran = false;
         let results = compare_and_swap(
             &f.repo,
@@ -213,14 +238,24 @@ mod tests {
         assert!(matches!(results[0], Err(RefUpdateError::Stale { .. })));
         assert!(!hook_ran);
         assert_eq!(resolve(&f.repo, "refs/heads/main"), Some(f.second));
-        let results = compare_and_swap(&f.repo, &[update(Oid::ZERO_SHA1, f.first, "refs/heads/main")], Atomicity::Independent, || Ok(()));
-        assert!(matches!(results[0], Err(RefUpdateError::AlreadyExists { .. })));
+        let results = compare_and_swap(
+            &f.repo,
+            &[update(Oid::ZERO_SHA1, f.first, "refs/heads/main")],
+            Atomicity::Independent,
+            || Ok(()),
+        );
+        assert!(matches!(
+            results[0],
+            Err(RefUpdateError::AlreadyExists { .. })
+        ));
     }
 
     #[test]
     fn atomic_batches_move_nothing_when_one_update_is_stale() {
         let f = fixture();
-        f.repo.reference("refs/heads/main", f.second, false, "setup").unwrap();
+        f.repo
+            .reference("refs/heads/main", f.second, false, "setup")
+            .unwrap();
         let batch = [
             update(Oid::ZERO_SHA1, f.first, "refs/heads/feature"),
             update(f.first, f.first, "refs/heads/main"),
@@ -240,7 +275,12 @@ mod tests {
         let f = fixture();
         let lock = f.repo.path().join("refs/heads/main.lock");
         std::fs::write(&lock, b"").unwrap();
-        let results = compare_and_swap(&f.repo, &[update(Oid::ZERO_SHA1, f.first, "refs/heads/main")], Atomicity::Independent, || Ok(()));
+        let results = compare_and_swap(
+            &f.repo,
+            &[update(Oid::ZERO_SHA1, f.first, "refs/heads/main")],
+            Atomicity::Independent,
+            || Ok(()),
+        );
         assert!(matches!(results[0], Err(RefUpdateError::Locked { .. })));
         assert!(lock.exists());
     }
@@ -248,8 +288,16 @@ mod tests {
     #[test]
     fn a_failing_hook_rejects_every_update_and_releases_the_locks() {
         let f = fixture();
-        let results = compare_and_swap(&f.repo, &[update(Oid::ZERO_SHA1, f.first, "refs/heads/main")], Atomicity::Independent, || Err("disk full".into()));
-        assert_eq!(results, [Err(RefUpdateError::BeforeWrite("disk full".into()))]);
+        let results = compare_and_swap(
+            &f.repo,
+            &[update(Oid::ZERO_SHA1, f.first, "refs/heads/main")],
+            Atomicity::Independent,
+            || Err("disk full".into()),
+        );
+        assert_eq!(
+            results,
+            [Err(RefUpdateError::BeforeWrite("disk full".into()))]
+        );
         assert_eq!(resolve(&f.repo, "refs/heads/main"), None);
         assert!(!f.repo.path().join("refs/heads/main.lock").exists());
     }

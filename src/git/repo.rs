@@ -85,7 +85,12 @@ pub async fn sweep_quarantines(repo_path: &Path, older_than: Duration) -> Result
         let entries = match std::fs::read_dir(&objects) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => return Err(RepoError::Remove { path: objects, source }),
+            Err(source) => {
+                return Err(RepoError::Remove {
+                    path: objects,
+                    source,
+                });
+            }
         };
         let now = SystemTime::now();
         let mut removed = 0;
@@ -95,10 +100,14 @@ pub async fn sweep_quarantines(repo_path: &Path, older_than: Duration) -> Result
                 .and_then(|m| m.modified())
                 .map(|modified| now.duration_since(modified).unwrap_or_default() >= older_than)
                 .unwrap_or(false);
-            let is_quarantine = entry.file_name().to_string_lossy().starts_with(QUARANTINE_PREFIX);
+            let is_quarantine = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(QUARANTINE_PREFIX);
             if is_quarantine && stale {
                 let path = entry.path();
-                std::fs::remove_dir_all(&path).map_err(|source| RepoError::Remove { path, source })?;
+                std::fs::remove_dir_all(&path)
+                    .map_err(|source| RepoError::Remove { path, source })?;
                 removed += 1;
             }
         }
@@ -129,6 +138,16 @@ impl Repos {
     pub async fn remove(&self, app: &crate::domain::AppName) -> Result<(), RepoError> {
         delete(&self.root, app.as_str()).await
     }
+
+    /// Removes quarantines a crash left behind in any app's repository.
+    pub async fn sweep_all(&self, older_than: Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return 0 };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            removed += sweep_quarantines(&entry.path(), older_than).await.unwrap_or(0);
+        }
+        removed
+    }
 }
 
 async fn run_blocking<T: Send + 'static>(
@@ -151,7 +170,10 @@ mod tests {
         let repo = Repository::open_bare(&path).unwrap();
         assert!(repo.is_bare());
         assert_eq!(
-            repo.find_reference("HEAD").unwrap().symbolic_target().unwrap(),
+            repo.find_reference("HEAD")
+                .unwrap()
+                .symbolic_target()
+                .unwrap(),
             Some("refs/heads/main")
         );
         assert!(matches!(
@@ -175,7 +197,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = init(dir.path(), "app").await.unwrap();
         std::fs::create_dir(path.join("objects/incoming-old")).unwrap();
-        assert_eq!(sweep_quarantines(&path, Duration::from_secs(3600)).await.unwrap(), 0);
+        assert_eq!(
+            sweep_quarantines(&path, Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(sweep_quarantines(&path, Duration::ZERO).await.unwrap(), 1);
         assert!(!path.join("objects/incoming-old").exists());
         assert!(path.join("objects/pack").exists());

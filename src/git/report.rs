@@ -141,7 +141,8 @@ impl Drop for Reporter {
     /// the client why its push ends here.
     fn drop(&mut self) {
         if !self.finished {
-            let message = "the server stopped handling this push before reporting; check the server log";
+            let message =
+                "the server stopped handling this push before reporting; check the server log";
             if let Some(frame) = fatal_frame(self.side_band, message) {
                 let _ = self.tx.try_send(Frame::Bytes(frame));
             }
@@ -153,7 +154,11 @@ impl Drop for Reporter {
 fn fatal_frame(side_band: bool, message: &str) -> Option<Bytes> {
     side_band.then(|| {
         let mut out = BytesMut::new();
-        encode_band(BAND_FATAL, format!("{}\n", one_line(message)).as_bytes(), &mut out);
+        encode_band(
+            BAND_FATAL,
+            format!("{}\n", one_line(message)).as_bytes(),
+            &mut out,
+        );
         out.freeze()
     })
 }
@@ -363,7 +368,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn silence_is_filled_with_keepalive_frames_and_dropping_the_reporter_ends_with_an_error() {
+    async fn silence_is_filled_with_keepalive_frames_and_dropping_the_reporter_ends_with_an_error()
+    {
         let push = push(Ok(()), true);
         let (reporter, mut body) =
             Reporter::with_keepalive(&push.request.capabilities, Some(Duration::from_millis(20)));

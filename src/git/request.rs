@@ -232,7 +232,8 @@ mod tests {
 
     #[test]
     fn commands_capabilities_and_push_options_are_parsed_and_the_pack_is_left_unread() {
-        let first = format!("{ZERO} {A} refs/heads/main\0report-status-v2 side-band-64k push-options");
+        let first =
+            format!("{ZERO} {A} refs/heads/main\0report-status-v2 side-band-64k push-options");
         let second = format!("{B} {ZERO} refs/heads/old");
         let bytes = body(
             &[

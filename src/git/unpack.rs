@@ -8,7 +8,7 @@
 //! `spawn_blocking` by `receive_pack`. Must not promote the pack nor move refs.
 
 use std::cell::Cell;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -16,6 +16,9 @@ use git2::{Indexer, Repository};
 
 use super::body::BodyFailure;
 use super::quarantine::{Quarantine, QuarantineError};
+
+/// Bytes handed to the indexer at once.
+const APPEND_SIZE: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -46,7 +49,7 @@ impl UnpackError {
 }
 
 /// Streams the rest of `reader` (a pack) into a new quarantine of `repo_path`.
-pub fn index_pack(repo_path: &Path, reader: &mut impl BufRead) -> Result<Quarantine, UnpackError> {
+pub fn index_pack(repo_path: &Path, reader: &mut impl Read) -> Result<Quarantine, UnpackError> {
     let quarantine = Quarantine::create(repo_path)?;
     let repo = Repository::open_bare(repo_path).map_err(UnpackError::Repository)?;
     // The repository's odb lets the indexer complete thin packs from objects the client
@@ -61,18 +64,16 @@ pub fn index_pack(repo_path: &Path, reader: &mut impl BufRead) -> Result<Quarant
             seen.set(progress.total_objects());
             true
         });
+        // libgit2 remaps its pack window on every append: feed it in large slices.
+        let mut buffer = vec![0u8; APPEND_SIZE];
         loop {
-            let chunk = match reader.fill_buf() {
-                Ok([]) => break,
-                Ok(chunk) => chunk,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(UnpackError::from_read(e)),
-            };
-            let len = chunk.len();
+            let filled = fill(reader, &mut buffer)?;
+            if filled == 0 {
+                break;
+            }
             indexer
-                .write_all(chunk)
+                .write_all(&buffer[..filled])
                 .map_err(|e| UnpackError::Index(indexer_message(&e)))?;
-            reader.consume(len);
         }
         indexer
             .commit()
@@ -83,15 +84,33 @@ pub fn index_pack(repo_path: &Path, reader: &mut impl BufRead) -> Result<Quarant
         // would only litter objects/pack.
         for name in quarantine.pack_names().map_err(UnpackError::Read)? {
             for extension in ["pack", "idx", "rev"] {
-                let _ = std::fs::remove_file(quarantine.pack_dir().join(format!("{name}.{extension}")));
+                let _ =
+                    std::fs::remove_file(quarantine.pack_dir().join(format!("{name}.{extension}")));
             }
         }
     }
     Ok(quarantine)
 }
 
+/// Reads until `buffer` is full or the body ends; returns how much was read.
+fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> Result<usize, UnpackError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(UnpackError::from_read(e)),
+        }
+    }
+    Ok(filled)
+}
+
 fn indexer_message(error: &io::Error) -> String {
-    match error.get_ref().and_then(|inner| inner.downcast_ref::<git2::Error>()) {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<git2::Error>())
+    {
         Some(git) => git.message().to_owned(),
         None => error.to_string(),
     }

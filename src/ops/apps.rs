@@ -112,6 +112,10 @@ pub async fn destroy(
     }
     let app = find(p, actor, name).await?;
     p.deployer.destroy(&app).await?;
+    p.builder
+        .forget_app(app.name.as_str())
+        .await
+        .map_err(|e| OpsError::Internal(format!("could not remove the images of {name}: {e}")))?;
     let actor_name = actor.name().to_owned();
     let app_id = app.id;
     let app_name = app.name.clone();

@@ -59,14 +59,22 @@ pub async fn receive(p: Platform, actor: Actor, app: AppRow, mut push: Push, rep
         }
     });
     let progress = Progress::to(tx);
-    decide(&p, &actor, &app, &mut push, &progress).await;
+    // The deploy lock is held until the ref has moved: the next push must see it moved.
+    let deploy_lock = decide(&p, &actor, &app, &mut push, &progress).await;
     drop(progress);
     let _ = forward.await;
     push.apply().await;
+    drop(deploy_lock);
     let _ = reporter.finish(&push).await;
 }
 
-async fn decide(p: &Platform, actor: &Actor, app: &AppRow, push: &mut Push, progress: &Progress) {
+async fn decide(
+    p: &Platform,
+    actor: &Actor,
+    app: &AppRow,
+    push: &mut Push,
+    progress: &Progress,
+) -> Option<OwnedMutexGuard<()>> {
     let branch = app.deploy_branch.clone().unwrap_or_else(|| "main".to_owned());
     let mut deploy_refs = vec![format!("refs/heads/{branch}")];
     if app.deploy_branch.is_none() {
@@ -89,23 +97,29 @@ async fn decide(p: &Platform, actor: &Actor, app: &AppRow, push: &mut Push, prog
             deploy = Some(command);
         }
     }
-    let Some(command) = deploy else { return };
+    let command = deploy?;
     let wait = Duration::from_secs(p.settings.deploy_wait);
     let guard = match p.deploys.acquire(app.name.as_str(), progress, wait).await {
         Ok(guard) => guard,
         Err(e) => {
             push.reject(&command.refname, one_line(&e.to_string()));
-            return;
+            return None;
         }
     };
+    if push.is_stale(&command).await {
+        push.reject(
+            &command.refname,
+            format!("{branch} changed while this push waited; fetch, merge and push again"),
+        );
+        return None;
+    }
     let commit = command.new.to_string();
     let options = push.request.options.clone();
-    let outcome = deploy_commit(p, actor, app, &commit, &push.objects(), &options, progress).await;
-    drop(guard);
-    if let Err(e) = outcome {
+    if let Err(e) = deploy_commit(p, actor, app, &commit, &push.objects(), &options, progress).await {
         progress.line(format!(" !     {e}"));
         push.reject(&command.refname, one_line(&e.to_string()));
     }
+    Some(guard)
 }
 
 /// A `[remote rejected]` reason is one line.

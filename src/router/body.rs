@@ -1,65 +1,42 @@
 //! Bodies that stream through the router without buffering: `UploadBody` (client -> app,
 //! recording progress so the response-header timeout starts after the last byte sent) and
-//! `ProxyBody` (app -> client, or an error page), which counts bytes, enforces the idle
-//! timeout, and on its end or drop returns the connection to the pool, ends the in-flight
-//! lease and hands the access line over. Frames are passed through as they arrive.
+//! `ProxyBody` (app -> client, or an error page), which counts bytes and on its end or drop
+//! returns the connection to the pool, ends the in-flight lease and hands the access line
+//! over. Frames are passed through as they arrive. Idle bodies are cut by watch.rs.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use thiserror::Error;
-use tokio::time::Sleep;
 
 use super::Shared;
 use super::access_log::{AccessLine, ErrorCode};
-use super::endpoint::{Lease, clock_ms};
+use super::endpoint::Lease;
 use super::metrics::{AppMetrics, UpstreamErrorKind};
-use super::upstream::Sender;
+use super::upstream::UpstreamConnection;
+use super::watch::ConnectionWatch;
 
 /// Why a response body stopped early; the client connection is then closed.
 #[derive(Debug, Error)]
 pub enum BodyError {
     #[error("the app broke off the response: {0}")]
     Upstream(#[source] hyper::Error),
-    #[error("the app sent nothing for {0:?}")]
-    Idle(Duration),
-}
-
-/// When the client last handed over a piece of the request body.
-pub(crate) struct UploadProgress {
-    last_ms: AtomicU64,
-}
-
-impl UploadProgress {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self {
-            last_ms: AtomicU64::new(clock_ms()),
-        })
-    }
-
-    fn touch(&self) {
-        self.last_ms.store(clock_ms(), Ordering::Relaxed);
-    }
-
-    pub(crate) fn quiet_for(&self) -> Duration {
-        Duration::from_millis(clock_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
 }
 
 /// The client's request body on its way to the app.
 pub(crate) struct UploadBody {
     inner: Incoming,
-    progress: Option<Arc<UploadProgress>>,
+    /// Told of each piece sent, so a slow upload does not count against the app.
+    watch: Option<Arc<ConnectionWatch>>,
 }
 
 impl UploadBody {
-    pub(crate) fn new(inner: Incoming, progress: Option<Arc<UploadProgress>>) -> Self {
-        Self { inner, progress }
+    pub(crate) fn new(inner: Incoming, watch: Option<Arc<ConnectionWatch>>) -> Self {
+        Self { inner, watch }
     }
 }
 
@@ -73,8 +50,8 @@ impl Body for UploadBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let (Poll::Ready(_), Some(progress)) = (&polled, &this.progress) {
-            progress.touch();
+        if let (Poll::Ready(_), Some(watch)) = (&polled, &this.watch) {
+            watch.upload_progressed();
         }
         polled
     }
@@ -108,18 +85,9 @@ impl ProxyBody {
         Self(Kind::Full(None))
     }
 
-    pub(crate) fn upstream(
-        inner: Incoming,
-        idle_timeout: Duration,
-        completion: Completion,
-    ) -> Self {
+    pub(crate) fn upstream(inner: Incoming, completion: Completion) -> Self {
         Self(Kind::Upstream(UpstreamStream {
             inner,
-            idle: IdleTimer {
-                timeout: idle_timeout,
-                sleep: None,
-                moved: false,
-            },
             bytes: 0,
             completion: Some(completion),
         }))
@@ -157,7 +125,6 @@ impl Body for ProxyBody {
 
 struct UpstreamStream {
     inner: Incoming,
-    idle: IdleTimer,
     bytes: u64,
     completion: Option<Completion>,
 }
@@ -167,12 +134,15 @@ impl UpstreamStream {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        // The body arrives through the connection, which this task drives.
+        if let Some(connection) = self.completion.as_mut().and_then(|c| c.connection.as_mut()) {
+            connection.drive(cx);
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.bytes += data.len() as u64;
                 }
-                self.idle.moved = true;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -183,11 +153,7 @@ impl UpstreamStream {
                 self.finish(Ending::Complete);
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                ready!(self.idle.poll_expired(cx));
-                self.finish(Ending::Idle);
-                Poll::Ready(Some(Err(BodyError::Idle(self.idle.timeout))))
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -201,34 +167,15 @@ impl UpstreamStream {
 impl Drop for UpstreamStream {
     fn drop(&mut self) {
         // hyper stops polling once `is_end_stream` says so (HEAD, 204, a known length).
+        let idle = |c: &Completion| c.watch.closed_for_idleness();
         let ending = if self.inner.is_end_stream() {
             Ending::Complete
+        } else if self.completion.as_ref().is_some_and(idle) {
+            Ending::Idle
         } else {
             Ending::ClientGone
         };
         self.finish(ending);
-    }
-}
-
-/// A timer armed only when the app goes quiet, so a body that is always ready costs nothing.
-struct IdleTimer {
-    timeout: Duration,
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// A frame arrived since the timer was last armed.
-    moved: bool,
-}
-
-impl IdleTimer {
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let timeout = self.timeout;
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        if self.moved {
-            sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
-            self.moved = false;
-        }
-        sleep.as_mut().poll(cx)
     }
 }
 
@@ -246,9 +193,10 @@ pub(crate) struct Completion {
     pub(crate) metrics: Option<Arc<AppMetrics>>,
     pub(crate) lease: Lease,
     /// The connection, returned to the pool if the response ended cleanly.
-    pub(crate) sender: Option<Sender>,
+    pub(crate) connection: Option<UpstreamConnection>,
     pub(crate) line: AccessLine,
     pub(crate) started: Instant,
+    pub(crate) watch: Arc<ConnectionWatch>,
 }
 
 impl Completion {
@@ -264,9 +212,9 @@ impl Completion {
         };
         match failure {
             None => {
-                if let Some(sender) = self.sender.take() {
+                if let Some(connection) = self.connection.take() {
                     let max_idle = self.shared.settings.max_idle_per_endpoint;
-                    self.lease.endpoint().pool.put(sender, max_idle);
+                    self.lease.endpoint().pool.put(connection, max_idle);
                 }
             }
             Some((code, kind)) => {
@@ -276,6 +224,7 @@ impl Completion {
                 }
             }
         }
+        self.watch.request_finished();
         self.line.bytes = bytes;
         self.line.service = self.started.elapsed();
         (self.shared.access_log)(self.line);

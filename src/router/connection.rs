@@ -1,21 +1,19 @@
-//! Per-connection facts the proxy needs (peer, port, TLS, trust, the listener's task
-//! tracker and hard-stop token), and `ActivityIo`, which counts reads and writes so idle
-//! connections and tunnels can be closed. No HTTP here.
+//! Per-connection facts the proxy needs (peer, port, TLS, trust, the connection's watch,
+//! the listener's task tracker), and `ActivityIo`, which reports reads and writes to the
+//! watch so idle connections, tunnels and trickling request heads can be closed. No HTTP.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use hyper::header::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::settings::RouterSettings;
+use super::watch::ConnectionWatch;
 
 /// What the listener knows about an accepted connection.
 #[derive(Clone, Copy, Debug)]
@@ -34,20 +32,18 @@ pub(crate) struct ConnectionContext {
     pub(crate) peer_trusted: bool,
     pub(crate) forwarded_for: HeaderValue,
     pub(crate) forwarded_port: HeaderValue,
-    /// Bumped on every read and write of the client connection.
-    pub(crate) activity: Arc<AtomicU64>,
-    /// Tunnels spawned for upgraded requests are tracked by the listener...
+    /// Timeouts and shutdown signals of this connection, shared with the sweeper.
+    pub(crate) watch: Arc<ConnectionWatch>,
+    /// Tunnels spawned for upgraded requests are tracked by the listener.
     pub(crate) tasks: TaskTracker,
-    /// ...and end when the drain grace period is over.
-    pub(crate) hard_stop: CancellationToken,
 }
 
 impl ConnectionContext {
     pub(crate) fn new(
         info: ConnectionInfo,
         settings: &RouterSettings,
+        watch: Arc<ConnectionWatch>,
         tasks: TaskTracker,
-        hard_stop: CancellationToken,
     ) -> Self {
         let ip = info.peer.ip().to_canonical();
         Self {
@@ -55,15 +51,14 @@ impl ConnectionContext {
             peer_trusted: settings.is_trusted_proxy(ip),
             forwarded_for: header_value(&ip.to_string()),
             forwarded_port: header_value(&info.local_port.to_string()),
-            activity: Arc::new(AtomicU64::new(0)),
+            watch,
             tasks,
-            hard_stop,
         }
     }
 
     #[cfg(test)]
     pub(crate) fn for_tests(info: ConnectionInfo, settings: &RouterSettings) -> Self {
-        Self::new(info, settings, TaskTracker::new(), CancellationToken::new())
+        Self::new(info, settings, Arc::default(), TaskTracker::new())
     }
 
     pub(crate) fn protocol(&self) -> &'static str {
@@ -80,40 +75,15 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Resolves once `activity` has not moved for `idle` (checked every quarter of it, so the
-/// connection is closed between `idle` and 1.25 × `idle` after its last byte).
-pub(crate) async fn until_idle(activity: &AtomicU64, idle: Duration) {
-    let tick = (idle / 4).max(Duration::from_millis(1));
-    let mut last = activity.load(Ordering::Relaxed);
-    let mut quiet = Duration::ZERO;
-    loop {
-        tokio::time::sleep(tick).await;
-        let now = activity.load(Ordering::Relaxed);
-        if now == last {
-            quiet += tick;
-            if quiet >= idle {
-                return;
-            }
-        } else {
-            last = now;
-            quiet = Duration::ZERO;
-        }
-    }
-}
-
-/// A stream that counts its successful reads and writes.
+/// A stream that reports its successful reads and writes to a `ConnectionWatch`.
 pub(crate) struct ActivityIo<IO> {
     inner: IO,
-    activity: Arc<AtomicU64>,
+    watch: Arc<ConnectionWatch>,
 }
 
 impl<IO> ActivityIo<IO> {
-    pub(crate) fn new(inner: IO, activity: Arc<AtomicU64>) -> Self {
-        Self { inner, activity }
-    }
-
-    fn bump(&self) {
-        self.activity.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn new(inner: IO, watch: Arc<ConnectionWatch>) -> Self {
+        Self { inner, watch }
     }
 }
 
@@ -127,7 +97,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ActivityIo<IO> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            this.bump();
+            this.watch.on_read();
         }
         polled
     }
@@ -142,7 +112,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.bump();
+            this.watch.on_write();
         }
         polled
     }
@@ -155,7 +125,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.bump();
+            this.watch.on_write();
         }
         polled
     }
@@ -178,27 +148,10 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn idleness_is_detected_only_after_silence() {
-        let activity = Arc::new(AtomicU64::new(0));
-        let idle = Duration::from_millis(200);
-        let watcher = tokio::spawn({
-            let activity = Arc::clone(&activity);
-            async move { until_idle(&activity, idle).await }
-        });
-        for _ in 0..10 {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            activity.fetch_add(1, Ordering::Relaxed);
-        }
-        assert!(!watcher.is_finished());
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(watcher.is_finished());
-    }
-
-    #[tokio::test]
     async fn reads_and_writes_are_counted() {
-        let activity = Arc::new(AtomicU64::new(0));
+        let watch = Arc::new(ConnectionWatch::default());
         let (client, server) = tokio::io::duplex(64);
-        let mut client = ActivityIo::new(client, Arc::clone(&activity));
+        let mut client = ActivityIo::new(client, Arc::clone(&watch));
         let mut server = server;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         client.write_all(b"ping").await.unwrap();
@@ -206,6 +159,6 @@ mod tests {
         server.read_exact(&mut buf).await.unwrap();
         server.write_all(b"pong").await.unwrap();
         client.read_exact(&mut buf).await.unwrap();
-        assert_eq!(activity.load(Ordering::Relaxed), 2);
+        assert_eq!(watch.activity(), 2);
     }
 }

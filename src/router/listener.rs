@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,10 +26,11 @@ use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use super::body::ProxyBody;
-use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo, until_idle};
+use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo};
 use super::error::RouterError;
 use super::host::HostKey;
 use super::pages::{Page, wants_html};
+use super::watch::{CLOSE, IDLE, SHUTDOWN, Sweeper};
 use super::{Router, Shared, proxy, request_id};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -63,6 +65,7 @@ pub struct Listener<C> {
     shutdown: CancellationToken,
     hard_stop: CancellationToken,
     tasks: TaskTracker,
+    sweeper: Arc<Sweeper>,
 }
 
 impl<C, B> Listener<C>
@@ -73,13 +76,20 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    /// A listener whose connections are swept for timeouts by one task, spawned here (so
+    /// this must be called inside a tokio runtime).
     pub fn new(router: Router, control: C, shutdown: CancellationToken) -> Self {
+        let sweeper = Sweeper::new(&router.shared.settings);
+        let hard_stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(Arc::clone(&sweeper).run(shutdown.clone(), hard_stop.clone()));
         Self {
             router,
             control,
             shutdown,
-            hard_stop: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            hard_stop,
+            tasks,
+            sweeper,
         }
     }
 
@@ -128,15 +138,14 @@ where
         let conn = ConnectionContext::new(
             info,
             &self.router.shared.settings,
+            self.sweeper.watch(),
             self.tasks.clone(),
-            self.hard_stop.clone(),
         );
         let served = serve_connection(
             Arc::clone(&self.router.shared),
             self.control.clone(),
             io,
             conn,
-            self.shutdown.clone(),
         );
         self.tasks.spawn(served);
     }
@@ -166,7 +175,6 @@ async fn serve_connection<IO, C, B>(
     control: C,
     io: IO,
     conn: ConnectionContext,
-    shutdown: CancellationToken,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -175,10 +183,8 @@ async fn serve_connection<IO, C, B>(
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let activity = Arc::clone(&conn.activity);
-    let hard_stop = conn.hard_stop.clone();
-    let idle_timeout = shared.settings.idle_timeout;
-    let io = TokioIo::new(ActivityIo::new(io, Arc::clone(&activity)));
+    let watch = Arc::clone(&conn.watch);
+    let io = TokioIo::new(ActivityIo::new(io, Arc::clone(&watch)));
     let conn = Arc::new(conn);
     let service = {
         let shared = Arc::clone(&shared);
@@ -193,7 +199,24 @@ async fn serve_connection<IO, C, B>(
     };
     let connection = shared.http1.serve_connection(io, service).with_upgrades();
     tokio::pin!(connection);
-    let _ = connection.await; let _ = (hard_stop, shutdown, idle_timeout);
+    let mut finishing = false;
+    // Signals are atomics checked on each wake-up: cheaper than polling timers and
+    // cancellation tokens (a mutex each) alongside every request.
+    let served = poll_fn(|cx| {
+        let signals = watch.poll_signals(cx.waker());
+        if signals & CLOSE != 0 {
+            return Poll::Ready(None);
+        }
+        if signals & (IDLE | SHUTDOWN) != 0 && !finishing {
+            connection.as_mut().graceful_shutdown();
+            finishing = true;
+        }
+        connection.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    if let Some(Err(error)) = served {
+        tracing::debug!(%error, "client connection ended with an error");
+    }
 }
 
 async fn dispatch<C, B>(
@@ -211,6 +234,7 @@ where
         None => request.uri().authority().map(|a| a.as_str().as_bytes()),
     };
     let host = raw_host.and_then(HostKey::parse);
+    conn.watch.request_started();
     if host
         .as_ref()
         .is_some_and(|h| shared.settings.is_control_key(h))
@@ -224,6 +248,9 @@ where
             Ok(()) => control.call(request).await.map_err(Into::into),
             Err(error) => Err(error),
         };
+        // A streamed control-plane body is not tracked to its end; it is cut only if it
+        // stays silent for two idle periods.
+        conn.watch.request_finished();
         return Ok(match answered {
             Ok(response) => response.map(Either::Right),
             Err(error) => {

@@ -99,9 +99,23 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
+    #[cfg(test)]
     pub(crate) fn for_app(&self, app: &Arc<str>) -> Arc<AppMetrics> {
         let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(apps.entry(Arc::clone(app)).or_default())
+    }
+
+    /// Gives every app of `snapshot` its counters (kept from earlier snapshots), taking
+    /// the lock once for the whole table.
+    pub(crate) fn attach(&self, snapshot: &RouteSnapshot) {
+        let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        for entry in snapshot.apps() {
+            if entry.metrics.get().is_none() {
+                let metrics = apps.entry(Arc::clone(&entry.name)).or_default();
+                // Only `publish` sets it, and it owns the snapshot: this cannot be taken.
+                let _ = entry.metrics.set(Arc::clone(metrics));
+            }
+        }
     }
 
     pub(crate) fn unknown_host(&self) {

@@ -21,7 +21,8 @@
 //! pages.rs       404/502/503/504 pages in HTML or plain text
 //! access_log.rs  AccessLine and its Heroku-style Display
 //! metrics.rs     Prometheus text
-//! connection.rs  per-connection context, activity counting, idle detection
+//! connection.rs  per-connection context and activity reporting
+//! watch.rs       the sweeper: idle, header and shutdown timeouts without per-request timers
 //! listener.rs    accept loop, HTTP/1.1 serving, control-plane split, graceful shutdown
 //! error.rs       RouterError
 //! ```
@@ -48,12 +49,12 @@ mod settings;
 mod table;
 mod tunnel;
 mod upstream;
+mod watch;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioTimer;
 
 pub use access_log::{AccessLine, ErrorCode};
 pub use body::{BodyError, ProxyBody};
@@ -97,8 +98,9 @@ impl Router {
             .trim_end_matches('.')
             .to_ascii_lowercase();
         let mut http1 = http1::Builder::new();
+        // Header, idle and response timeouts are the sweeper's (watch.rs): hyper's own
+        // header timer costs a timer-wheel insert and removal per request.
         http1
-            .timer(TokioTimer::new())
             .header_read_timeout(None)
             .keep_alive(true)
             .max_header_size(settings.max_header_bytes);
@@ -122,10 +124,7 @@ impl Router {
     /// Replaces the route table atomically. Requests already routed finish on the
     /// endpoints they picked; new requests see the new table.
     pub fn publish(&self, snapshot: RouteSnapshot) {
-        for entry in snapshot.apps() {
-            // A fresh snapshot has no metrics yet; a republished one keeps its own.
-            let _ = entry.metrics.set(self.shared.metrics.for_app(&entry.name));
-        }
+        self.shared.metrics.attach(&snapshot);
         self.shared.table.store(Arc::new(snapshot));
     }
 

@@ -14,7 +14,7 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use super::Shared;
 use super::access_log::{AccessLine, ErrorCode};
 use super::balancer;
-use super::body::{Completion, ProxyBody, UploadBody, UploadProgress};
+use super::body::{Completion, ProxyBody, UploadBody};
 use super::connection::ConnectionContext;
 use super::endpoint::{Endpoint, Lease};
 use super::headers;
@@ -24,7 +24,7 @@ use super::pages::{Page, wants_html};
 use super::request_id;
 use super::table::{AppEntry, AppRoute, UnavailableReason};
 use super::tunnel;
-use super::upstream::{self, ConnectError, SendOutcome, Sender};
+use super::upstream::{self, ConnectError, SendOutcome, UpstreamConnection};
 
 /// What every outcome of one request needs to answer and log it.
 struct Exchange<'a> {
@@ -48,6 +48,7 @@ impl Exchange<'_> {
         self.line.bytes = response.body().size_hint().exact().unwrap_or(0);
         self.line.service = self.started.elapsed();
         (self.shared.access_log)(self.line);
+        self.conn.watch.request_finished();
         response
     }
 
@@ -139,8 +140,9 @@ async fn forward(
     {
         parts.uri = Uri::from(path.clone());
     }
-    let progress = (!body.is_end_stream()).then(UploadProgress::new);
-    let mut request = Request::from_parts(parts, UploadBody::new(body, progress.clone()));
+    let watch = &exchange.conn.watch;
+    let upload_watch = (!body.is_end_stream()).then(|| Arc::clone(watch));
+    let mut request = Request::from_parts(parts, UploadBody::new(body, upload_watch));
 
     let mut failed: Option<&Arc<Endpoint>> = None;
     let mut failure = ErrorCode::BackendConnectionRefused;
@@ -177,10 +179,15 @@ async fn forward(
             };
             exchange.line.connect = connect_started.elapsed();
             let timeout = settings.response_header_timeout;
-            match upstream::send(&mut checkout.sender, request, progress.as_deref(), timeout).await
-            {
+            match upstream::send(&mut checkout.connection, request, watch).await {
                 SendOutcome::Response(response) => {
-                    return respond(exchange, response, checkout.sender, lease, client_upgrade);
+                    return respond(
+                        exchange,
+                        response,
+                        checkout.connection,
+                        lease,
+                        client_upgrade,
+                    );
                 }
                 SendOutcome::NotSent(unsent) if checkout.reused => {
                     // The app closed an idle keep-alive connection; a fresh one will do.
@@ -221,7 +228,7 @@ async fn forward(
 fn respond(
     mut exchange: Exchange<'_>,
     mut response: Response<Incoming>,
-    sender: Sender,
+    connection: UpstreamConnection,
     lease: Lease,
     client_upgrade: Option<OnUpgrade>,
 ) -> Response<ProxyBody> {
@@ -248,12 +255,14 @@ fn respond(
         headers::prepare_response(&mut parts.headers, &exchange.line.request_id, true);
         exchange.line.service = exchange.started.elapsed();
         (shared.access_log)(exchange.line);
+        // The request stays "in progress" for the tunnel's life, so its traffic is never
+        // mistaken for a trickling request head.
         tunnel::spawn(
             exchange.conn,
+            connection,
             client_upgrade,
             upstream_upgrade,
             lease,
-            shared.settings.idle_timeout,
         );
         return Response::from_parts(parts, ProxyBody::empty());
     }
@@ -263,10 +272,11 @@ fn respond(
         shared: Arc::clone(shared),
         metrics: exchange.metrics,
         lease,
-        sender: Some(sender),
+        connection: Some(connection),
         line: exchange.line,
         started: exchange.started,
+        watch: Arc::clone(&exchange.conn.watch),
     };
-    let body = ProxyBody::upstream(body, shared.settings.idle_timeout, completion);
+    let body = ProxyBody::upstream(body, completion);
     Response::from_parts(parts, body)
 }

@@ -1,9 +1,14 @@
 //! Connections from the router to apps: a small per-endpoint pool of idle HTTP/1.1
 //! keep-alive connections (LIFO, capped, aged out after the idle timeout), connecting with
-//! a timeout and TCP_NODELAY, and sending a request while waiting for response headers
-//! under the response-header timeout. Knows nothing of hosts, pages or logs.
+//! a timeout and TCP_NODELAY, and sending a request until response headers arrive or the
+//! sweeper flags the response-header timeout. A connection has no task of its own: whoever
+//! uses it (the request, then its response body, then a tunnel) drives its I/O, which saves
+//! two cross-task wake-ups per request (see BENCHMARKS.md). Knows nothing of hosts or logs.
 
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -13,11 +18,13 @@ use hyper_util::rt::TokioIo;
 use thiserror::Error;
 use tokio::net::TcpStream;
 
-use super::body::{UploadBody, UploadProgress};
+use super::body::UploadBody;
 use super::endpoint::{Endpoint, clock_ms};
 use super::settings::RouterSettings;
+use super::watch::ConnectionWatch;
 
-pub(crate) type Sender = http1::SendRequest<UploadBody>;
+type Sender = http1::SendRequest<UploadBody>;
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
 /// Why no connection to an endpoint could be had.
 #[derive(Debug, Error)]
@@ -30,6 +37,51 @@ pub(crate) enum ConnectError {
     Handshake(#[source] hyper::Error),
 }
 
+/// An HTTP/1.1 connection to an app: the handle requests are sent with, and the state
+/// machine doing its reads and writes, polled by the current user.
+pub(crate) struct UpstreamConnection {
+    sender: Sender,
+    /// `None` once the connection has ended (closed, failed, or handed to an upgrade).
+    driver: Option<Driver>,
+}
+
+impl UpstreamConnection {
+    /// Advances the connection's I/O on behalf of the calling task; false once it ended.
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(driver) = &mut self.driver else {
+            return false;
+        };
+        match driver.as_mut().poll(cx) {
+            Poll::Pending => true,
+            Poll::Ready(ended) => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "upstream connection ended with an error");
+                }
+                self.driver = None;
+                false
+            }
+        }
+    }
+
+    /// Whether the connection can take a request right now, without waiting.
+    fn is_ready_now(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.drive(&mut cx) && self.sender.is_ready()
+    }
+
+    /// Drives the connection until it ends, e.g. to complete a protocol upgrade.
+    pub(crate) async fn finish(mut self) {
+        poll_fn(|cx| {
+            if self.drive(cx) {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+    }
+}
+
 /// Idle connections to one endpoint.
 #[derive(Default)]
 pub(crate) struct ConnectionPool {
@@ -37,34 +89,34 @@ pub(crate) struct ConnectionPool {
 }
 
 struct IdleConnection {
-    sender: Sender,
+    connection: UpstreamConnection,
     since_ms: u64,
 }
 
 impl ConnectionPool {
-    /// The most recently used idle connection that is still open and younger than `max_age`.
-    fn take(&self, max_age: Duration) -> Option<Sender> {
+    /// The most recently used idle connection younger than `max_age`.
+    fn take(&self, max_age: Duration) -> Option<UpstreamConnection> {
         let oldest_ok = clock_ms().saturating_sub(max_age.as_millis() as u64);
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(connection) = idle.pop() {
-            if !connection.sender.is_closed() && connection.since_ms >= oldest_ok {
-                return Some(connection.sender);
+        while let Some(idle_connection) = idle.pop() {
+            if idle_connection.since_ms >= oldest_ok {
+                return Some(idle_connection.connection);
             }
         }
         None
     }
 
-    pub(crate) fn put(&self, sender: Sender, max_idle: usize) {
-        if sender.is_closed() {
+    pub(crate) fn put(&self, connection: UpstreamConnection, max_idle: usize) {
+        if connection.driver.is_none() || connection.sender.is_closed() {
             return;
         }
-        let connection = IdleConnection {
-            sender,
+        let idle_connection = IdleConnection {
+            connection,
             since_ms: clock_ms(),
         };
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < max_idle {
-            idle.push(connection);
+            idle.push(idle_connection);
         }
     }
 
@@ -85,7 +137,7 @@ impl ConnectionPool {
 
 /// A connection ready for one request.
 pub(crate) struct Checkout {
-    pub(crate) sender: Sender,
+    pub(crate) connection: UpstreamConnection,
     /// It came from the pool, so the app may have closed it meanwhile.
     pub(crate) reused: bool,
 }
@@ -97,30 +149,39 @@ pub(crate) async fn checkout(
     allow_pooled: bool,
 ) -> Result<Checkout, ConnectError> {
     if allow_pooled {
-        while let Some(mut sender) = endpoint.pool.take(settings.idle_timeout) {
-            // A connection goes back to the pool as its response ends; hyper may need a
-            // moment to mark it ready again.
-            let ready = sender.is_ready()
-                || matches!(
-                    tokio::time::timeout(settings.connect_timeout, sender.ready()).await,
-                    Ok(Ok(()))
-                );
+        while let Some(mut connection) = endpoint.pool.take(settings.idle_timeout) {
+            // Polling once reads any close the app sent while the connection sat idle.
+            let ready = connection.is_ready_now() || {
+                let becomes_ready = poll_fn(|cx| {
+                    if !connection.drive(cx) {
+                        return Poll::Ready(false);
+                    }
+                    connection.sender.poll_ready(cx).map(|ready| ready.is_ok())
+                });
+                matches!(
+                    tokio::time::timeout(settings.connect_timeout, becomes_ready).await,
+                    Ok(true)
+                )
+            };
             if ready {
                 return Ok(Checkout {
-                    sender,
+                    connection,
                     reused: true,
                 });
             }
         }
     }
-    let sender = connect(endpoint, settings.connect_timeout).await?;
+    let connection = connect(endpoint, settings.connect_timeout).await?;
     Ok(Checkout {
-        sender,
+        connection,
         reused: false,
     })
 }
 
-async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Sender, ConnectError> {
+async fn connect(
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<UpstreamConnection, ConnectError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(endpoint.addr())).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return Err(ConnectError::Refused(error)),
@@ -130,19 +191,14 @@ async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Sender, Conne
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY on an upstream connection");
     }
-    let (sender, connection) = http1::Builder::new()
+    let (sender, driver) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
         .map_err(ConnectError::Handshake)?;
-    // The connection task ends when the app closes it or its sender is dropped (pool
-    // cleared, request cancelled), so it needs no shutdown token of its own.
-    let addr = endpoint.addr();
-    tokio::spawn(async move {
-        if let Err(error) = connection.with_upgrades().await {
-            tracing::debug!(%error, %addr, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
+    Ok(UpstreamConnection {
+        sender,
+        driver: Some(Box::pin(driver.with_upgrades())),
+    })
 }
 
 /// How sending a request went.
@@ -153,20 +209,33 @@ pub(crate) enum SendOutcome {
     NotSent(Request<UploadBody>),
     /// The connection failed after the request (or part of it) was written.
     Failed(hyper::Error),
-    /// No response headers in time (counted from the last request-body byte).
+    /// No response headers in time.
     TimedOut,
 }
 
+/// Sends `request` and waits for response headers until the sweeper flags the
+/// response-header timeout (counted from the last request-body byte).
 pub(crate) async fn send(
-    sender: &mut Sender,
+    connection: &mut UpstreamConnection,
     request: Request<UploadBody>,
-    progress: Option<&UploadProgress>,
-    timeout: Duration,
+    watch: &ConnectionWatch,
 ) -> SendOutcome {
-    let _ = (progress, timeout);
-    match sender.try_send_request(request).await {
-        Ok(response) => SendOutcome::Response(response),
-        Err(mut error) => match error.take_message() {
+    watch.awaiting_response();
+    let response = connection.sender.try_send_request(request);
+    tokio::pin!(response);
+    let result = poll_fn(|cx| {
+        if watch.response_timed_out() {
+            return Poll::Ready(None);
+        }
+        connection.drive(cx);
+        response.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    watch.response_arrived();
+    match result {
+        None => SendOutcome::TimedOut,
+        Some(Ok(response)) => SendOutcome::Response(response),
+        Some(Err(mut error)) => match error.take_message() {
             Some(request) => SendOutcome::NotSent(request),
             None => SendOutcome::Failed(error.into_error()),
         },
@@ -203,12 +272,19 @@ mod tests {
         let settings = RouterSettings::default();
         for _ in 0..3 {
             let checkout = checkout(&endpoint, &settings, false).await.unwrap();
-            endpoint.pool.put(checkout.sender, 2);
+            endpoint.pool.put(checkout.connection, 2);
         }
         assert_eq!(endpoint.pool.idle_count(), 2);
         let connections = accept.await.unwrap();
         drop(connections);
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut stale = endpoint.pool.take(Duration::from_secs(60)).unwrap();
+        assert!(
+            !stale.is_ready_now(),
+            "a connection the app closed is noticed"
+        );
+        let fresh = endpoint.pool.take(Duration::from_secs(60)).unwrap();
+        assert!(fresh.driver.is_some());
         assert!(endpoint.pool.take(Duration::from_secs(60)).is_none());
     }
 }

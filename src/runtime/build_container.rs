@@ -32,7 +32,7 @@ pub struct BuildContainer {
 impl Docker {
     pub async fn create_build_container(&self, spec: BuildContainerSpec) -> Result<BuildContainer, RuntimeError> {
         let mut label_map: HashMap<String, String> = HashMap::new();
-        label_map.insert(labels::MANAGED.into(), "1".into());
+        label_map.insert(labels::MANAGED.into(), self.instance.clone());
         label_map.insert(labels::APP.into(), spec.app.clone());
         label_map.insert(labels::KIND.into(), "build".into());
         label_map.insert(labels::BUILD.into(), spec.build_id.to_string());
@@ -87,7 +87,7 @@ impl Docker {
     pub async fn leftover_build_containers(&self) -> Result<Vec<String>, RuntimeError> {
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
             .all(true)
-            .filters(&super::label_filter(&[(labels::MANAGED, "1"), (labels::KIND, "build")]))
+            .filters(&super::label_filter(&[(labels::MANAGED, &self.instance), (labels::KIND, "build")]))
             .build();
         let list = self
             .docker_api()

@@ -96,7 +96,7 @@ impl Docker {
             spec.app, spec.process_type, spec.index, spec.release
         );
         let mut label_map: HashMap<String, String> = HashMap::new();
-        label_map.insert(labels::MANAGED.into(), "1".into());
+        label_map.insert(labels::MANAGED.into(), self.instance.clone());
         label_map.insert(labels::APP.into(), spec.app.clone());
         label_map.insert(labels::RELEASE.into(), spec.release.to_string());
         label_map.insert(labels::PROCESS.into(), spec.process_type.clone());
@@ -203,7 +203,7 @@ impl Docker {
 
     /// Containers carrying `filters` labels (plus the managed label), inspected.
     pub async fn list_instances(&self, filters: &[(&str, &str)]) -> Result<Vec<Instance>, RuntimeError> {
-        let mut all = vec![(labels::MANAGED, "1"), (labels::KIND, "process")];
+        let mut all = vec![(labels::MANAGED, self.instance.as_str()), (labels::KIND, "process")];
         all.extend_from_slice(filters);
         let options = ListContainersOptionsBuilder::default()
             .all(true)

@@ -95,7 +95,7 @@ impl Docker {
     /// Images paas built for `app`, newest first.
     pub async fn app_images(&self, app: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
         let options = ListImagesOptionsBuilder::default()
-            .filters(&label_filter(&[(labels::APP, app)]))
+            .filters(&label_filter(&[(labels::MANAGED, &self.instance), (labels::APP, app)]))
             .build();
         let mut images = self
             .api

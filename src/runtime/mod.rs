@@ -28,6 +28,7 @@ use crate::ops::deploy::BoxFuture;
 
 /// Labels every paas container carries; adoption after a restart reads them back.
 pub mod labels {
+    /// Its value is the server instance's id: a server adopts and cleans up only its own.
     pub const MANAGED: &str = "paas.managed";
     pub const APP: &str = "paas.app";
     pub const RELEASE: &str = "paas.release";
@@ -85,6 +86,7 @@ pub struct Docker {
     api: bollard::Docker,
     network: String,
     host: String,
+    instance: String,
 }
 
 /// Engine calls rarely take long, but image imports and builds stream for minutes.
@@ -93,7 +95,7 @@ const ENGINE_TIMEOUT_SECS: u64 = 3600;
 impl Docker {
     /// Connects to `host` (`unix:///var/run/docker.sock` when none), agrees on an API
     /// version the engine speaks, and makes sure the `network` bridge exists.
-    pub async fn connect(host: Option<&str>, network: &str) -> Result<Docker, RuntimeError> {
+    pub async fn connect(host: Option<&str>, network: &str, instance: &str) -> Result<Docker, RuntimeError> {
         let shown = host.unwrap_or("unix:///var/run/docker.sock").to_owned();
         let unreachable = |detail: String| RuntimeError::Unreachable {
             host: shown.clone(),
@@ -119,6 +121,7 @@ impl Docker {
             api,
             network: network.to_owned(),
             host: shown,
+            instance: instance.to_owned(),
         };
         docker.ensure_network().await?;
         Ok(docker)
@@ -126,6 +129,11 @@ impl Docker {
 
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The id of the paas server this engine client works for (the `paas.managed` label).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     async fn ensure_network(&self) -> Result<(), RuntimeError> {

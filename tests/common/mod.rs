@@ -168,6 +168,10 @@ impl Server {
         cmd.env("HOME", self.home.path())
             .env("PAAS_URL", &self.url)
             .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_NAME", "dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("PAAS_TOKEN")
             .env_remove("XDG_CONFIG_HOME");
@@ -217,8 +221,26 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server, then removes what it started in the engine (its containers carry
+    /// its instance id), so tests leave nothing running behind.
     fn drop(&mut self) {
         self.kill9();
+        let Ok(id) = std::fs::read_to_string(self.data_dir.path().join("instance-id")) else {
+            return;
+        };
+        let label = format!("label=paas.managed={}", id.trim());
+        let containers = docker(&["ps", "-aq", "--filter", &label]);
+        let ids: Vec<&str> = containers.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            docker(&[&["rm", "-f", "-v"][..], &ids[..]].concat());
+        }
+        let images = docker(&["images", "-q", "--filter", &label]);
+        let mut ids: Vec<&str> = images.stdout.split_whitespace().collect();
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            docker(&[&["rmi", "-f"][..], &ids[..]].concat());
+        }
     }
 }
 
@@ -297,4 +319,91 @@ pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Apps, repos and pushes.
+impl Server {
+    /// `paas login` with the admin token: stores it and sets up git's credential helper.
+    pub fn login(&self) {
+        let out = self
+            .command(paas_bin())
+            .args(["login", &self.url, "--token", ADMIN_TOKEN])
+            .output()
+            .expect("paas login runs");
+        assert!(out.status.success(), "login failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A git repository holding a copy of `tests/fixtures/NAME`, committed on main.
+    pub fn fixture_repo(&self, fixture: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp repo");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+        copy_dir(&source, dir.path());
+        self.git(dir.path(), &["init", "-q", "-b", "main"]).ok();
+        self.commit_all(dir.path(), "initial commit");
+        dir
+    }
+
+    pub fn commit_all(&self, dir: &Path, message: &str) {
+        self.git(dir, &["add", "-A"]).ok();
+        self.git(dir, &["commit", "-q", "--allow-empty", "-m", message]).ok();
+    }
+
+    pub fn git(&self, dir: &Path, args: &[&str]) -> Run {
+        Run::from(self.command("git").current_dir(dir).args(args).output().expect("git runs"))
+    }
+
+    /// `paas apps:create` inside the repo (adds the `paas` remote), then `git push paas main`.
+    pub fn deploy(&self, fixture: &str, app: &str) -> tempfile::TempDir {
+        let repo = self.fixture_repo(fixture);
+        self.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", app]).ok();
+        let pushed = self.push(repo.path());
+        assert_eq!(pushed.code, 0, "push of {fixture} failed:\n{}", pushed.stderr);
+        repo
+    }
+
+    /// `git push paas main` with the credentials `login` set up.
+    pub fn push(&self, dir: &Path) -> Run {
+        self.login();
+        self.git(dir, &["push", "paas", "main"])
+    }
+
+    /// GET through the router with `Host: APP.localhost`: (status, body).
+    pub fn get(&self, app: &str, path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "10", "-o", "-", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Host: {app}.localhost:{}", self.port))
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .expect("curl runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (status.trim().parse().unwrap_or(0), body.to_owned())
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("fixture exists") {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Docker, for checks from outside paas (`docker kill`, counting containers).
+pub fn docker(args: &[&str]) -> Run {
+    Run::from(Command::new("docker").args(args).output().expect("docker CLI runs"))
+}
+
+/// Names of the running containers of `app`'s processes.
+pub fn app_containers(app: &str) -> Vec<String> {
+    docker(&["ps", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.kind=process", "--format", "{{.Names}}"])
+        .stdout
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

@@ -1,0 +1,206 @@
+//! The scheduler against the real Docker engine: rollouts, scaling, crash restarts,
+//! adoption after the server dies, one-off processes and logs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ADMIN_TOKEN, Server, app_containers, docker, eventually};
+
+#[test]
+fn config_changes_and_rollbacks_roll_out_with_the_new_env_visible_in_the_app() {
+    let server = Server::start();
+    server.deploy("env-echo", "envs");
+    let (_, body) = server.get("envs", "/");
+    assert!(body.contains("PAAS_PROCESS=web.1"), "{body}");
+    assert!(body.contains("PORT=5000"), "{body}");
+    let set = server.cli(&["config:set", "GREETING=hello", "-a", "envs"]);
+    assert!(set.ok().contains("done, v3"), "{}", set.stdout);
+    let (_, body) = server.get("envs", "/");
+    assert!(body.contains("GREETING=hello"), "{body}");
+    assert!(body.contains("PAAS_RELEASE=v3"), "{body}");
+    server.cli(&["rollback", "v2", "-a", "envs"]).ok();
+    let (_, body) = server.get("envs", "/");
+    assert!(body.contains("GREETING=\n"), "rolled back to v2's config: {body}");
+    assert!(body.contains("PAAS_RELEASE=v4"), "{body}");
+    assert_eq!(app_containers("envs").len(), 1, "old containers are gone");
+}
+
+#[test]
+fn scaling_converges_without_restarting_unchanged_processes() {
+    let server = Server::start();
+    server.deploy("env-echo", "scaly");
+    let first = app_containers("scaly");
+    assert_eq!(first.len(), 1);
+    server.cli(&["ps:scale", "web=3", "-a", "scaly"]).ok();
+    let three = app_containers("scaly");
+    assert_eq!(three.len(), 3);
+    assert!(three.contains(&first[0]), "web.1 was not restarted");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let (_, body) = server.get("scaly", "/");
+        seen.extend(body.lines().filter(|l| l.starts_with("PAAS_PROCESS=")).map(str::to_owned));
+    }
+    assert_eq!(seen.len(), 3, "requests reach all three: {seen:?}");
+    server.cli(&["ps:scale", "web=0", "-a", "scaly"]).ok();
+    assert!(app_containers("scaly").is_empty());
+    let (status, body) = server.get("scaly", "/");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("scaled to zero"), "{body}");
+    server.cli(&["ps:scale", "web=2", "worker=1", "-a", "scaly"]).ok();
+    assert_eq!(app_containers("scaly").len(), 3);
+    let ps = server.cli(&["ps", "-a", "scaly"]);
+    assert!(ps.ok().contains("worker.1"), "{}", ps.stdout);
+    assert_eq!(server.get("scaly", "/").0, 200);
+}
+
+#[test]
+fn a_killed_web_process_comes_back_and_is_out_of_rotation_meanwhile() {
+    let server = Server::start();
+    server.deploy("env-echo", "phoenix");
+    server.cli(&["ps:scale", "web=2", "-a", "phoenix"]).ok();
+    let victim = app_containers("phoenix").into_iter().next().unwrap();
+    docker(&["kill", &victim]).ok();
+    // While it is down, every request still succeeds on the other one.
+    for _ in 0..20 {
+        assert_eq!(server.get("phoenix", "/").0, 200);
+    }
+    eventually("the killed process to be restarted", Duration::from_secs(30), || {
+        docker(&["inspect", "-f", "{{.State.Running}}", &victim]).stdout.trim() == "true"
+            && server.cli(&["ps", "-a", "phoenix"]).stdout.matches(" up ").count() == 2
+    });
+    let ps = server.cli(&["ps", "-a", "phoenix"]);
+    assert!(ps.ok().lines().any(|l| l.trim_end().ends_with('1')), "one restart counted: {}", ps.stdout);
+    let logs = server.cli(&["logs", "-a", "phoenix", "-n", "200"]);
+    assert!(logs.ok().contains("crashed, exit 137"), "{}", logs.stdout);
+}
+
+#[test]
+fn apps_keep_answering_when_the_server_is_killed_and_are_adopted_on_restart() {
+    let mut server = Server::start();
+    server.deploy("env-echo", "one");
+    server.deploy("python-stdlib", "two");
+    let before: Vec<String> = [app_containers("one"), app_containers("two")].concat();
+    let port = server.port;
+    server.kill9();
+    // No server: the containers still run (the router is gone with the server, so ask them
+    // directly).
+    for name in &before {
+        let running = docker(&["inspect", "-f", "{{.State.Running}}", name]);
+        assert_eq!(running.stdout.trim(), "true", "{name} kept running");
+    }
+    let server = server.restart();
+    assert_ne!(server.port, 0);
+    let _ = port;
+    assert_eq!(server.get("one", "/").0, 200);
+    assert_eq!(server.get("two", "/").0, 200);
+    let after: Vec<String> = [app_containers("one"), app_containers("two")].concat();
+    assert_eq!(before, after, "adopted, not restarted");
+}
+
+#[test]
+fn a_release_whose_web_never_gets_healthy_fails_and_the_old_one_keeps_serving() {
+    let server = Server::start_with(&[("PAAS_BOOT_TIMEOUT", "15")]);
+    let repo = server.deploy("python-stdlib", "fragile");
+    let broken = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unhealthy");
+    for entry in std::fs::read_dir(broken).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), repo.path().join(entry.file_name())).unwrap();
+    }
+    std::fs::remove_file(repo.path().join("app.py")).ok();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unhealthy/app.py"),
+        repo.path().join("app.py"),
+    )
+    .unwrap();
+    server.commit_all(repo.path(), "break it");
+    let pushed = server.push(repo.path());
+    assert_ne!(pushed.code, 0);
+    assert!(pushed.stderr.contains("deploy failed"), "{}", pushed.stderr);
+    assert!(pushed.stderr.contains("exited with code 1"), "{}", pushed.stderr);
+    assert!(pushed.stderr.contains("ModuleNotFoundError"), "{}", pushed.stderr);
+    let (status, body) = server.get("fragile", "/");
+    assert_eq!(status, 200);
+    assert!(body.contains("python-stdlib ok"), "{body}");
+    let releases = server.cli(&["releases", "-a", "fragile"]);
+    assert!(releases.ok().contains("failed"), "{}", releases.stdout);
+    assert!(releases.stdout.contains("Current: v2"), "{}", releases.stdout);
+}
+
+#[test]
+fn a_failing_release_phase_aborts_the_deploy() {
+    let server = Server::start();
+    let repo = server.fixture_repo("release-phase-fails");
+    server.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "phase"]).ok();
+    let pushed = server.push(repo.path());
+    assert_ne!(pushed.code, 0);
+    assert!(pushed.stderr.contains("release command failed with exit code 3"), "{}", pushed.stderr);
+    assert!(pushed.stderr.contains("migration failed"), "its output reached the push: {}", pushed.stderr);
+    assert!(app_containers("phase").is_empty());
+}
+
+#[test]
+fn a_worker_only_app_runs_its_worker_and_has_no_web() {
+    let server = Server::start();
+    server.deploy("worker-only", "worky");
+    server.cli(&["ps:scale", "worker=1", "-a", "worky"]).ok();
+    assert_eq!(app_containers("worky").len(), 1);
+    eventually("the worker's output in the logs", Duration::from_secs(20), || {
+        server.cli(&["logs", "-a", "worky"]).stdout.contains("app[worker.1]: worker-only tick")
+    });
+    let (status, body) = server.get("worky", "/");
+    assert_eq!(status, 503, "{body}");
+}
+
+#[test]
+fn paas_run_streams_output_and_exits_with_the_command_s_code() {
+    let server = Server::start();
+    let repo = server.deploy("env-echo", "runner");
+    let ok = server.cli_in(repo.path(), ADMIN_TOKEN, &["run", "echo", "hello", "$PAAS_APP"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("hello runner"), "{}", ok.stdout);
+    let failed = server.cli_in(repo.path(), ADMIN_TOKEN, &["run", "exit 7"]);
+    assert_eq!(failed.code, 7);
+    let detached = server.cli_in(repo.path(), ADMIN_TOKEN, &["run", "--detach", "sleep", "1"]);
+    assert!(detached.ok().contains("up, run."), "{}", detached.stdout);
+}
+
+#[test]
+fn logs_merge_app_lines_platform_lines_and_router_lines() {
+    let server = Server::start();
+    server.deploy("env-echo", "chatty");
+    server.get("chatty", "/hello");
+    eventually("the request in the logs", Duration::from_secs(10), || {
+        let logs = server.cli(&["logs", "-a", "chatty", "-n", "500"]).stdout;
+        logs.contains("app[web.1]: request /hello") && logs.contains("paas[router]: at=info method=GET path=\"/hello\"")
+    });
+    let logs = server.cli(&["logs", "-a", "chatty", "-n", "500"]);
+    assert!(logs.ok().contains("paas[deploy]: v2 released"), "{}", logs.stdout);
+    let only_app = server.cli(&["logs", "-a", "chatty", "--source", "app"]);
+    assert!(!only_app.ok().contains("paas["), "{}", only_app.stdout);
+    let only_web = server.cli(&["logs", "-a", "chatty", "--ps", "web.1"]);
+    assert!(only_web.ok().lines().all(|l| l.contains("[web.1]")), "{}", only_web.stdout);
+}
+
+#[test]
+fn history_survives_a_server_restart() {
+    let server = Server::start();
+    server.deploy("env-echo", "memory");
+    server.get("memory", "/remember-me");
+    eventually("the request in the logs", Duration::from_secs(10), || {
+        server.cli(&["logs", "-a", "memory"]).stdout.contains("request /remember-me")
+    });
+    let server = server.restart();
+    assert!(server.cli(&["logs", "-a", "memory", "-n", "500"]).ok().contains("request /remember-me"));
+}
+
+#[test]
+fn destroying_an_app_removes_its_containers_images_and_routes() {
+    let server = Server::start();
+    server.deploy("env-echo", "doomed");
+    server.cli(&["apps:destroy", "doomed", "--confirm", "doomed"]).ok();
+    assert!(app_containers("doomed").is_empty());
+    let images = docker(&["images", "--filter", "label=paas.app=doomed", "-q"]);
+    assert!(images.ok().trim().is_empty(), "{}", images.stdout);
+    assert_eq!(server.get("doomed", "/").0, 404);
+}
