@@ -50,6 +50,11 @@ pub struct Settings {
     #[arg(long, env = "PAAS_STACK_RUN_IMAGE")]
     pub stack_run_image: Option<String>,
 
+    /// A directory of extra CA certificates (*.crt) the stack images trust, for hosts
+    /// whose HTTPS goes through a TLS-inspecting proxy (pip, npm and git in builds).
+    #[arg(long, env = "PAAS_EXTRA_CA_CERTS")]
+    pub extra_ca_certs: Option<PathBuf>,
+
     /// Debian mirror the stack images are made from.
     #[arg(long, env = "PAAS_DEBIAN_MIRROR", default_value = "http://deb.debian.org/debian")]
     pub debian_mirror: String,
@@ -140,6 +145,7 @@ impl Settings {
             run_image: self.stack_run_image.clone(),
             work_dir: self.data_dir().join("stack"),
             mirror: self.debian_mirror.clone(),
+            extra_ca_certs: self.extra_ca_certs.clone(),
         }
     }
 

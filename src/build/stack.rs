@@ -56,6 +56,31 @@ pub struct StackSettings {
     /// Debootstrap's and apt's download caches and the base tree live here.
     pub work_dir: PathBuf,
     pub mirror: String,
+    pub extra_ca_certs: Option<PathBuf>,
+}
+
+/// What a stack image is made from: the embedded scripts and buildpacks, and the extra
+/// CA certificates; an image labelled with other inputs is rebuilt.
+fn inputs(settings: &StackSettings) -> String {
+    let Some(dir) = &settings.extra_ca_certs else {
+        return embedded::digest().to_owned();
+    };
+    let mut certs: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "crt"))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default()))
+        .collect();
+    certs.sort();
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(embedded::digest());
+    for (name, bytes) in certs {
+        hash.update(name);
+        hash.update(bytes);
+    }
+    hex::encode(hash.finalize())[..16].to_owned()
 }
 
 /// Makes sure both images exist, building ours when missing or made from other inputs.
@@ -74,7 +99,7 @@ pub async fn ensure(docker: &Docker, settings: &StackSettings, progress: &Progre
             }
             None => {
                 let image = kind.default_image();
-                if !is_current(docker, image).await? {
+                if !is_current(docker, image, &inputs(settings)).await? {
                     progress.step(format!("Building the {} stack image {image} from Debian packages (once)", kind.name()));
                     build(docker, settings, kind, progress).await?;
                 }
@@ -89,11 +114,11 @@ pub async fn ensure(docker: &Docker, settings: &StackSettings, progress: &Progre
     })
 }
 
-async fn is_current(docker: &Docker, image: &str) -> Result<bool, BuildError> {
+async fn is_current(docker: &Docker, image: &str, inputs: &str) -> Result<bool, BuildError> {
     Ok(docker
         .image(image)
         .await?
-        .is_some_and(|i| i.labels.get(INPUTS_LABEL).map(String::as_str) == Some(embedded::digest())))
+        .is_some_and(|i| i.labels.get(INPUTS_LABEL).map(String::as_str) == Some(inputs)))
 }
 
 /// Builds one stack image; the base tree and package downloads are kept for next time.
@@ -135,6 +160,9 @@ pub async fn build(docker: &Docker, settings: &StackSettings, kind: StackKind, p
         .env("PAAS_BUILDPACKS_DIR", files.join("buildpacks"))
         .env("PAAS_APT_CACHE_DIR", work.join("apt"))
         .env("PAAS_DEBIAN_MIRROR", &settings.mirror);
+    if let Some(certs) = &settings.extra_ca_certs {
+        prepare.env("PAAS_EXTRA_CA_CERTS", certs);
+    }
     let prepared = run_logged(prepare, "prepare-rootfs.sh", progress).await;
     if let Err(e) = prepared {
         let _ = tokio::fs::remove_dir_all(&rootfs).await;
@@ -151,7 +179,7 @@ pub async fn build(docker: &Docker, settings: &StackSettings, kind: StackKind, p
         "USER app".to_owned(),
         "WORKDIR /app".to_owned(),
         "CMD [\"/bin/bash\"]".to_owned(),
-        format!("LABEL paas.stack={SUITE} paas.stack.kind={} {INPUTS_LABEL}={}", kind.name(), embedded::digest()),
+        format!("LABEL paas.stack={SUITE} paas.stack.kind={} {INPUTS_LABEL}={}", kind.name(), inputs(settings)),
     ];
     let imported = docker.import_rootfs(rootfs_tar(rootfs.clone()), repo, tag, changes).await;
     let _ = tokio::fs::remove_dir_all(&rootfs).await;
