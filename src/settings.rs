@@ -183,34 +183,6 @@ impl Settings {
         let host = host.as_str().trim_start_matches("*.");
         host == self.domain || host.ends_with(&format!(".{}", self.domain))
     }
-
-    /// Requests for these hosts go to the control plane; all others to the router.
-    pub fn is_control_host(&self, host: &str) -> bool {
-        let host = strip_port(host).to_ascii_lowercase();
-        let host = host.trim_end_matches('.');
-        host == "localhost"
-            || host
-                .trim_matches(|c| c == '[' || c == ']')
-                .parse::<std::net::IpAddr>()
-                .is_ok()
-            || self
-                .control_host
-                .as_deref()
-                .is_some_and(|c| c.eq_ignore_ascii_case(host))
-    }
-}
-
-/// `host:port` -> `host`, `[::1]:80` -> `[::1]`, and a bare IPv6 literal left whole.
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if !h.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
-    }
 }
 
 #[cfg(test)]
@@ -228,24 +200,6 @@ mod tests {
         let mut argv = vec!["paas"];
         argv.extend_from_slice(args);
         Wrapper::parse_from(argv).settings
-    }
-
-    #[test]
-    fn control_hosts_are_localhost_ip_literals_and_the_configured_name() {
-        let s = settings(&["--control-host", "paas.example.com"]);
-        for host in [
-            "localhost",
-            "LOCALHOST:8080",
-            "127.0.0.1:8080",
-            "[::1]:8080",
-            "10.0.0.1",
-            "paas.example.com",
-        ] {
-            assert!(s.is_control_host(host), "{host}");
-        }
-        for host in ["myapp.localhost", "myapp.localhost:8080", "example.com", ""] {
-            assert!(!s.is_control_host(host), "{host}");
-        }
     }
 
     #[test]

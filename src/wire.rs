@@ -90,7 +90,11 @@ pub struct FormationEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FormationPatch {
+    #[serde(default)]
     pub quantities: BTreeMap<String, u32>,
+    /// Memory limits in MiB; the types named are restarted to apply them.
+    #[serde(default)]
+    pub memory_mb: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -46,7 +46,7 @@ fn scaling_converges_without_restarting_unchanged_processes() {
     assert!(app_containers("scaly").is_empty());
     let (status, body) = server.get("scaly", "/");
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("scaled to zero"), "{body}");
+    assert!(body.contains("ps:scale web=1"), "the page says how to start one: {body}");
     server.cli(&["ps:scale", "web=2", "worker=1", "-a", "scaly"]).ok();
     assert_eq!(app_containers("scaly").len(), 3);
     let ps = server.cli(&["ps", "-a", "scaly"]);
@@ -203,4 +203,18 @@ fn destroying_an_app_removes_its_containers_images_and_routes() {
     let images = docker(&["images", "--filter", "label=paas.app=doomed", "-q"]);
     assert!(images.ok().trim().is_empty(), "{}", images.stdout);
     assert_eq!(server.get("doomed", "/").0, 404);
+}
+
+#[test]
+fn resizing_a_process_type_restarts_it_with_the_new_memory_limit() {
+    let server = Server::start();
+    server.deploy("env-echo", "roomy");
+    let resized = server.cli(&["ps:resize", "web=256M", "-a", "roomy"]);
+    assert!(resized.ok().contains("web at 256 MiB"), "{}", resized.stdout);
+    let containers = app_containers("roomy");
+    assert_eq!(containers.len(), 1);
+    let memory = docker(&["inspect", "-f", "{{.HostConfig.Memory}}", &containers[0]]);
+    assert_eq!(memory.ok().trim(), (256u64 * 1024 * 1024).to_string());
+    assert_eq!(server.get("roomy", "/").0, 200);
+    assert!(server.cli(&["ps:resize", "web=1M", "-a", "roomy"]).fails().contains("out of range"));
 }

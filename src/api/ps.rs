@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::domain::{ProcessType, ScaleRequest};
+use crate::domain::{ProcessType, ResizeRequest, ScaleRequest};
 use crate::ops::{Actor, Platform, ps};
 use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
 
@@ -27,15 +27,22 @@ pub async fn scale(
     Path(app): Path<String>,
     Json(patch): Json<FormationPatch>,
 ) -> Result<axum::Json<Vec<FormationEntry>>, ApiError> {
-    let quantities = patch
-        .quantities
-        .into_iter()
-        .map(|(t, q)| Ok((ProcessType::parse(&t)?, q)))
-        .collect::<Result<_, crate::domain::Invalid>>()?;
-    let request = ScaleRequest::new(quantities)?;
-    Ok(axum::Json(
-        ps::scale(&p, &actor, &app_name(&app)?, request).await?,
-    ))
+    let name = app_name(&app)?;
+    let by_type = |map: std::collections::BTreeMap<String, u32>| {
+        map.into_iter()
+            .map(|(t, v)| Ok((ProcessType::parse(&t)?, v)))
+            .collect::<Result<std::collections::BTreeMap<_, _>, crate::domain::Invalid>>()
+    };
+    let mut formation = None;
+    if !patch.memory_mb.is_empty() {
+        let request = ResizeRequest::new(by_type(patch.memory_mb)?)?;
+        formation = Some(ps::resize(&p, &actor, &name, request).await?);
+    }
+    if !patch.quantities.is_empty() || formation.is_none() {
+        let request = ScaleRequest::new(by_type(patch.quantities)?)?;
+        formation = Some(ps::scale(&p, &actor, &name, request).await?);
+    }
+    Ok(axum::Json(formation.unwrap_or_default()))
 }
 
 #[derive(Deserialize, Default)]

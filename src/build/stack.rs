@@ -211,7 +211,7 @@ async fn run_logged(mut cmd: Command, what: &str, progress: &Progress) -> Result
         }
         tail.push_back(line.clone());
         tracing::debug!(what, line, "stack build");
-        if line.starts_with("I: Retrieving") || line.starts_with("prepare-rootfs:") || line.starts_with("Setting up") {
+        if line.starts_with("prepare-rootfs[") || line.starts_with("I: Base system installed") {
             progress.detail(line);
         }
     }

@@ -127,6 +127,12 @@ pub enum Command {
     /// Change how many of each process type run: web=2 worker=1
     #[command(name = "ps:scale")]
     PsScale { pairs: Vec<String> },
+    /// Set memory limits per process type and restart them: web=1024M worker=256M
+    #[command(name = "ps:resize")]
+    PsResize {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
     /// Restart processes (all, or one type) with no downtime
     #[command(name = "ps:restart")]
     PsRestart { process_type: Option<String> },
@@ -288,6 +294,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Ps => ps::show(ctx).await,
         PsScale { pairs } => ps::scale(ctx, &pairs).await,
         PsRestart { process_type } => ps::restart(ctx, process_type).await,
+        PsResize { pairs } => ps::resize(ctx, &pairs).await,
         Domains => domains::list(ctx).await,
         DomainsAdd { hostname } => domains::add(ctx, &hostname).await,
         DomainsRemove { hostname } => domains::remove(ctx, &hostname).await,

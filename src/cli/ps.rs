@@ -3,7 +3,7 @@
 use anyhow::Result;
 use reqwest::Method;
 
-use crate::domain::ScaleRequest;
+use crate::domain::{ResizeRequest, ScaleRequest};
 use crate::domain::Timestamp;
 use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
 
@@ -81,6 +81,7 @@ pub async fn scale(ctx: &Ctx, pairs: &[String]) -> Result<()> {
     let request = ScaleRequest::parse_args(pairs)?;
     let patch = FormationPatch {
         quantities: request.0.iter().map(|(t, q)| (t.to_string(), *q)).collect(),
+        memory_mb: Default::default(),
     };
     if !ctx.json {
         output::begin("Scaling processes");
@@ -102,6 +103,24 @@ pub async fn scale(ctx: &Ctx, pairs: &[String]) -> Result<()> {
         .map(|f| format!("{} at {}", f.process_type, f.quantity))
         .collect();
     println!("done, now running {}", now.join(", "));
+    Ok(())
+}
+
+pub async fn resize(ctx: &Ctx, pairs: &[String]) -> Result<()> {
+    let app = ctx.app()?;
+    let request = ResizeRequest::parse_args(pairs)?;
+    let patch = FormationPatch {
+        quantities: Default::default(),
+        memory_mb: request.0.iter().map(|(t, m)| (t.to_string(), *m)).collect(),
+    };
+    output::begin("Resizing and restarting processes");
+    let formation: Vec<FormationEntry> = ctx
+        .client
+        .patch(&format!("{}/formation", app_path(&app)), &patch)
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    let now: Vec<String> = formation.iter().map(|f| format!("{} at {} MiB", f.process_type, f.memory_mb)).collect();
+    println!("done, now {}", now.join(", "));
     Ok(())
 }
 

@@ -17,7 +17,7 @@ mod user_name;
 pub use app_json::AppJson;
 pub use app_name::AppName;
 pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
-pub use formation::{ProcessType, Quantity, ScaleRequest};
+pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest};
 pub use hostname::Hostname;
 pub use lifecycle::{BuildState, ReleaseState};
 pub use procfile::{Procfile, ProcfileError};

@@ -1,6 +1,6 @@
 //! Processes: the formation (how many of each type), scaling, restarting.
 
-use crate::domain::{AppName, ProcessType, ScaleRequest};
+use crate::domain::{AppName, ProcessType, ResizeRequest, ScaleRequest};
 use crate::store::{Db, NewEvent};
 use crate::wire::{FormationEntry, ProcessInfo};
 
@@ -112,6 +112,38 @@ fn check_declared(
         ))),
         None => Ok(()),
     }
+}
+
+/// Sets memory limits per process type, then restarts those types to apply them.
+pub async fn resize(p: &Platform, actor: &Actor, name: &AppName, request: ResizeRequest) -> Result<Vec<FormationEntry>, OpsError> {
+    let (actor_in, name_in) = (actor.clone(), name.clone());
+    let default_memory = p.settings.default_memory_mb;
+    let sizes = request.0.clone();
+    let (app, formation) = p
+        .store
+        .write(move |tx| {
+            let app = visible_app(tx, &actor_in, &name_in)?;
+            for (process_type, memory) in &sizes {
+                tx.set_memory(app.id, process_type.as_str(), Some(*memory))?;
+            }
+            let summary: Vec<String> = sizes.iter().map(|(t, m)| format!("{t}={m}M")).collect();
+            tx.insert_event(NewEvent {
+                actor: actor_in.name(),
+                app_name: Some(app.name.as_str()),
+                action: "ps.resize",
+                detail: &format!("memory set to {}", summary.join(" ")),
+            })?;
+            let formation = resolved_formation(tx, app.id, default_memory)?;
+            Ok::<_, OpsError>((app, formation))
+        })
+        .await?;
+    for process_type in request.0.keys() {
+        let declared = formation.iter().any(|f| &f.process_type == process_type.as_str() && f.command.is_some());
+        if declared {
+            p.deployer.restart(&app, Some(process_type.as_str())).await?;
+        }
+    }
+    Ok(formation)
 }
 
 /// The app's running processes and their states.
