@@ -44,6 +44,8 @@ pub async fn compile(
 ) -> Result<(BuildContainer, BuildResult), BuildError> {
     let mut env = BTreeMap::new();
     env.insert("SOURCE_VERSION".to_owned(), input.commit.to_owned());
+    let cache = cache_volume(input.instance, input.app);
+    docker.ensure_volume(&cache).await?;
     let container = docker
         .create_build_container(BuildContainerSpec {
             app: input.app.to_owned(),
@@ -54,7 +56,7 @@ pub async fn compile(
             user: "app".to_owned(),
             memory_mb: input.settings.memory_mb,
             network_mode: input.settings.network.clone(),
-            volumes: vec![(cache_volume(input.app), "/cache".to_owned())],
+            volumes: vec![(cache, "/cache".to_owned())],
         })
         .await?;
     match run(&container, input, info, log, progress).await {
@@ -66,8 +68,9 @@ pub async fn compile(
     }
 }
 
-pub fn cache_volume(app: &str) -> String {
-    format!("paas-cache-{app}")
+/// CACHE_DIR of an app: one volume per app and server instance.
+pub fn cache_volume(instance: &str, app: &str) -> String {
+    format!("paas-cache-{instance}-{app}")
 }
 
 async fn run(

@@ -264,7 +264,9 @@ impl Builder {
         for image in self.docker.app_images(app).await? {
             self.docker.remove_image(&image.id).await?;
         }
-        self.docker.remove_volume(&buildpacks::cache_volume(app)).await?;
+        self.docker
+            .remove_volume(&buildpacks::cache_volume(self.docker.instance(), app))
+            .await?;
         Ok(())
     }
 

@@ -10,19 +10,28 @@ use super::{Ctx, app_path};
 
 pub async fn show(ctx: &Ctx, tail: bool, lines: usize, ps: Option<String>, source: Option<String>) -> Result<()> {
     let app = ctx.app()?;
-    let mut path = format!("{}/logs?lines={lines}&tail={tail}", app_path(&app));
+    let mut filters = String::new();
     if let Some(ps) = ps {
-        path.push_str(&format!("&ps={ps}"));
+        filters.push_str(&format!("&ps={ps}"));
     }
     if let Some(source) = source {
-        path.push_str(&format!("&source={source}"));
+        filters.push_str(&format!("&source={source}"));
     }
-    let response = ctx.client.request::<()>(Method::GET, &path, None).await?;
-    let mut body = response.bytes_stream();
-    let mut stdout = std::io::stdout();
-    while let Some(chunk) = body.next().await {
-        stdout.write_all(&chunk?)?;
-        stdout.flush()?;
+    let mut history = lines;
+    loop {
+        let path = format!("{}/logs?lines={history}&tail={tail}{filters}", app_path(&app));
+        let response = ctx.client.request::<()>(Method::GET, &path, None).await?;
+        let mut body = response.bytes_stream();
+        let mut stdout = std::io::stdout();
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { break };
+            stdout.write_all(&chunk)?;
+            stdout.flush()?;
+        }
+        if !tail {
+            return Ok(());
+        }
+        // A quiet stream is closed by idle timeouts on the way; follow on where it ended.
+        history = 0;
     }
-    Ok(())
 }

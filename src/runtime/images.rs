@@ -123,6 +123,20 @@ impl Docker {
         }
     }
 
+    /// Creates the named volume (labelled as ours) unless it exists.
+    pub async fn ensure_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        let request = bollard::models::VolumeCreateRequest {
+            name: Some(name.to_owned()),
+            labels: Some([(labels::MANAGED.to_owned(), self.instance.clone())].into()),
+            ..Default::default()
+        };
+        self.api
+            .create_volume(request)
+            .await
+            .map(drop)
+            .map_err(RuntimeError::from_bollard)
+    }
+
     pub async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default().force(true).build();
         match self.api.remove_volume(name, Some(options)).await {

@@ -234,6 +234,11 @@ impl Drop for Server {
         if !ids.is_empty() {
             docker(&[&["rm", "-f", "-v"][..], &ids[..]].concat());
         }
+        let volumes = docker(&["volume", "ls", "-q", "--filter", &label]);
+        let names: Vec<&str> = volumes.stdout.split_whitespace().collect();
+        if !names.is_empty() {
+            docker(&[&["volume", "rm", "-f"][..], &names[..]].concat());
+        }
         let images = docker(&["images", "-q", "--filter", &label]);
         let mut ids: Vec<&str> = images.stdout.split_whitespace().collect();
         ids.sort();
