@@ -19,6 +19,7 @@
 //! logs/      per-app log streams: history on disk, live followers
 //! ops/       use cases per topic, calling store, build and the scheduler in order
 //! api/       axum JSON API, one file per topic
+//! web/       the admin UI: askama pages and plain forms, one file per topic
 //! cli/       clap + HTTP client, one file per topic
 //! server.rs  wiring and graceful shutdown
 //! ```
@@ -40,4 +41,5 @@ pub mod scheduler;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod web;
 pub mod wire;

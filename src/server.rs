@@ -119,6 +119,7 @@ pub fn control_plane(platform: Platform, router: Router) -> axum::Router {
         .route("/metrics", get(metrics))
         .merge(crate::api::routes())
         .merge(crate::api::git::routes())
+        .merge(crate::web::routes())
         .layer(axum::Extension(router))
         .with_state(platform)
 }

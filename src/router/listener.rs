@@ -223,7 +223,7 @@ async fn dispatch<C, B>(
     shared: Arc<Shared>,
     mut control: C,
     conn: Arc<ConnectionContext>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<ListenerBody<B>>, Infallible>
 where
     C: Service<Request<Incoming>, Response = Response<B>> + Send,
@@ -239,6 +239,8 @@ where
         .as_ref()
         .is_some_and(|h| shared.settings.is_control_key(h))
     {
+        // The control plane needs the peer (failed-login limits) and TLS (cookie flags).
+        request.extensions_mut().insert(conn.info);
         let html = wants_html(request.headers());
         let request_id = request_id::from_headers_or_new(request.headers());
         let ready: Result<(), BoxError> = poll_fn(|cx| control.poll_ready(cx))
