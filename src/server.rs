@@ -66,7 +66,10 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     // No push is in flight yet: every quarantine is a crash's leftover.
     let swept = repos.sweep_all(Duration::ZERO).await;
     if swept > 0 {
-        tracing::info!(quarantines = swept, "removed leftovers of interrupted pushes");
+        tracing::info!(
+            quarantines = swept,
+            "removed leftovers of interrupted pushes"
+        );
     }
     let settings = Arc::new(settings);
     let shutdown = CancellationToken::new();
@@ -74,7 +77,12 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
 
     let (logs, log_writer) = AppLogs::start(data_dir.join("logs"), shutdown.clone());
     let router = Router::new(router_settings(&settings)?, access_logger(logs.clone()));
-    let docker = Docker::connect(settings.docker_host.as_deref(), APP_NETWORK, &instance_id(&data_dir)?).await?;
+    let docker = Docker::connect(
+        settings.docker_host.as_deref(),
+        APP_NETWORK,
+        &instance_id(&data_dir)?,
+    )
+    .await?;
     let builder = Builder::new(docker.clone(), store.clone(), settings.build_settings());
     builder.clean_up_interrupted().await;
     let scheduler = Scheduler::start(
@@ -125,7 +133,10 @@ pub fn control_plane(platform: Platform, router: Router) -> axum::Router {
 }
 
 /// Prometheus metrics of the router, for a token holder.
-async fn metrics(axum::Extension(router): axum::Extension<Router>, _actor: ops::Actor) -> impl IntoResponse {
+async fn metrics(
+    axum::Extension(router): axum::Extension<Router>,
+    _actor: ops::Actor,
+) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         router.metrics_text(),
@@ -139,7 +150,10 @@ fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {
         .trusted_proxies
         .iter()
         .filter(|p| !p.is_empty())
-        .map(|p| p.parse().map_err(|e| ServerError::Setting(format!("PAAS_TRUSTED_PROXIES: {e}"))))
+        .map(|p| {
+            p.parse()
+                .map_err(|e| ServerError::Setting(format!("PAAS_TRUSTED_PROXIES: {e}")))
+        })
         .collect::<Result<_, _>>()?;
     router.connect_timeout = Duration::from_secs(settings.router_connect_timeout);
     router.response_header_timeout = Duration::from_secs(settings.router_response_timeout);

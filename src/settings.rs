@@ -56,7 +56,11 @@ pub struct Settings {
     pub extra_ca_certs: Option<PathBuf>,
 
     /// Debian mirror the stack images are made from.
-    #[arg(long, env = "PAAS_DEBIAN_MIRROR", default_value = "http://deb.debian.org/debian")]
+    #[arg(
+        long,
+        env = "PAAS_DEBIAN_MIRROR",
+        default_value = "http://deb.debian.org/debian"
+    )]
     pub debian_mirror: String,
 
     /// A build running longer than this many seconds is stopped.

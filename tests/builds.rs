@@ -47,12 +47,23 @@ fn a_procfile_only_shell_app_builds_and_answers() {
 fn a_flask_app_installs_its_requirements_from_pypi() {
     // Ask from a container of the build image, where pip will run.
     let probe = common::docker(&[
-        "run", "--rm", "paas/stack-build:bookworm", "python3", "-c",
+        "run",
+        "--rm",
+        "paas/stack-build:bookworm",
+        "python3",
+        "-c",
         "import urllib.request; urllib.request.urlopen('https://pypi.org/simple/flask/', timeout=15)",
     ]);
     if probe.code != 0 {
-        let why = probe.stderr.lines().last().unwrap_or("no answer").to_owned();
-        eprintln!("SKIPPED: a build container cannot reach PyPI ({why}); behind a TLS-inspecting proxy set PAAS_EXTRA_CA_CERTS");
+        let why = probe
+            .stderr
+            .lines()
+            .last()
+            .unwrap_or("no answer")
+            .to_owned();
+        eprintln!(
+            "SKIPPED: a build container cannot reach PyPI ({why}); behind a TLS-inspecting proxy set PAAS_EXTRA_CA_CERTS"
+        );
         return;
     }
     deploys_and_answers("flask", "flask", "flask ok");
@@ -62,16 +73,30 @@ fn a_flask_app_installs_its_requirements_from_pypi() {
 fn a_custom_buildpack_given_by_path_uses_env_dir_cache_dir_export_and_profile_d() {
     let server = Server::start();
     let repo = server.fixture_repo("custom-buildpack");
-    server.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "custom"]).ok();
-    let buildpack = format!("{}/tests/fixtures/custom-buildpack/buildpack", env!("CARGO_MANIFEST_DIR"));
     server
-        .cli(&["config:set", &format!("BUILDPACK_URL={buildpack}"), "GREETING=hello from env dir", "-a", "custom"])
+        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "custom"])
+        .ok();
+    let buildpack = format!(
+        "{}/tests/fixtures/custom-buildpack/buildpack",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    server
+        .cli(&[
+            "config:set",
+            &format!("BUILDPACK_URL={buildpack}"),
+            "GREETING=hello from env dir",
+            "-a",
+            "custom",
+        ])
         .ok();
     let pushed = server.push(repo.path());
     assert_eq!(pushed.code, 0, "{}", pushed.stderr);
     let (status, body) = server.get("custom", "/");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("greeting=hello from env dir"), "ENV_DIR and .profile.d: {body}");
+    assert!(
+        body.contains("greeting=hello from env dir"),
+        "ENV_DIR and .profile.d: {body}"
+    );
     assert!(body.contains("build=1"), "{body}");
     // A second build finds what the first one left in CACHE_DIR.
     server.commit_all(repo.path(), "rebuild");
@@ -85,13 +110,29 @@ fn a_custom_buildpack_given_by_path_uses_env_dir_cache_dir_export_and_profile_d(
 fn an_app_no_buildpack_detects_is_rejected_with_what_each_looks_for() {
     let server = Server::start();
     let repo = server.fixture_repo("nomatch");
-    server.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "nomatch"]).ok();
+    server
+        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "nomatch"])
+        .ok();
     let pushed = server.push(repo.path());
     assert_ne!(pushed.code, 0);
-    assert!(pushed.stderr.contains("[remote rejected] main -> main (build failed"), "{}", pushed.stderr);
-    assert!(pushed.stderr.contains("requirements.txt"), "lists what python looks for: {}", pushed.stderr);
+    assert!(
+        pushed
+            .stderr
+            .contains("[remote rejected] main -> main (build failed"),
+        "{}",
+        pushed.stderr
+    );
+    assert!(
+        pushed.stderr.contains("requirements.txt"),
+        "lists what python looks for: {}",
+        pushed.stderr
+    );
     let builds = server.cli(&["builds", "-a", "nomatch"]);
-    assert!(builds.ok().contains("failed"), "the failed build is kept: {}", builds.stdout);
+    assert!(
+        builds.ok().contains("failed"),
+        "the failed build is kept: {}",
+        builds.stdout
+    );
     let bare = server.data_dir.path().join("repos/nomatch.git");
     let main = server.git(&bare, &["rev-parse", "--verify", "-q", "refs/heads/main"]);
     assert_ne!(main.code, 0, "the branch was not created: {}", main.stdout);
@@ -108,7 +149,8 @@ fn a_failing_compile_keeps_the_running_release_and_the_log() {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    let broken = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compile-fails");
+    let broken =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compile-fails");
     for entry in std::fs::read_dir(broken).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), repo.path().join(entry.file_name())).unwrap();
@@ -119,7 +161,10 @@ fn a_failing_compile_keeps_the_running_release_and_the_log() {
     assert!(pushed.stderr.contains("build failed"), "{}", pushed.stderr);
     let (status, body) = server.get("keeps", "/");
     assert_eq!(status, 200);
-    assert!(body.contains("python-stdlib ok"), "the old release still serves: {body}");
+    assert!(
+        body.contains("python-stdlib ok"),
+        "the old release still serves: {body}"
+    );
     let info = server.cli(&["builds:info", "-a", "keeps"]);
     assert!(info.ok().contains("failed"), "{}", info.stdout);
     assert!(info.stdout.contains("=== Log"), "{}", info.stdout);

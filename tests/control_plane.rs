@@ -186,6 +186,7 @@ fn formation_is_stored_and_shown() {
     );
     let formation: Value =
         serde_json::from_str(server.cli(&["ps", "-a", "ps", "--json"]).ok()).unwrap();
+    let formation = &formation["formation"];
     assert_eq!(formation[0]["process_type"], "web");
     assert_eq!(formation[0]["quantity"], 2);
     assert_eq!(formation[1]["quantity"], 1);

@@ -21,7 +21,10 @@ fn config_changes_and_rollbacks_roll_out_with_the_new_env_visible_in_the_app() {
     assert!(body.contains("PAAS_RELEASE=v3"), "{body}");
     server.cli(&["rollback", "v2", "-a", "envs"]).ok();
     let (_, body) = server.get("envs", "/");
-    assert!(body.contains("GREETING=\n"), "rolled back to v2's config: {body}");
+    assert!(
+        body.contains("GREETING=\n"),
+        "rolled back to v2's config: {body}"
+    );
     assert!(body.contains("PAAS_RELEASE=v4"), "{body}");
     assert_eq!(app_containers("envs").len(), 1, "old containers are gone");
 }
@@ -39,15 +42,24 @@ fn scaling_converges_without_restarting_unchanged_processes() {
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..30 {
         let (_, body) = server.get("scaly", "/");
-        seen.extend(body.lines().filter(|l| l.starts_with("PAAS_PROCESS=")).map(str::to_owned));
+        seen.extend(
+            body.lines()
+                .filter(|l| l.starts_with("PAAS_PROCESS="))
+                .map(str::to_owned),
+        );
     }
     assert_eq!(seen.len(), 3, "requests reach all three: {seen:?}");
     server.cli(&["ps:scale", "web=0", "-a", "scaly"]).ok();
     assert!(app_containers("scaly").is_empty());
     let (status, body) = server.get("scaly", "/");
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("ps:scale web=1"), "the page says how to start one: {body}");
-    server.cli(&["ps:scale", "web=2", "worker=1", "-a", "scaly"]).ok();
+    assert!(
+        body.contains("ps:scale web=1"),
+        "the page says how to start one: {body}"
+    );
+    server
+        .cli(&["ps:scale", "web=2", "worker=1", "-a", "scaly"])
+        .ok();
     assert_eq!(app_containers("scaly").len(), 3);
     let ps = server.cli(&["ps", "-a", "scaly"]);
     assert!(ps.ok().contains("worker.1"), "{}", ps.stdout);
@@ -65,12 +77,28 @@ fn a_killed_web_process_comes_back_and_is_out_of_rotation_meanwhile() {
     for _ in 0..20 {
         assert_eq!(server.get("phoenix", "/").0, 200);
     }
-    eventually("the killed process to be restarted", Duration::from_secs(30), || {
-        docker(&["inspect", "-f", "{{.State.Running}}", &victim]).stdout.trim() == "true"
-            && server.cli(&["ps", "-a", "phoenix"]).stdout.matches(" up ").count() == 2
-    });
+    eventually(
+        "the killed process to be restarted",
+        Duration::from_secs(30),
+        || {
+            docker(&["inspect", "-f", "{{.State.Running}}", &victim])
+                .stdout
+                .trim()
+                == "true"
+                && server
+                    .cli(&["ps", "-a", "phoenix"])
+                    .stdout
+                    .matches(" up ")
+                    .count()
+                    == 2
+        },
+    );
     let ps = server.cli(&["ps", "-a", "phoenix"]);
-    assert!(ps.ok().lines().any(|l| l.trim_end().ends_with('1')), "one restart counted: {}", ps.stdout);
+    assert!(
+        ps.ok().lines().any(|l| l.trim_end().ends_with('1')),
+        "one restart counted: {}",
+        ps.stdout
+    );
     let logs = server.cli(&["logs", "-a", "phoenix", "-n", "200"]);
     assert!(logs.ok().contains("crashed, exit 137"), "{}", logs.stdout);
 }
@@ -117,25 +145,49 @@ fn a_release_whose_web_never_gets_healthy_fails_and_the_old_one_keeps_serving() 
     let pushed = server.push(repo.path());
     assert_ne!(pushed.code, 0);
     assert!(pushed.stderr.contains("deploy failed"), "{}", pushed.stderr);
-    assert!(pushed.stderr.contains("exited with code 1"), "{}", pushed.stderr);
-    assert!(pushed.stderr.contains("ModuleNotFoundError"), "{}", pushed.stderr);
+    assert!(
+        pushed.stderr.contains("exited with code 1"),
+        "{}",
+        pushed.stderr
+    );
+    assert!(
+        pushed.stderr.contains("ModuleNotFoundError"),
+        "{}",
+        pushed.stderr
+    );
     let (status, body) = server.get("fragile", "/");
     assert_eq!(status, 200);
     assert!(body.contains("python-stdlib ok"), "{body}");
     let releases = server.cli(&["releases", "-a", "fragile"]);
     assert!(releases.ok().contains("failed"), "{}", releases.stdout);
-    assert!(releases.stdout.contains("Current: v2"), "{}", releases.stdout);
+    assert!(
+        releases.stdout.contains("Current: v2"),
+        "{}",
+        releases.stdout
+    );
 }
 
 #[test]
 fn a_failing_release_phase_aborts_the_deploy() {
     let server = Server::start();
     let repo = server.fixture_repo("release-phase-fails");
-    server.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "phase"]).ok();
+    server
+        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "phase"])
+        .ok();
     let pushed = server.push(repo.path());
     assert_ne!(pushed.code, 0);
-    assert!(pushed.stderr.contains("release command failed with exit code 3"), "{}", pushed.stderr);
-    assert!(pushed.stderr.contains("migration failed"), "its output reached the push: {}", pushed.stderr);
+    assert!(
+        pushed
+            .stderr
+            .contains("release command failed with exit code 3"),
+        "{}",
+        pushed.stderr
+    );
+    assert!(
+        pushed.stderr.contains("migration failed"),
+        "its output reached the push: {}",
+        pushed.stderr
+    );
     assert!(app_containers("phase").is_empty());
 }
 
@@ -145,9 +197,16 @@ fn a_worker_only_app_runs_its_worker_and_has_no_web() {
     server.deploy("worker-only", "worky");
     server.cli(&["ps:scale", "worker=1", "-a", "worky"]).ok();
     assert_eq!(app_containers("worky").len(), 1);
-    eventually("the worker's output in the logs", Duration::from_secs(20), || {
-        server.cli(&["logs", "-a", "worky"]).stdout.contains("app[worker.1]: worker-only tick")
-    });
+    eventually(
+        "the worker's output in the logs",
+        Duration::from_secs(20),
+        || {
+            server
+                .cli(&["logs", "-a", "worky"])
+                .stdout
+                .contains("app[worker.1]: worker-only tick")
+        },
+    );
     let (status, body) = server.get("worky", "/");
     assert_eq!(status, 503, "{body}");
 }
@@ -156,7 +215,11 @@ fn a_worker_only_app_runs_its_worker_and_has_no_web() {
 fn paas_run_streams_output_and_exits_with_the_command_s_code() {
     let server = Server::start();
     let repo = server.deploy("env-echo", "runner");
-    let ok = server.cli_in(repo.path(), ADMIN_TOKEN, &["run", "echo", "hello", "$PAAS_APP"]);
+    let ok = server.cli_in(
+        repo.path(),
+        ADMIN_TOKEN,
+        &["run", "echo", "hello", "$PAAS_APP"],
+    );
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(ok.stdout.contains("hello runner"), "{}", ok.stdout);
     let failed = server.cli_in(repo.path(), ADMIN_TOKEN, &["run", "exit 7"]);
@@ -172,14 +235,23 @@ fn logs_merge_app_lines_platform_lines_and_router_lines() {
     server.get("chatty", "/hello");
     eventually("the request in the logs", Duration::from_secs(10), || {
         let logs = server.cli(&["logs", "-a", "chatty", "-n", "500"]).stdout;
-        logs.contains("app[web.1]: request /hello") && logs.contains("paas[router]: at=info method=GET path=\"/hello\"")
+        logs.contains("app[web.1]: request /hello")
+            && logs.contains("paas[router]: at=info method=GET path=\"/hello\"")
     });
     let logs = server.cli(&["logs", "-a", "chatty", "-n", "500"]);
-    assert!(logs.ok().contains("paas[deploy]: v2 released"), "{}", logs.stdout);
+    assert!(
+        logs.ok().contains("paas[deploy]: v2 released"),
+        "{}",
+        logs.stdout
+    );
     let only_app = server.cli(&["logs", "-a", "chatty", "--source", "app"]);
     assert!(!only_app.ok().contains("paas["), "{}", only_app.stdout);
     let only_web = server.cli(&["logs", "-a", "chatty", "--ps", "web.1"]);
-    assert!(only_web.ok().lines().all(|l| l.contains("[web.1]")), "{}", only_web.stdout);
+    assert!(
+        only_web.ok().lines().all(|l| l.contains("[web.1]")),
+        "{}",
+        only_web.stdout
+    );
 }
 
 #[test]
@@ -188,17 +260,27 @@ fn history_survives_a_server_restart() {
     server.deploy("env-echo", "memory");
     server.get("memory", "/remember-me");
     eventually("the request in the logs", Duration::from_secs(10), || {
-        server.cli(&["logs", "-a", "memory"]).stdout.contains("request /remember-me")
+        server
+            .cli(&["logs", "-a", "memory"])
+            .stdout
+            .contains("request /remember-me")
     });
     let server = server.restart();
-    assert!(server.cli(&["logs", "-a", "memory", "-n", "500"]).ok().contains("request /remember-me"));
+    assert!(
+        server
+            .cli(&["logs", "-a", "memory", "-n", "500"])
+            .ok()
+            .contains("request /remember-me")
+    );
 }
 
 #[test]
 fn destroying_an_app_removes_its_containers_images_and_routes() {
     let server = Server::start();
     server.deploy("env-echo", "doomed");
-    server.cli(&["apps:destroy", "doomed", "--confirm", "doomed"]).ok();
+    server
+        .cli(&["apps:destroy", "doomed", "--confirm", "doomed"])
+        .ok();
     assert!(app_containers("doomed").is_empty());
     let images = docker(&["images", "--filter", "label=paas.app=doomed", "-q"]);
     assert!(images.ok().trim().is_empty(), "{}", images.stdout);
@@ -210,11 +292,20 @@ fn resizing_a_process_type_restarts_it_with_the_new_memory_limit() {
     let server = Server::start();
     server.deploy("env-echo", "roomy");
     let resized = server.cli(&["ps:resize", "web=256M", "-a", "roomy"]);
-    assert!(resized.ok().contains("web at 256 MiB"), "{}", resized.stdout);
+    assert!(
+        resized.ok().contains("web at 256 MiB"),
+        "{}",
+        resized.stdout
+    );
     let containers = app_containers("roomy");
     assert_eq!(containers.len(), 1);
     let memory = docker(&["inspect", "-f", "{{.HostConfig.Memory}}", &containers[0]]);
     assert_eq!(memory.ok().trim(), (256u64 * 1024 * 1024).to_string());
     assert_eq!(server.get("roomy", "/").0, 200);
-    assert!(server.cli(&["ps:resize", "web=1M", "-a", "roomy"]).fails().contains("out of range"));
+    assert!(
+        server
+            .cli(&["ps:resize", "web=1M", "-a", "roomy"])
+            .fails()
+            .contains("out of range")
+    );
 }

@@ -9,8 +9,14 @@ use crate::wire::BuildInfo;
 use super::error::ApiError;
 use super::extract::app_name;
 
-pub async fn list(State(p): State<Platform>, actor: Actor, Path(app): Path<String>) -> Result<axum::Json<Vec<BuildInfo>>, ApiError> {
-    Ok(axum::Json(builds::list(&p, &actor, &app_name(&app)?).await?))
+pub async fn list(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path(app): Path<String>,
+) -> Result<axum::Json<Vec<BuildInfo>>, ApiError> {
+    Ok(axum::Json(
+        builds::list(&p, &actor, &app_name(&app)?).await?,
+    ))
 }
 
 /// `latest` or a build id.
@@ -21,12 +27,20 @@ pub async fn info(
 ) -> Result<axum::Json<BuildInfo>, ApiError> {
     let id = match id.as_str() {
         "latest" => None,
-        other => Some(other.parse().map_err(|_| ApiError::bad_request(format!("invalid build id \"{other}\"; see paas builds")))?),
+        other => Some(other.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid build id \"{other}\"; see paas builds"))
+        })?),
     };
-    Ok(axum::Json(builds::info(&p, &actor, &app_name(&app)?, id).await?))
+    Ok(axum::Json(
+        builds::info(&p, &actor, &app_name(&app)?, id).await?,
+    ))
 }
 
-pub async fn cancel(State(p): State<Platform>, actor: Actor, Path(app): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn cancel(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path(app): Path<String>,
+) -> Result<StatusCode, ApiError> {
     builds::cancel(&p, &actor, &app_name(&app)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,14 +27,20 @@ pub fn routes() -> Router<Platform> {
 
 fn plain(status: StatusCode, message: impl std::fmt::Display) -> Response {
     // git prints a text/plain error body to the pusher as `remote:` lines.
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
 }
 
 fn unauthorized(message: &str) -> Response {
     let mut response = plain(StatusCode::UNAUTHORIZED, message);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"paas\""));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"paas\""),
+    );
     response
 }
 
@@ -50,11 +56,16 @@ async fn authenticate(p: &Platform, headers: &HeaderMap) -> Result<Actor, Respon
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| unauthorized("unreadable Basic credentials"))?;
-        decoded.split_once(':').map(|(_, t)| t.to_owned()).unwrap_or(decoded)
+        decoded
+            .split_once(':')
+            .map(|(_, t)| t.to_owned())
+            .unwrap_or(decoded)
     } else if let Some(token) = value.strip_prefix("Bearer ") {
         token.to_owned()
     } else {
-        return Err(unauthorized("use HTTP Basic with an API token as the password"));
+        return Err(unauthorized(
+            "use HTTP Basic with an API token as the password",
+        ));
     };
     tokens::authenticate(p, token.trim())
         .await
@@ -62,9 +73,16 @@ async fn authenticate(p: &Platform, headers: &HeaderMap) -> Result<Actor, Respon
 }
 
 /// `myapp.git` -> the app, as the pusher may see it.
-async fn find_app(p: &Platform, actor: &Actor, repo: &str) -> Result<crate::store::AppRow, Response> {
+async fn find_app(
+    p: &Platform,
+    actor: &Actor,
+    repo: &str,
+) -> Result<crate::store::AppRow, Response> {
     let Some(name) = repo.strip_suffix(".git") else {
-        return Err(plain(StatusCode::NOT_FOUND, format!("no repository {repo}; the git URL ends in /APP.git")));
+        return Err(plain(
+            StatusCode::NOT_FOUND,
+            format!("no repository {repo}; the git URL ends in /APP.git"),
+        ));
     };
     let name = AppName::parse(name).map_err(|e| plain(StatusCode::NOT_FOUND, e))?;
     apps::find(p, actor, &name).await.map_err(|e| match e {
@@ -84,7 +102,11 @@ async fn info_refs(
         Err(response) => return response,
     };
     let wanted = format!("service={}", advertisement::RECEIVE_PACK_SERVICE);
-    if !query.unwrap_or_default().split('&').any(|pair| pair == wanted) {
+    if !query
+        .unwrap_or_default()
+        .split('&')
+        .any(|pair| pair == wanted)
+    {
         return plain(
             StatusCode::FORBIDDEN,
             "paas accepts git push only (git-receive-pack); the app's code lives in your own repository",
@@ -96,7 +118,14 @@ async fn info_refs(
     };
     match advertisement::advertise_receive_pack(p.repos.path(&app.name)).await {
         Ok(bytes) => {
-            let mut response = ([(header::CONTENT_TYPE, advertisement::ADVERTISEMENT_CONTENT_TYPE)], bytes).into_response();
+            let mut response = (
+                [(
+                    header::CONTENT_TYPE,
+                    advertisement::ADVERTISEMENT_CONTENT_TYPE,
+                )],
+                bytes,
+            )
+                .into_response();
             for (name, value) in advertisement::NO_CACHE_HEADERS {
                 if let Ok(value) = HeaderValue::from_str(value) {
                     response.headers_mut().insert(name, value);
@@ -109,7 +138,12 @@ async fn info_refs(
     }
 }
 
-async fn receive(State(p): State<Platform>, Path(repo): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn receive(
+    State(p): State<Platform>,
+    Path(repo): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let actor = match authenticate(&p, &headers).await {
         Ok(actor) => actor,
         Err(response) => return response,
@@ -118,7 +152,11 @@ async fn receive(State(p): State<Platform>, Path(repo): Path<String>, headers: H
         Ok(app) => app,
         Err(response) => return response,
     };
-    let encoding = match ContentEncoding::from_header(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok())) {
+    let encoding = match ContentEncoding::from_header(
+        headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    ) {
         Ok(encoding) => encoding,
         Err(e) => return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, e),
     };
@@ -127,8 +165,18 @@ async fn receive(State(p): State<Platform>, Path(repo): Path<String>, headers: H
         receive_timeout: Duration::from_secs(p.settings.push_timeout),
     };
     let result_type = [(header::CONTENT_TYPE, receive_pack::RESULT_CONTENT_TYPE)];
-    match receive_pack::receive(p.repos.path(&app.name), body.into_data_stream(), encoding, limits).await {
-        Err(e) => plain(StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST), e),
+    match receive_pack::receive(
+        p.repos.path(&app.name),
+        body.into_data_stream(),
+        encoding,
+        limits,
+    )
+    .await
+    {
+        Err(e) => plain(
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+            e,
+        ),
         Ok(Received::Probe) => (result_type, Body::empty()).into_response(),
         Ok(Received::Push(received)) => {
             let (reporter, stream) = Reporter::new(&received.request.capabilities);

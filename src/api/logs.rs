@@ -35,8 +35,20 @@ pub async fn stream(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
     let filter = parse_filter(q.ps, q.source.as_deref())?;
-    let view = logs::view(&p, &actor, &app_name(&app)?, q.lines, filter.clone(), q.tail).await?;
-    let history = futures_util::stream::iter(view.history.into_iter().map(|e| Ok::<_, std::io::Error>(format!("{e}\n"))));
+    let view = logs::view(
+        &p,
+        &actor,
+        &app_name(&app)?,
+        q.lines,
+        filter.clone(),
+        q.tail,
+    )
+    .await?;
+    let history = futures_util::stream::iter(
+        view.history
+            .into_iter()
+            .map(|e| Ok::<_, std::io::Error>(format!("{e}\n"))),
+    );
     let body = match view.live {
         None => Body::from_stream(history),
         Some(live) => {
@@ -54,7 +66,14 @@ pub async fn stream(
             Body::from_stream(history.chain(live))
         }
     };
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 pub fn parse_filter(ps: Option<String>, source: Option<&str>) -> Result<LogFilter, ApiError> {
@@ -62,7 +81,11 @@ pub fn parse_filter(ps: Option<String>, source: Option<&str>) -> Result<LogFilte
         None | Some("") => None,
         Some("app") => Some(Source::App),
         Some("paas") => Some(Source::Paas),
-        Some(other) => return Err(ApiError::bad_request(format!("unknown log source \"{other}\": use app or paas"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown log source \"{other}\": use app or paas"
+            )));
+        }
     };
     Ok(LogFilter {
         dyno: ps.filter(|p| !p.is_empty()),

@@ -66,5 +66,7 @@ pub async fn processes(
     actor: Actor,
     Path(app): Path<String>,
 ) -> Result<axum::Json<Vec<ProcessInfo>>, ApiError> {
-    Ok(axum::Json(ps::processes(&p, &actor, &app_name(&app)?).await?))
+    Ok(axum::Json(
+        ps::processes(&p, &actor, &app_name(&app)?).await?,
+    ))
 }

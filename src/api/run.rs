@@ -27,14 +27,20 @@ pub async fn start(
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let output_tx = tx.clone();
     let output: crate::ops::deploy::OutputSink = Box::new(move |text: &str| {
-        let _ = output_tx.send(line(&RunEvent::Output { line: text.to_owned() }));
+        let _ = output_tx.send(line(&RunEvent::Output {
+            line: text.to_owned(),
+        }));
     });
     // The process runs on, reporting into the channel, while the response streams.
     tokio::spawn(async move {
         let event = match run::run(&p, &actor, &name, &req.command, Some(output)).await {
             Ok((_, Some(code))) => RunEvent::Exited { code },
-            Ok((_, None)) => RunEvent::Failed { error: "the process ended without an exit code".into() },
-            Err(e) => RunEvent::Failed { error: e.to_string() },
+            Ok((_, None)) => RunEvent::Failed {
+                error: "the process ended without an exit code".into(),
+            },
+            Err(e) => RunEvent::Failed {
+                error: e.to_string(),
+            },
         };
         let _ = tx.send(line(&event));
     });

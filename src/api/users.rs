@@ -13,9 +13,11 @@ use super::extract::Json;
 
 pub async fn login(
     State(p): State<Platform>,
+    connection: Option<axum::Extension<crate::router::ConnectionInfo>>,
     Json(req): Json<LoginRequest>,
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
-    let token = tokens::login(&p, &req.user, &req.password, req.token_name).await?;
+    let addr = connection.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+    let token = tokens::login(&p, &req.user, &req.password, req.token_name, addr).await?;
     Ok((StatusCode::CREATED, axum::Json(token)))
 }
 

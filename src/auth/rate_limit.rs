@@ -36,7 +36,10 @@ impl LoginLimiter {
     }
 
     pub fn record_success(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 
@@ -54,7 +57,10 @@ mod tests {
         }
         let wait = limiter.blocked_for("ip:1.2.3.4", start).unwrap();
         assert_eq!(wait, WINDOW);
-        assert!(limiter.blocked_for("ip:5.6.7.8", start).is_none(), "other keys are not affected");
+        assert!(
+            limiter.blocked_for("ip:5.6.7.8", start).is_none(),
+            "other keys are not affected"
+        );
         assert!(limiter.blocked_for("ip:1.2.3.4", start + WINDOW).is_none());
     }
 

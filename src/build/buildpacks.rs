@@ -81,12 +81,22 @@ async fn run(
     progress: &Progress,
 ) -> Result<BuildResult, BuildError> {
     container
-        .upload("/app", source::tar_stream(input.objects.clone(), input.commit.to_owned()))
+        .upload(
+            "/app",
+            source::tar_stream(input.objects.clone(), input.commit.to_owned()),
+        )
         .await?;
-    let env_files: Vec<(&str, &[u8])> = input.config.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let env_files: Vec<(&str, &[u8])> = input
+        .config
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
     let env_tar = source::memory_tar(&env_files).map_err(|e| BuildError::Source(e.to_string()))?;
     container.upload("/env", once(env_tar)).await?;
-    for dir in server_buildpacks(input.config.get("BUILDPACK_URL"), info.buildpacks_file.as_deref()) {
+    for dir in server_buildpacks(
+        input.config.get("BUILDPACK_URL"),
+        info.buildpacks_file.as_deref(),
+    ) {
         progress.detail(format!("using buildpack {dir} from the server"));
         let tar = directory_tar(Path::new(&dir)).await?;
         container.upload("/", once(tar)).await?;
@@ -101,7 +111,12 @@ async fn run(
             let Ok(line) = line else { break };
             log.line(&line.text).await;
             if let Some(reason) = line.text.strip_prefix(FAILED_MARKER) {
-                failure = Some(reason.splitn(2, ' ').nth(1).unwrap_or(reason).to_owned());
+                failure = Some(
+                    reason
+                        .split_once(' ')
+                        .map_or(reason, |(_, why)| why)
+                        .to_owned(),
+                );
             } else if !line.text.starts_with(RESULT_MARKER) {
                 progress.line(line.text);
             }
@@ -117,8 +132,14 @@ async fn run(
     };
     match code {
         0 => read_result(container).await,
-        2 => Err(BuildError::NoBuildpack(failure.unwrap_or_else(|| "no buildpack detected this app".into()))),
-        _ => Err(BuildError::Compile(failure.unwrap_or_else(|| format!("the build exited with code {code}")))),
+        2 => Err(BuildError::NoBuildpack(
+            failure.unwrap_or_else(|| "no buildpack detected this app".into()),
+        )),
+        _ => {
+            Err(BuildError::Compile(failure.unwrap_or_else(|| {
+                format!("the build exited with code {code}")
+            })))
+        }
     }
 }
 
@@ -126,15 +147,23 @@ async fn read_result(container: &BuildContainer) -> Result<BuildResult, BuildErr
     let mut stream = Box::pin(container.download("/app/.paas/build-result.json"));
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk.map_err(|e| BuildError::Compile(format!("cannot read the build result: {e}")))?);
+        bytes.extend_from_slice(
+            &chunk
+                .map_err(|e| BuildError::Compile(format!("cannot read the build result: {e}")))?,
+        );
     }
     let mut archive = tar::Archive::new(&bytes[..]);
     let mut json = String::new();
-    for entry in archive.entries().map_err(|e| BuildError::Compile(e.to_string()))? {
+    for entry in archive
+        .entries()
+        .map_err(|e| BuildError::Compile(e.to_string()))?
+    {
         let mut entry = entry.map_err(|e| BuildError::Compile(e.to_string()))?;
-        std::io::Read::read_to_string(&mut entry, &mut json).map_err(|e| BuildError::Compile(e.to_string()))?;
+        std::io::Read::read_to_string(&mut entry, &mut json)
+            .map_err(|e| BuildError::Compile(e.to_string()))?;
     }
-    serde_json::from_str(&json).map_err(|e| BuildError::Compile(format!("the build result is unreadable: {e}")))
+    serde_json::from_str(&json)
+        .map_err(|e| BuildError::Compile(format!("the build result is unreadable: {e}")))
 }
 
 /// Buildpacks named by an absolute path on this server: they are copied into the build
@@ -173,7 +202,9 @@ async fn directory_tar(dir: &Path) -> Result<Vec<u8>, BuildError> {
     .map_err(|e| BuildError::Source(format!("cannot read the buildpack directory: {e}")))
 }
 
-fn once(bytes: Vec<u8>) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+fn once(
+    bytes: Vec<u8>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::once(async move { Ok(bytes::Bytes::from(bytes)) })
 }
 
@@ -188,6 +219,9 @@ mod tests {
         let file = format!("# comment\n{path}\nhttps://github.com/x/y\n/does/not/exist\n");
         assert_eq!(server_buildpacks(None, Some(&file)), vec![path.clone()]);
         let url = "python".to_owned();
-        assert!(server_buildpacks(Some(&url), Some(&file)).is_empty(), "BUILDPACK_URL wins");
+        assert!(
+            server_buildpacks(Some(&url), Some(&file)).is_empty(),
+            "BUILDPACK_URL wins"
+        );
     }
 }

@@ -51,9 +51,14 @@ pub async fn build(
 async fn read_dockerfile(input: &BuildInput<'_>) -> Result<String, BuildError> {
     let (objects, commit) = (input.objects.clone(), input.commit.to_owned());
     tokio::task::spawn_blocking(move || {
-        let repo = objects.open_repository().map_err(|e| BuildError::Source(e.to_string()))?;
+        let repo = objects
+            .open_repository()
+            .map_err(|e| BuildError::Source(e.to_string()))?;
         let oid = git2::Oid::from_str(&commit).map_err(|e| BuildError::Source(e.to_string()))?;
-        let tree = repo.find_commit(oid).and_then(|c| c.tree()).map_err(|e| BuildError::Source(e.to_string()))?;
+        let tree = repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(|e| BuildError::Source(e.to_string()))?;
         let entry = tree
             .get_name("Dockerfile")
             .ok_or_else(|| BuildError::Source("the Dockerfile vanished".into()))?;
@@ -86,10 +91,10 @@ pub fn base_images(dockerfile: &str) -> Vec<String> {
         }
         let Some(image) = image else { continue };
         let is_earlier_stage = stages.contains(&image.to_ascii_lowercase());
-        if let (Some(as_kw), Some(name)) = (words.next(), words.next()) {
-            if as_kw.eq_ignore_ascii_case("AS") {
-                stages.push(name.to_ascii_lowercase());
-            }
+        if let (Some(as_kw), Some(name)) = (words.next(), words.next())
+            && as_kw.eq_ignore_ascii_case("AS")
+        {
+            stages.push(name.to_ascii_lowercase());
         }
         if image == "scratch" || image.contains('$') || is_earlier_stage {
             continue;
@@ -108,6 +113,9 @@ mod tests {
     #[test]
     fn base_images_skip_stages_scratch_and_build_args() {
         let dockerfile = "FROM paas/stack-build:bookworm AS builder\nRUN make\nFROM --platform=linux/amd64 builder AS again\nFROM scratch\nFROM $BASE\nfrom paas/stack-run:bookworm\n";
-        assert_eq!(base_images(dockerfile), ["paas/stack-build:bookworm", "paas/stack-run:bookworm"]);
+        assert_eq!(
+            base_images(dockerfile),
+            ["paas/stack-build:bookworm", "paas/stack-run:bookworm"]
+        );
     }
 }

@@ -43,9 +43,16 @@ mod tests {
 
     #[test]
     fn the_stack_scripts_and_buildpacks_are_embedded_with_their_modes() {
-        let launcher = FILES.iter().find(|(p, _, _)| *p == "stack/bin/paas-launch").expect("launcher embedded");
+        let launcher = FILES
+            .iter()
+            .find(|(p, _, _)| *p == "stack/bin/paas-launch")
+            .expect("launcher embedded");
         assert_eq!(launcher.1 & 0o111, 0o111, "scripts stay executable");
-        assert!(FILES.iter().any(|(p, _, _)| p.starts_with("buildpacks/python/bin/")));
+        assert!(
+            FILES
+                .iter()
+                .any(|(p, _, _)| p.starts_with("buildpacks/python/bin/"))
+        );
         assert_eq!(digest().len(), 16);
     }
 }

@@ -38,7 +38,9 @@ pub enum BuildError {
     Timeout(Duration),
     #[error("the build was cancelled")]
     Cancelled,
-    #[error("another build of this app is running; wait for it or cancel it with paas builds:cancel")]
+    #[error(
+        "another build of this app is running; wait for it or cancel it with paas builds:cancel"
+    )]
     Busy,
     #[error("stack images: {0}")]
     Stack(String),
@@ -122,7 +124,9 @@ impl Builder {
         progress: &Progress,
     ) -> Result<BuildRow, BuildError> {
         let cancel = self.claim(app.name.as_str())?;
-        let result = self.build_claimed(app, commit, objects, config, author, progress, &cancel).await;
+        let result = self
+            .build_claimed(app, commit, objects, config, author, progress, &cancel)
+            .await;
         self.release_claim(app.name.as_str());
         result
     }
@@ -142,7 +146,13 @@ impl Builder {
         let (app_id, commit_owned, author) = (app.id, commit.to_owned(), author.to_owned());
         let record = self
             .store
-            .write(move |tx| tx.insert_build(NewBuild { app_id, commit_sha: &commit_owned, author: &author }))
+            .write(move |tx| {
+                tx.insert_build(NewBuild {
+                    app_id,
+                    commit_sha: &commit_owned,
+                    author: &author,
+                })
+            })
             .await?;
         let mut log = log::BuildLog::new(self.store.clone(), record.id);
         let input = BuildInput {
@@ -161,9 +171,30 @@ impl Builder {
         log.flush().await;
         let build_id = record.id;
         let (state, detail, image, size, built, app_json) = match &outcome {
-            Ok((built, image, size, app_json)) => (BuildState::Succeeded, None, Some(image.clone()), Some(*size), Some(built), app_json.clone()),
-            Err(BuildError::Cancelled) => (BuildState::Cancelled, Some("cancelled".to_owned()), None, None, None, AppJson::default()),
-            Err(e) => (BuildState::Failed, Some(e.to_string()), None, None, None, AppJson::default()),
+            Ok((built, image, size, app_json)) => (
+                BuildState::Succeeded,
+                None,
+                Some(image.clone()),
+                Some(*size),
+                Some(built),
+                app_json.clone(),
+            ),
+            Err(BuildError::Cancelled) => (
+                BuildState::Cancelled,
+                Some("cancelled".to_owned()),
+                None,
+                None,
+                None,
+                AppJson::default(),
+            ),
+            Err(e) => (
+                BuildState::Failed,
+                Some(e.to_string()),
+                None,
+                None,
+                None,
+                AppJson::default(),
+            ),
         };
         let process_types = built.map(|b| b.process_types.clone()).unwrap_or_default();
         let buildpack = built.map(|b| b.buildpack.clone());
@@ -184,14 +215,24 @@ impl Builder {
             })
             .await?;
         outcome?;
-        progress.step(format!("Build finished in {:.1}s", started.elapsed().as_secs_f64()));
+        progress.step(format!(
+            "Build finished in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
         self.store
             .read(move |db| db.build(build_id))
             .await?
-            .ok_or_else(|| BuildError::Store(StoreError::Corrupt(format!("build {build_id} vanished"))))
+            .ok_or_else(|| {
+                BuildError::Store(StoreError::Corrupt(format!("build {build_id} vanished")))
+            })
     }
 
-    async fn run(&self, input: &BuildInput<'_>, log: &mut log::BuildLog, progress: &Progress) -> Result<(Built, String, i64, AppJson), BuildError> {
+    async fn run(
+        &self,
+        input: &BuildInput<'_>,
+        log: &mut log::BuildLog,
+        progress: &Progress,
+    ) -> Result<(Built, String, i64, AppJson), BuildError> {
         let info = source::inspect(input.objects, input.commit).await?;
         let app_json = match &info.app_json {
             Some(text) => AppJson::parse(text).map_err(BuildError::Source)?,
@@ -201,11 +242,16 @@ impl Builder {
         let forced = input.config.contains_key("BUILDPACK_URL") || info.buildpacks_file.is_some();
         let built = if info.has_dockerfile && !forced {
             let procfile = match &info.procfile {
-                Some(text) => Procfile::parse(text).map_err(|e| BuildError::Source(e.to_string()))?,
+                Some(text) => {
+                    Procfile::parse(text).map_err(|e| BuildError::Source(e.to_string()))?
+                }
                 None => Procfile::default(),
             };
-            let mut process_types: BTreeMap<String, String> =
-                procfile.0.into_iter().map(|(t, c)| (t.to_string(), c)).collect();
+            let mut process_types: BTreeMap<String, String> = procfile
+                .0
+                .into_iter()
+                .map(|(t, c)| (t.to_string(), c))
+                .collect();
             if process_types.is_empty() {
                 // No Procfile: the image's own command is the web process.
                 process_types.insert("web".into(), String::new());
@@ -217,19 +263,33 @@ impl Builder {
                 buildpack: "dockerfile".into(),
             }
         } else {
-            let (container, result) = buildpacks::compile(&self.docker, input, &info, log, progress).await?;
+            let (container, result) =
+                buildpacks::compile(&self.docker, input, &info, log, progress).await?;
             let labels = image_labels(input, &result.process_types);
-            let made = slug::make_image(&self.docker, &container, input, &tag, &labels, progress).await;
+            let made =
+                slug::make_image(&self.docker, &container, input, &tag, &labels, progress).await;
             let _ = container.remove().await;
             made?;
             Built {
-                buildpack: result.buildpacks.iter().map(|b| b.name.clone()).collect::<Vec<_>>().join(", "),
+                buildpack: result
+                    .buildpacks
+                    .iter()
+                    .map(|b| b.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 process_types: result.process_types,
             }
         };
         let size = self.docker.image(&tag).await?.map_or(0, |i| i.size);
         progress.detail(format!("image {tag} ({} MB)", size / 1_000_000));
-        prune::old_images(&self.docker, &self.store, input.app, self.settings.keep_images, &tag).await;
+        prune::old_images(
+            &self.docker,
+            &self.store,
+            input.app,
+            self.settings.keep_images,
+            &tag,
+        )
+        .await;
         Ok((built, tag, size, app_json))
     }
 
@@ -244,7 +304,10 @@ impl Builder {
     }
 
     fn release_claim(&self, app: &str) {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(app);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app);
     }
 
     /// Stops the app's running build, if any; true if there was one.
@@ -276,9 +339,12 @@ impl Builder {
             .store
             .write(|tx| tx.fail_unfinished_builds("interrupted by a server restart"))
             .await;
-        if let Ok(n) = failed.map_err(|e: StoreError| tracing::error!(error = %e, "cannot mark interrupted builds")) {
-            if n > 0 {
-                tracing::info!(builds = n, "marked interrupted builds failed");
+        match failed {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(builds = n, "marked interrupted builds failed"),
+            Err(e) => {
+                let e: StoreError = e;
+                tracing::error!(error = %e, "cannot mark interrupted builds");
             }
         }
         match self.docker.leftover_build_containers().await {
@@ -292,12 +358,18 @@ impl Builder {
     }
 }
 
-fn image_labels(input: &BuildInput<'_>, process_types: &BTreeMap<String, String>) -> HashMap<String, String> {
+fn image_labels(
+    input: &BuildInput<'_>,
+    process_types: &BTreeMap<String, String>,
+) -> HashMap<String, String> {
     HashMap::from([
         (labels::MANAGED.to_owned(), input.instance.to_owned()),
         (labels::APP.to_owned(), input.app.to_owned()),
         (labels::BUILD.to_owned(), input.build_id.to_string()),
         (labels::COMMIT.to_owned(), input.commit.to_owned()),
-        (labels::PROCESS_TYPES.to_owned(), serde_json::to_string(process_types).unwrap_or_default()),
+        (
+            labels::PROCESS_TYPES.to_owned(),
+            serde_json::to_string(process_types).unwrap_or_default(),
+        ),
     ])
 }

@@ -9,26 +9,27 @@ pub async fn old_images(docker: &Docker, store: &Store, app: &str, keep: usize, 
     let name = app.to_owned();
     let kept: Result<Vec<String>, crate::store::StoreError> = store
         .read(move |db| {
-            let Some(app) = db.app(&crate::domain::AppName::parse(&name).map_err(|e| crate::store::StoreError::Corrupt(e.0))?)? else {
+            let Some(app) = db.app(
+                &crate::domain::AppName::parse(&name)
+                    .map_err(|e| crate::store::StoreError::Corrupt(e.0))?,
+            )?
+            else {
                 return Ok(Vec::new());
             };
+            let mut releases = db.releases(app.id, keep as i64)?;
+            releases.extend(db.current_release(app.id)?);
             let mut images = Vec::new();
-            for release in db.releases(app.id, keep as i64)? {
-                if let Some(build) = release.build_id.map(|id| db.build(id)).transpose()?.flatten() {
-                    images.extend(build.image);
-                }
-            }
-            if let Some(current) = db.current_release(app.id)? {
-                if let Some(build) = current.build_id.map(|id| db.build(id)).transpose()?.flatten() {
-                    images.extend(build.image);
-                }
+            for build_id in releases.iter().filter_map(|r| r.build_id) {
+                images.extend(db.build(build_id)?.and_then(|b| b.image));
             }
             Ok(images)
         })
         .await;
     let Ok(mut kept) = kept else { return };
     kept.push(just_built.to_owned());
-    let Ok(images) = docker.app_images(app).await else { return };
+    let Ok(images) = docker.app_images(app).await else {
+        return;
+    };
     for image in images {
         if image.tags.iter().any(|t| kept.contains(t)) {
             continue;

@@ -27,7 +27,9 @@ pub struct SourceInfo {
 pub async fn inspect(objects: &PushedObjects, commit: &str) -> Result<SourceInfo, BuildError> {
     let (objects, commit) = (objects.clone(), commit.to_owned());
     tokio::task::spawn_blocking(move || {
-        let repo = objects.open_repository().map_err(|e| BuildError::Source(e.to_string()))?;
+        let repo = objects
+            .open_repository()
+            .map_err(|e| BuildError::Source(e.to_string()))?;
         let tree = commit_tree(&repo, &commit)?;
         let read = |name: &str| -> Option<String> {
             let entry = tree.get_name(name)?;
@@ -46,17 +48,24 @@ pub async fn inspect(objects: &PushedObjects, commit: &str) -> Result<SourceInfo
 }
 
 fn commit_tree<'r>(repo: &'r Repository, commit: &str) -> Result<git2::Tree<'r>, BuildError> {
-    let oid = Oid::from_str(commit).map_err(|e| BuildError::Source(format!("bad commit id {commit}: {e}")))?;
+    let oid = Oid::from_str(commit)
+        .map_err(|e| BuildError::Source(format!("bad commit id {commit}: {e}")))?;
     repo.find_commit(oid)
         .and_then(|c| c.tree())
         .map_err(|e| BuildError::Source(format!("commit {commit} cannot be read: {e}")))
 }
 
 /// A tar of the commit's tree, produced while it is read.
-pub fn tar_stream(objects: PushedObjects, commit: String) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+pub fn tar_stream(
+    objects: PushedObjects,
+    commit: String,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let (tx, rx) = mpsc::channel(16);
     tokio::task::spawn_blocking(move || {
-        let sink = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+        let sink = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
         if let Err(e) = write_tree_tar(&objects, &commit, sink) {
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
@@ -64,25 +73,49 @@ pub fn tar_stream(objects: PushedObjects, commit: String) -> impl Stream<Item = 
     channel_stream(rx)
 }
 
-fn write_tree_tar(objects: &PushedObjects, commit: &str, sink: ChannelWriter) -> Result<(), BuildError> {
-    let repo = objects.open_repository().map_err(|e| BuildError::Source(e.to_string()))?;
+fn write_tree_tar(
+    objects: &PushedObjects,
+    commit: &str,
+    sink: ChannelWriter,
+) -> Result<(), BuildError> {
+    let repo = objects
+        .open_repository()
+        .map_err(|e| BuildError::Source(e.to_string()))?;
     let tree = commit_tree(&repo, commit)?;
     let mut tar = tar::Builder::new(sink);
     let mut failure = None;
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-        let Ok(name) = entry.name() else { return TreeWalkResult::Skip };
+        let Ok(name) = entry.name() else {
+            return TreeWalkResult::Skip;
+        };
         let path = format!("{dir}{name}");
         let result = match entry.kind() {
-            Some(ObjectType::Tree) => append(&mut tar, &path, tar::EntryType::Directory, 0o755, &[], None),
+            Some(ObjectType::Tree) => {
+                append(&mut tar, &path, tar::EntryType::Directory, 0o755, &[], None)
+            }
             Some(ObjectType::Blob) => match repo.find_blob(entry.id()) {
                 Ok(blob) => {
                     let mode = entry.filemode();
                     if mode == 0o120000 {
                         let target = String::from_utf8_lossy(blob.content()).into_owned();
-                        append(&mut tar, &path, tar::EntryType::Symlink, 0o777, &[], Some(&target))
+                        append(
+                            &mut tar,
+                            &path,
+                            tar::EntryType::Symlink,
+                            0o777,
+                            &[],
+                            Some(&target),
+                        )
                     } else {
                         let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-                        append(&mut tar, &path, tar::EntryType::Regular, perm, blob.content(), None)
+                        append(
+                            &mut tar,
+                            &path,
+                            tar::EntryType::Regular,
+                            perm,
+                            blob.content(),
+                            None,
+                        )
                     }
                 }
                 Err(e) => Err(std::io::Error::other(e.to_string())),
@@ -100,7 +133,9 @@ fn write_tree_tar(objects: &PushedObjects, commit: &str, sink: ChannelWriter) ->
     })
     .map_err(|e| BuildError::Source(e.to_string()))?;
     if let Some(e) = failure {
-        return Err(BuildError::Source(format!("writing the source archive: {e}")));
+        return Err(BuildError::Source(format!(
+            "writing the source archive: {e}"
+        )));
     }
     tar.into_inner()
         .and_then(|mut sink| sink.flush())
@@ -148,7 +183,10 @@ pub struct ChannelWriter {
 
 impl ChannelWriter {
     pub fn new(tx: mpsc::Sender<Result<Bytes, std::io::Error>>) -> Self {
-        ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) }
+        ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
     }
 }
 
@@ -166,14 +204,18 @@ impl Write for ChannelWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader went away"))
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader went away")
+        })
     }
 }
 
-pub fn channel_stream<T: Send + 'static>(rx: mpsc::Receiver<T>) -> impl Stream<Item = T> + Send + 'static {
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+pub fn channel_stream<T: Send + 'static>(
+    rx: mpsc::Receiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 #[cfg(test)]
@@ -189,9 +231,15 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().to_string_lossy().into_owned(), e.header().uid().unwrap())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().uid().unwrap(),
+                )
             })
             .collect();
-        assert_eq!(entries, [("DEBUG".to_owned(), 1000), ("MULTI".to_owned(), 1000)]);
+        assert_eq!(
+            entries,
+            [("DEBUG".to_owned(), 1000), ("MULTI".to_owned(), 1000)]
+        );
     }
 }

@@ -70,7 +70,12 @@ fn inputs(settings: &StackSettings) -> String {
         .flatten()
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "crt"))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
         .collect();
     certs.sort();
     use sha2::Digest;
@@ -84,9 +89,16 @@ fn inputs(settings: &StackSettings) -> String {
 }
 
 /// Makes sure both images exist, building ours when missing or made from other inputs.
-pub async fn ensure(docker: &Docker, settings: &StackSettings, progress: &Progress) -> Result<Stacks, BuildError> {
+pub async fn ensure(
+    docker: &Docker,
+    settings: &StackSettings,
+    progress: &Progress,
+) -> Result<Stacks, BuildError> {
     let mut images = Vec::new();
-    for (kind, chosen) in [(StackKind::Run, &settings.run_image), (StackKind::Build, &settings.build_image)] {
+    for (kind, chosen) in [
+        (StackKind::Run, &settings.run_image),
+        (StackKind::Build, &settings.build_image),
+    ] {
         let image = match chosen {
             Some(image) => {
                 if docker.image(image).await?.is_none() {
@@ -100,7 +112,10 @@ pub async fn ensure(docker: &Docker, settings: &StackSettings, progress: &Progre
             None => {
                 let image = kind.default_image();
                 if !is_current(docker, image, &inputs(settings)).await? {
-                    progress.step(format!("Building the {} stack image {image} from Debian packages (once)", kind.name()));
+                    progress.step(format!(
+                        "Building the {} stack image {image} from Debian packages (once)",
+                        kind.name()
+                    ));
                     build(docker, settings, kind, progress).await?;
                 }
                 image.to_owned()
@@ -122,15 +137,22 @@ async fn is_current(docker: &Docker, image: &str, inputs: &str) -> Result<bool, 
 }
 
 /// Builds one stack image; the base tree and package downloads are kept for next time.
-pub async fn build(docker: &Docker, settings: &StackSettings, kind: StackKind, progress: &Progress) -> Result<(), BuildError> {
+pub async fn build(
+    docker: &Docker,
+    settings: &StackSettings,
+    kind: StackKind,
+    progress: &Progress,
+) -> Result<(), BuildError> {
     let work = &settings.work_dir;
     let files = work.join("files");
     let base = work.join("base");
     let rootfs = work.join(format!("{}-rootfs", kind.name()));
     let io = |what: &str, e: std::io::Error| BuildError::Stack(format!("{what}: {e}"));
     let _ = tokio::fs::remove_dir_all(&files).await;
-    std::fs::create_dir_all(work.join("debs")).map_err(|e| io("cannot create the stack work dir", e))?;
-    std::fs::create_dir_all(work.join("apt")).map_err(|e| io("cannot create the stack work dir", e))?;
+    std::fs::create_dir_all(work.join("debs"))
+        .map_err(|e| io("cannot create the stack work dir", e))?;
+    std::fs::create_dir_all(work.join("apt"))
+        .map_err(|e| io("cannot create the stack work dir", e))?;
     embedded::write_to(&files).map_err(|e| io("cannot write the stack scripts", e))?;
 
     if !base.join("etc/debian_version").exists() {
@@ -144,7 +166,9 @@ pub async fn build(docker: &Docker, settings: &StackSettings, kind: StackKind, p
             .arg(&partial)
             .arg(&settings.mirror);
         run_logged(cmd, "debootstrap", progress).await?;
-        tokio::fs::rename(&partial, &base).await.map_err(|e| io("cannot keep the base tree", e))?;
+        tokio::fs::rename(&partial, &base)
+            .await
+            .map_err(|e| io("cannot keep the base tree", e))?;
     }
     let _ = tokio::fs::remove_dir_all(&rootfs).await;
     let mut copy = Command::new("cp");
@@ -169,8 +193,14 @@ pub async fn build(docker: &Docker, settings: &StackSettings, kind: StackKind, p
         return Err(e);
     }
 
-    progress.detail(format!("importing {} into the Docker engine", kind.default_image()));
-    let (repo, tag) = kind.default_image().split_once(':').unwrap_or((kind.default_image(), "latest"));
+    progress.detail(format!(
+        "importing {} into the Docker engine",
+        kind.default_image()
+    ));
+    let (repo, tag) = kind
+        .default_image()
+        .split_once(':')
+        .unwrap_or((kind.default_image(), "latest"));
     let changes = vec![
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
         "ENV LANG=C.UTF-8".to_owned(),
@@ -179,13 +209,26 @@ pub async fn build(docker: &Docker, settings: &StackSettings, kind: StackKind, p
         "USER app".to_owned(),
         "WORKDIR /app".to_owned(),
         "CMD [\"/bin/bash\"]".to_owned(),
-        format!("LABEL paas.stack={SUITE} paas.stack.kind={} {INPUTS_LABEL}={}", kind.name(), inputs(settings)),
+        format!(
+            "LABEL paas.stack={SUITE} paas.stack.kind={} {INPUTS_LABEL}={}",
+            kind.name(),
+            inputs(settings)
+        ),
     ];
-    let imported = docker.import_rootfs(rootfs_tar(rootfs.clone()), repo, tag, changes).await;
+    let imported = docker
+        .import_rootfs(rootfs_tar(rootfs.clone()), repo, tag, changes)
+        .await;
     let _ = tokio::fs::remove_dir_all(&rootfs).await;
     imported?;
-    let size = docker.image(kind.default_image()).await?.map_or(0, |i| i.size);
-    progress.detail(format!("{} is ready ({} MB)", kind.default_image(), size / 1_000_000));
+    let size = docker
+        .image(kind.default_image())
+        .await?
+        .map_or(0, |i| i.size);
+    progress.detail(format!(
+        "{} is ready ({} MB)",
+        kind.default_image(),
+        size / 1_000_000
+    ));
     Ok(())
 }
 
@@ -200,10 +243,7 @@ async fn run_logged(mut cmd: Command, what: &str, progress: &Progress) -> Result
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    let mut lines = futures_util::stream::select(
-        lines_of(stdout),
-        lines_of(stderr),
-    );
+    let mut lines = futures_util::stream::select(lines_of(stdout), lines_of(stderr));
     use futures_util::StreamExt;
     while let Some(line) = lines.next().await {
         if tail.len() == 8 {
@@ -215,28 +255,45 @@ async fn run_logged(mut cmd: Command, what: &str, progress: &Progress) -> Result
             progress.detail(line);
         }
     }
-    let status = child.wait().await.map_err(|e| BuildError::Stack(format!("{what}: {e}")))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| BuildError::Stack(format!("{what}: {e}")))?;
     if status.success() {
         Ok(())
     } else {
         let tail: Vec<String> = tail.into_iter().collect();
-        Err(BuildError::Stack(format!("{what} failed ({status}): {}", tail.join(" / "))))
+        Err(BuildError::Stack(format!(
+            "{what} failed ({status}): {}",
+            tail.join(" / ")
+        )))
     }
 }
 
-fn lines_of<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: Option<R>) -> futures_util::stream::BoxStream<'static, String> {
+fn lines_of<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    reader: Option<R>,
+) -> futures_util::stream::BoxStream<'static, String> {
     use futures_util::StreamExt;
     match reader {
-        Some(reader) => futures_util::stream::unfold(BufReader::new(reader).lines(), |mut lines| async move {
-            lines.next_line().await.ok().flatten().map(|line| (line, lines))
-        })
-        .boxed(),
+        Some(reader) => {
+            futures_util::stream::unfold(BufReader::new(reader).lines(), |mut lines| async move {
+                lines
+                    .next_line()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|line| (line, lines))
+            })
+            .boxed()
+        }
         None => futures_util::stream::empty().boxed(),
     }
 }
 
 /// The root filesystem as a tar stream: numeric owners, modes and symlinks kept as on disk.
-fn rootfs_tar(rootfs: PathBuf) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+fn rootfs_tar(
+    rootfs: PathBuf,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::task::spawn_blocking(move || {
         let sink = source::ChannelWriter::new(tx.clone());

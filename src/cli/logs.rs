@@ -8,7 +8,13 @@ use reqwest::Method;
 
 use super::{Ctx, app_path};
 
-pub async fn show(ctx: &Ctx, tail: bool, lines: usize, ps: Option<String>, source: Option<String>) -> Result<()> {
+pub async fn show(
+    ctx: &Ctx,
+    tail: bool,
+    lines: usize,
+    ps: Option<String>,
+    source: Option<String>,
+) -> Result<()> {
     let app = ctx.app()?;
     let mut filters = String::new();
     if let Some(ps) = ps {
@@ -19,7 +25,10 @@ pub async fn show(ctx: &Ctx, tail: bool, lines: usize, ps: Option<String>, sourc
     }
     let mut history = lines;
     loop {
-        let path = format!("{}/logs?lines={history}&tail={tail}{filters}", app_path(&app));
+        let path = format!(
+            "{}/logs?lines={history}&tail={tail}{filters}",
+            app_path(&app)
+        );
         let response = ctx.client.request::<()>(Method::GET, &path, None).await?;
         let mut body = response.bytes_stream();
         let mut stdout = std::io::stdout();

@@ -315,8 +315,18 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Builds => builds::list(ctx).await,
         BuildsInfo { id } => builds::info(ctx, id).await,
         BuildsCancel => builds::cancel(ctx).await,
-        Logs { tail, num, ps, source } => logs::show(ctx, tail, num, ps, source).await,
-        Server(_) | Login { .. } | Logout | GitCredential { .. } | StackBuild { .. } | Run { .. } => {
+        Logs {
+            tail,
+            num,
+            ps,
+            source,
+        } => logs::show(ctx, tail, num, ps, source).await,
+        Server(_)
+        | Login { .. }
+        | Logout
+        | GitCredential { .. }
+        | StackBuild { .. }
+        | Run { .. } => {
             bail!("this command does not talk to a server")
         }
     }

@@ -3,8 +3,8 @@
 use anyhow::Result;
 use reqwest::Method;
 
-use crate::domain::{ResizeRequest, ScaleRequest};
 use crate::domain::Timestamp;
+use crate::domain::{ResizeRequest, ScaleRequest};
 use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
 
 use super::{Ctx, app_path, output};
@@ -18,7 +18,9 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
         .await?;
     let processes: Vec<ProcessInfo> = ctx.client.get(&format!("{}/ps", app_path(&app))).await?;
     if ctx.json {
-        return output::json(&serde_json::json!({ "formation": formation, "processes": processes }));
+        return output::json(
+            &serde_json::json!({ "formation": formation, "processes": processes }),
+        );
     }
     print_formation(&app, &formation);
     println!();
@@ -35,14 +37,24 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
                 .started_at
                 .as_deref()
                 .and_then(|s| {
-                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .ok()
                 })
                 .map(|t| human_duration(now - t.unix_timestamp()))
                 .unwrap_or_default();
-            vec![p.dyno, state, format!("v{}", p.release), uptime, p.restarts.to_string()]
+            vec![
+                p.dyno,
+                state,
+                format!("v{}", p.release),
+                uptime,
+                p.restarts.to_string(),
+            ]
         })
         .collect();
-    output::table(&["PROCESS", "STATE", "RELEASE", "UPTIME", "RESTARTS"], &rows);
+    output::table(
+        &["PROCESS", "STATE", "RELEASE", "UPTIME", "RESTARTS"],
+        &rows,
+    );
     Ok(())
 }
 
@@ -119,7 +131,10 @@ pub async fn resize(ctx: &Ctx, pairs: &[String]) -> Result<()> {
         .patch(&format!("{}/formation", app_path(&app)), &patch)
         .await
         .inspect_err(|_| println!("failed"))?;
-    let now: Vec<String> = formation.iter().map(|f| format!("{} at {} MiB", f.process_type, f.memory_mb)).collect();
+    let now: Vec<String> = formation
+        .iter()
+        .map(|f| format!("{} at {} MiB", f.process_type, f.memory_mb))
+        .collect();
     println!("done, now {}", now.join(", "));
     Ok(())
 }

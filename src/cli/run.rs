@@ -20,7 +20,11 @@ pub async fn run(ctx: &Ctx, command: &[String], detach: bool) -> Result<i32> {
     };
     let response = ctx
         .client
-        .request(Method::POST, &format!("{}/run", app_path(&app)), Some(&request))
+        .request(
+            Method::POST,
+            &format!("{}/run", app_path(&app)),
+            Some(&request),
+        )
         .await?;
     let mut body = response.bytes_stream();
     let mut pending = Vec::new();
@@ -29,7 +33,9 @@ pub async fn run(ctx: &Ctx, command: &[String], detach: bool) -> Result<i32> {
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
             match serde_json::from_slice::<RunEvent>(&line)? {
-                RunEvent::Started { dyno } => println!("Running {} on {app}... up, {dyno}", request.command),
+                RunEvent::Started { dyno } => {
+                    println!("Running {} on {app}... up, {dyno}", request.command)
+                }
                 RunEvent::Output { line } => println!("{line}"),
                 RunEvent::Exited { code } => return Ok(i32::try_from(code).unwrap_or(1)),
                 RunEvent::Failed { error } => bail!(error),

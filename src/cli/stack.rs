@@ -9,11 +9,16 @@ use crate::settings::Settings;
 
 pub async fn build(settings: &Settings, force: bool) -> Result<()> {
     let data_dir = settings.data_dir();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let instance = crate::server::instance_id(&data_dir)?;
-    let docker = Docker::connect(settings.docker_host.as_deref(), crate::server::APP_NETWORK, &instance)
-        .await
-        .context("cannot build the stack images")?;
+    let docker = Docker::connect(
+        settings.docker_host.as_deref(),
+        crate::server::APP_NETWORK,
+        &instance,
+    )
+    .await
+    .context("cannot build the stack images")?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
@@ -33,11 +38,16 @@ pub async fn build(settings: &Settings, force: bool) -> Result<()> {
         }
         .await
     } else {
-        stack::ensure(&docker, &stack_settings, &progress).await.map(drop)
+        stack::ensure(&docker, &stack_settings, &progress)
+            .await
+            .map(drop)
     };
     drop(progress);
     let _ = printer.await;
     result?;
-    println!("Stack images ready in {:.0}s", started.elapsed().as_secs_f64());
+    println!(
+        "Stack images ready in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -127,9 +127,14 @@ impl ResizeRequest {
 
     pub fn new(sizes: BTreeMap<ProcessType, u32>) -> Result<Self, Invalid> {
         if sizes.is_empty() {
-            return Err(Invalid::new("no process types given: use paas ps:resize web=1024M"));
+            return Err(Invalid::new(
+                "no process types given: use paas ps:resize web=1024M",
+            ));
         }
-        if let Some((name, mb)) = sizes.iter().find(|(_, mb)| !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(*mb)) {
+        if let Some((name, mb)) = sizes
+            .iter()
+            .find(|(_, mb)| !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(*mb))
+        {
             return Err(Invalid::new(format!(
                 "{name}={mb}M is out of range: give {MIN_MEMORY_MB}M to {MAX_MEMORY_MB}M"
             )));
@@ -141,16 +146,27 @@ impl ResizeRequest {
 /// `512`, `512M`, `512MB` and `2G` (binary units).
 fn parse_memory(raw: &str) -> Result<u32, Invalid> {
     let upper = raw.trim().to_ascii_uppercase();
-    let (digits, factor) = if let Some(d) = upper.strip_suffix("GB").or_else(|| upper.strip_suffix('G')) {
-        (d, 1024)
-    } else {
-        (upper.strip_suffix("MB").or_else(|| upper.strip_suffix('M')).unwrap_or(&upper), 1)
-    };
+    let (digits, factor) =
+        if let Some(d) = upper.strip_suffix("GB").or_else(|| upper.strip_suffix('G')) {
+            (d, 1024)
+        } else {
+            (
+                upper
+                    .strip_suffix("MB")
+                    .or_else(|| upper.strip_suffix('M'))
+                    .unwrap_or(&upper),
+                1,
+            )
+        };
     digits
         .parse::<u32>()
         .ok()
         .and_then(|n| n.checked_mul(factor))
-        .ok_or_else(|| Invalid::new(format!("invalid memory size \"{raw}\": write it like 512M or 1G")))
+        .ok_or_else(|| {
+            Invalid::new(format!(
+                "invalid memory size \"{raw}\": write it like 512M or 1G"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -161,9 +177,15 @@ mod tests {
     fn memory_sizes_read_megabytes_and_gigabytes() {
         let req = ResizeRequest::parse_args(&["web=1G", "worker=256M", "clock=128"]).unwrap();
         assert_eq!(req.0[&ProcessType::web()], 1024);
-        assert_eq!(req.0.values().copied().collect::<Vec<_>>(), vec![128, 1024, 256]);
+        assert_eq!(
+            req.0.values().copied().collect::<Vec<_>>(),
+            vec![128, 1024, 256]
+        );
         assert!(ResizeRequest::parse_args(&["web=lots"]).is_err());
-        assert!(ResizeRequest::parse_args(&["web=1M"]).is_err(), "below the minimum");
+        assert!(
+            ResizeRequest::parse_args(&["web=1M"]).is_err(),
+            "below the minimum"
+        );
         assert!(ResizeRequest::parse_args(&["web"]).is_err());
     }
 

@@ -134,7 +134,8 @@ impl Push {
     /// Whether `update`'s ref no longer points where the client saw it (another push moved
     /// it meanwhile): running a pipeline for it would be wasted, its swap would fail.
     pub async fn is_stale(&self, update: &RefUpdate) -> bool {
-        let (repo_path, refname, old) = (self.repo_path.clone(), update.refname.clone(), update.old);
+        let (repo_path, refname, old) =
+            (self.repo_path.clone(), update.refname.clone(), update.old);
         tokio::task::spawn_blocking(move || {
             let current = Repository::open_bare(&repo_path)
                 .ok()

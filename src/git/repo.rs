@@ -141,10 +141,14 @@ impl Repos {
 
     /// Removes quarantines a crash left behind in any app's repository.
     pub async fn sweep_all(&self, older_than: Duration) -> usize {
-        let Ok(entries) = std::fs::read_dir(&self.root) else { return 0 };
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return 0;
+        };
         let mut removed = 0;
         for entry in entries.flatten() {
-            removed += sweep_quarantines(&entry.path(), older_than).await.unwrap_or(0);
+            removed += sweep_quarantines(&entry.path(), older_than)
+                .await
+                .unwrap_or(0);
         }
         removed
     }

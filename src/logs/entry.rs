@@ -118,9 +118,18 @@ mod tests {
     #[test]
     fn filters_match_a_dyno_or_its_type_and_a_source() {
         let web1 = LogEntry::parse("2023-11-14T22:13:20Z app[web.1]: x").unwrap();
-        let by_type = LogFilter { dyno: Some("web".into()), source: None };
-        let by_dyno = LogFilter { dyno: Some("web.2".into()), source: None };
-        let platform_only = LogFilter { dyno: None, source: Some(Source::Paas) };
+        let by_type = LogFilter {
+            dyno: Some("web".into()),
+            source: None,
+        };
+        let by_dyno = LogFilter {
+            dyno: Some("web.2".into()),
+            source: None,
+        };
+        let platform_only = LogFilter {
+            dyno: None,
+            source: Some(Source::Paas),
+        };
         assert!(by_type.matches(&web1));
         assert!(!by_dyno.matches(&web1));
         assert!(!platform_only.matches(&web1));

@@ -34,7 +34,10 @@ struct Inner {
 
 impl AppLogs {
     /// Starts the writer task; it drains the queue and stops with `shutdown`.
-    pub fn start(dir: PathBuf, shutdown: CancellationToken) -> (AppLogs, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        dir: PathBuf,
+        shutdown: CancellationToken,
+    ) -> (AppLogs, tokio::task::JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE);
         let logs = AppLogs {
             inner: Arc::new(Inner {
@@ -94,7 +97,11 @@ impl AppLogs {
         let _ = tokio::task::spawn_blocking(move || files.remove(&app)).await;
     }
 
-    async fn write_loop(self, mut rx: mpsc::Receiver<(String, LogEntry)>, shutdown: CancellationToken) {
+    async fn write_loop(
+        self,
+        mut rx: mpsc::Receiver<(String, LogEntry)>,
+        shutdown: CancellationToken,
+    ) {
         let mut batch = Vec::new();
         loop {
             let received = tokio::select! {

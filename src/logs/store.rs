@@ -49,7 +49,9 @@ impl LogFiles {
         let path = self.path(app);
         let mut kept = VecDeque::with_capacity(lines.min(10_000));
         for file in [path.with_extension("log.1"), path] {
-            let Ok(file) = File::open(&file) else { continue };
+            let Ok(file) = File::open(&file) else {
+                continue;
+            };
             for line in BufReader::new(file).lines().map_while(Result::ok) {
                 if let Some(entry) = LogEntry::parse(&line).filter(|e| filter.matches(e)) {
                     if kept.len() == lines {
@@ -81,7 +83,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = LogFiles::new(dir.path().to_owned());
         let batch: Vec<(String, LogEntry)> = (0..10)
-            .map(|i| ("app".to_owned(), LogEntry { at: i, source: Source::App, dyno: "web.1".into(), text: format!("line {i}") }))
+            .map(|i| {
+                (
+                    "app".to_owned(),
+                    LogEntry {
+                        at: i,
+                        source: Source::App,
+                        dyno: "web.1".into(),
+                        text: format!("line {i}"),
+                    },
+                )
+            })
             .collect();
         files.append(&batch).unwrap();
         let tail = files.tail("app", 3, &LogFilter::default());

@@ -21,7 +21,12 @@ pub async fn list(p: &Platform, actor: &Actor, name: &AppName) -> Result<Vec<Bui
 }
 
 /// One build with its log; the newest when `id` is None.
-pub async fn info(p: &Platform, actor: &Actor, name: &AppName, id: Option<i64>) -> Result<BuildInfo, OpsError> {
+pub async fn info(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    id: Option<i64>,
+) -> Result<BuildInfo, OpsError> {
     let (actor, name) = (actor.clone(), name.clone());
     let (row, log) = p
         .store
@@ -32,8 +37,12 @@ pub async fn info(p: &Platform, actor: &Actor, name: &AppName, id: Option<i64>) 
                 None => db.builds(app.id, 1)?.into_iter().next(),
             };
             let row = row.ok_or_else(|| match id {
-                Some(id) => OpsError::NotFound(format!("build {id} not found for {name}; see paas builds -a {name}")),
-                None => OpsError::NotFound(format!("{name} has no builds yet; deploy with git push paas main")),
+                Some(id) => OpsError::NotFound(format!(
+                    "build {id} not found for {name}; see paas builds -a {name}"
+                )),
+                None => OpsError::NotFound(format!(
+                    "{name} has no builds yet; deploy with git push paas main"
+                )),
             })?;
             let log = db.build_log(row.id)?;
             Ok::<_, OpsError>((row, log))

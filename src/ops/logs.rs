@@ -27,6 +27,9 @@ pub async fn view(
     let app = super::apps::find(p, actor, name).await?;
     // Subscribe first, so no line falls between the history and the live stream.
     let live = follow.then(|| p.logs.follow(app.name.as_str()));
-    let history = p.logs.history(app.name.as_str(), lines.min(MAX_LINES), filter).await;
+    let history = p
+        .logs
+        .history(app.name.as_str(), lines.min(MAX_LINES), filter)
+        .await;
     Ok(LogView { history, live })
 }

@@ -21,8 +21,8 @@ pub mod users;
 
 use std::sync::Arc;
 
-use crate::domain::{AppName, Invalid};
 use crate::build::Builder;
+use crate::domain::{AppName, Invalid};
 use crate::git::Repos;
 use crate::logs::AppLogs;
 use crate::settings::Settings;

@@ -115,7 +115,12 @@ fn check_declared(
 }
 
 /// Sets memory limits per process type, then restarts those types to apply them.
-pub async fn resize(p: &Platform, actor: &Actor, name: &AppName, request: ResizeRequest) -> Result<Vec<FormationEntry>, OpsError> {
+pub async fn resize(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    request: ResizeRequest,
+) -> Result<Vec<FormationEntry>, OpsError> {
     let (actor_in, name_in) = (actor.clone(), name.clone());
     let default_memory = p.settings.default_memory_mb;
     let sizes = request.0.clone();
@@ -138,16 +143,24 @@ pub async fn resize(p: &Platform, actor: &Actor, name: &AppName, request: Resize
         })
         .await?;
     for process_type in request.0.keys() {
-        let declared = formation.iter().any(|f| &f.process_type == process_type.as_str() && f.command.is_some());
+        let declared = formation
+            .iter()
+            .any(|f| f.process_type == process_type.as_str() && f.command.is_some());
         if declared {
-            p.deployer.restart(&app, Some(process_type.as_str())).await?;
+            p.deployer
+                .restart(&app, Some(process_type.as_str()))
+                .await?;
         }
     }
     Ok(formation)
 }
 
 /// The app's running processes and their states.
-pub async fn processes(p: &Platform, actor: &Actor, name: &AppName) -> Result<Vec<ProcessInfo>, OpsError> {
+pub async fn processes(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+) -> Result<Vec<ProcessInfo>, OpsError> {
     let app = super::apps::find(p, actor, name).await?;
     Ok(p.deployer.processes(app.name.as_str()))
 }

@@ -29,7 +29,12 @@ pub struct DeployLocks {
 impl DeployLocks {
     /// The app's deploy lock; says so on `progress` while it waits, and gives up after
     /// `wait`.
-    pub async fn acquire(&self, app: &str, progress: &Progress, wait: Duration) -> Result<OwnedMutexGuard<()>, OpsError> {
+    pub async fn acquire(
+        &self,
+        app: &str,
+        progress: &Progress,
+        wait: Duration,
+    ) -> Result<OwnedMutexGuard<()>, OpsError> {
         let lock = {
             let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(apps.entry(app.to_owned()).or_default())
@@ -75,7 +80,10 @@ async fn decide(
     push: &mut Push,
     progress: &Progress,
 ) -> Option<OwnedMutexGuard<()>> {
-    let branch = app.deploy_branch.clone().unwrap_or_else(|| "main".to_owned());
+    let branch = app
+        .deploy_branch
+        .clone()
+        .unwrap_or_else(|| "main".to_owned());
     let mut deploy_refs = vec![format!("refs/heads/{branch}")];
     if app.deploy_branch.is_none() {
         // Heroku's old default; accepted while the app never chose a branch.
@@ -85,14 +93,20 @@ async fn decide(
     let pending: Vec<RefUpdate> = push.pending().cloned().collect();
     for command in pending {
         if !deploy_refs.contains(&command.refname) {
-            push.reject(&command.refname, format!("only {branch} deploys: git push paas HEAD:{branch}"));
+            push.reject(
+                &command.refname,
+                format!("only {branch} deploys: git push paas HEAD:{branch}"),
+            );
         } else if command.kind() == RefUpdateKind::Delete {
             push.reject(
                 &command.refname,
                 format!("deleting the deploy branch is refused; to remove the app run paas apps:destroy {}", app.name),
             );
         } else if deploy.is_some() {
-            push.reject(&command.refname, "push one deploy branch at a time".to_owned());
+            push.reject(
+                &command.refname,
+                "push one deploy branch at a time".to_owned(),
+            );
         } else {
             deploy = Some(command);
         }
@@ -115,7 +129,8 @@ async fn decide(
     }
     let commit = command.new.to_string();
     let options = push.request.options.clone();
-    if let Err(e) = deploy_commit(p, actor, app, &commit, &push.objects(), &options, progress).await {
+    if let Err(e) = deploy_commit(p, actor, app, &commit, &push.objects(), &options, progress).await
+    {
         progress.line(format!(" !     {e}"));
         push.reject(&command.refname, one_line(&e.to_string()));
     }
@@ -141,7 +156,11 @@ pub async fn deploy_commit(
         .store
         .read(move |db| {
             let mut env = db.global_config()?;
-            env.extend(db.latest_config(app_id)?.map(|c| c.vars).unwrap_or_default());
+            env.extend(
+                db.latest_config(app_id)?
+                    .map(|c| c.vars)
+                    .unwrap_or_default(),
+            );
             Ok::<_, OpsError>(env)
         })
         .await?;
@@ -192,7 +211,9 @@ pub async fn deploy_commit(
     let released = roll_out(p, app, release, progress)
         .await
         .map_err(|e| match e {
-            OpsError::Deploy(d) => OpsError::Deploy(crate::ops::DeployError(format!("deploy failed: {}", d.0))),
+            OpsError::Deploy(d) => {
+                OpsError::Deploy(crate::ops::DeployError(format!("deploy failed: {}", d.0)))
+            }
             other => other,
         })?;
     progress.step(format!("Deployed to {}", p.web_url(&app.name)));

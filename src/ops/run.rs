@@ -15,10 +15,16 @@ pub async fn run(
     output: Option<OutputSink>,
 ) -> Result<(String, Option<i64>), OpsError> {
     if command.trim().is_empty() {
-        return Err(OpsError::Invalid(Invalid::new("give a command to run, e.g. paas run python manage.py migrate")));
+        return Err(OpsError::Invalid(Invalid::new(
+            "give a command to run, e.g. paas run python manage.py migrate",
+        )));
     }
     let app = super::apps::find(p, actor, name).await?;
-    let (actor_name, app_name, what) = (actor.name().to_owned(), app.name.to_string(), command.to_owned());
+    let (actor_name, app_name, what) = (
+        actor.name().to_owned(),
+        app.name.to_string(),
+        command.to_owned(),
+    );
     p.store
         .write(move |tx| {
             tx.insert_event(NewEvent {

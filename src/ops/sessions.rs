@@ -21,7 +21,12 @@ pub struct Session {
 }
 
 /// Signs in: returns the cookie secret (kept only hashed) and the session.
-pub async fn login(p: &Platform, user: &str, password: &str, addr: IpAddr) -> Result<(String, Session), OpsError> {
+pub async fn login(
+    p: &Platform,
+    user: &str,
+    password: &str,
+    addr: IpAddr,
+) -> Result<(String, Session), OpsError> {
     let actor = limited_password_check(p, user, password, addr).await?;
     let secret = random_hex(32);
     let csrf = random_hex(16);
@@ -45,12 +50,21 @@ pub async fn login(p: &Platform, user: &str, password: &str, addr: IpAddr) -> Re
 }
 
 /// Checks a password under the failed-login limits (API logins use it too).
-pub async fn limited_password_check(p: &Platform, user: &str, password: &str, addr: IpAddr) -> Result<Actor, OpsError> {
+pub async fn limited_password_check(
+    p: &Platform,
+    user: &str,
+    password: &str,
+    addr: IpAddr,
+) -> Result<Actor, OpsError> {
     let now = Instant::now();
     let keys = [format!("ip:{addr}"), format!("user:{user}")];
     for key in &keys {
         if let Some(wait) = p.login_limiter.blocked_for(key, now) {
-            let who = if key.starts_with("ip:") { "this address" } else { "this user" };
+            let who = if key.starts_with("ip:") {
+                "this address"
+            } else {
+                "this user"
+            };
             return Err(OpsError::TooManyAttempts(format!(
                 "too many failed sign-ins for {who}; try again in {} minutes",
                 wait.as_secs().div_ceil(60).max(1)
@@ -63,7 +77,8 @@ pub async fn limited_password_check(p: &Platform, user: &str, password: &str, ad
             Ok(actor)
         }
         Err(e) => {
-            keys.iter().for_each(|k| p.login_limiter.record_failure(k, now));
+            keys.iter()
+                .for_each(|k| p.login_limiter.record_failure(k, now));
             Err(e)
         }
     }

@@ -20,14 +20,16 @@ pub async fn authenticate(p: &Platform, token: &str) -> Result<Actor, OpsError> 
         .await
 }
 
-/// Checks a user name and password and issues a token for this client.
+/// Checks a user name and password (under the failed-login limits of `addr` and the
+/// user) and issues a token for this client.
 pub async fn login(
     p: &Platform,
     user: &str,
     password: &str,
     token_name: Option<String>,
+    addr: std::net::IpAddr,
 ) -> Result<CreatedToken, OpsError> {
-    let actor = check_password(p, user, password).await?;
+    let actor = super::sessions::limited_password_check(p, user, password, addr).await?;
     let name = token_name.unwrap_or_else(|| "login".to_owned());
     issue(p, &actor, &name, "token.login").await
 }

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
 use bytes::Bytes;
 use futures_util::stream::{Stream, StreamExt};
 
@@ -30,7 +33,10 @@ pub struct BuildContainer {
 }
 
 impl Docker {
-    pub async fn create_build_container(&self, spec: BuildContainerSpec) -> Result<BuildContainer, RuntimeError> {
+    pub async fn create_build_container(
+        &self,
+        spec: BuildContainerSpec,
+    ) -> Result<BuildContainer, RuntimeError> {
         let mut label_map: HashMap<String, String> = HashMap::new();
         label_map.insert(labels::MANAGED.into(), self.instance.clone());
         label_map.insert(labels::APP.into(), spec.app.clone());
@@ -72,9 +78,9 @@ impl Docker {
             .create_container(Some(options), body)
             .await
             .map_err(|e| match e {
-                bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
-                    RuntimeError::ImageMissing(spec.image.clone())
-                }
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => RuntimeError::ImageMissing(spec.image.clone()),
                 other => RuntimeError::from_bollard(other),
             })?;
         Ok(BuildContainer {
@@ -87,7 +93,10 @@ impl Docker {
     pub async fn leftover_build_containers(&self) -> Result<Vec<String>, RuntimeError> {
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
             .all(true)
-            .filters(&super::label_filter(&[(labels::MANAGED, &self.instance), (labels::KIND, "build")]))
+            .filters(&super::label_filter(&[
+                (labels::MANAGED, &self.instance),
+                (labels::KIND, "build"),
+            ]))
             .build();
         let list = self
             .docker_api()
@@ -108,7 +117,9 @@ impl BuildContainer {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
-        let options = UploadToContainerOptionsBuilder::default().path(path).build();
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
         self.docker
             .api
             .upload_to_container(&self.id, Some(options), bollard::body_try_stream(tar))
@@ -130,8 +141,13 @@ impl BuildContainer {
     }
 
     /// A tar stream of `path` (its last component is the archive's top directory).
-    pub fn download(&self, path: &str) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static + use<> {
-        let options = DownloadFromContainerOptionsBuilder::default().path(path).build();
+    pub fn download(
+        &self,
+        path: &str,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static + use<> {
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
         self.docker
             .api
             .download_from_container(&self.id, Some(options))

@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig, HostConfigLogConfig, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
+    HostConfigLogConfig, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 
 use super::{Docker, RuntimeError, env_list, label_filter, labels};
@@ -118,7 +121,13 @@ impl Docker {
             }),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
-                config: Some([("max-size".to_owned(), "10m".to_owned()), ("max-file".to_owned(), "2".to_owned())].into()),
+                config: Some(
+                    [
+                        ("max-size".to_owned(), "10m".to_owned()),
+                        ("max-file".to_owned(), "2".to_owned()),
+                    ]
+                    .into(),
+                ),
             }),
             ..Default::default()
         };
@@ -137,7 +146,9 @@ impl Docker {
             attach_stderr: Some(spec.interactive),
             host_config: Some(host_config),
             networking_config: Some(NetworkingConfig {
-                endpoints_config: Some([(self.network.clone(), EndpointSettings::default())].into()),
+                endpoints_config: Some(
+                    [(self.network.clone(), EndpointSettings::default())].into(),
+                ),
             }),
             ..Default::default()
         };
@@ -147,9 +158,9 @@ impl Docker {
             .create_container(Some(options), body)
             .await
             .map_err(|e| match e {
-                bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
-                    RuntimeError::ImageMissing(spec.image.clone())
-                }
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => RuntimeError::ImageMissing(spec.image.clone()),
                 other => RuntimeError::from_bollard(other),
             })?;
         if !spec.interactive {
@@ -176,25 +187,36 @@ impl Docker {
         match self.api.stop_container(id, Some(options)).await {
             Ok(()) => {}
             Err(e) if RuntimeError::is_not_found(&e) => return Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => {}
             Err(e) => return Err(RuntimeError::from_bollard(e)),
         }
         self.remove_container(id).await
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         match self.api.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(()),
             // Already being removed by an earlier call.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
             Err(e) => Err(RuntimeError::from_bollard(e)),
         }
     }
 
     pub async fn inspect_instance(&self, id: &str) -> Result<Option<Instance>, RuntimeError> {
-        match self.api.inspect_container(id, None::<InspectContainerOptions>).await {
+        match self
+            .api
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
             Ok(response) => Ok(instance_from(&self.network, response)),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(None),
             Err(e) => Err(RuntimeError::from_bollard(e)),
@@ -202,8 +224,14 @@ impl Docker {
     }
 
     /// Containers carrying `filters` labels (plus the managed label), inspected.
-    pub async fn list_instances(&self, filters: &[(&str, &str)]) -> Result<Vec<Instance>, RuntimeError> {
-        let mut all = vec![(labels::MANAGED, self.instance.as_str()), (labels::KIND, "process")];
+    pub async fn list_instances(
+        &self,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<Instance>, RuntimeError> {
+        let mut all = vec![
+            (labels::MANAGED, self.instance.as_str()),
+            (labels::KIND, "process"),
+        ];
         all.extend_from_slice(filters);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -215,14 +243,17 @@ impl Docker {
             .await
             .map_err(RuntimeError::from_bollard)?;
         let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
-        let inspected = futures_util::future::join_all(ids.iter().map(|id| self.inspect_instance(id))).await;
+        let inspected =
+            futures_util::future::join_all(ids.iter().map(|id| self.inspect_instance(id))).await;
         let mut out = Vec::new();
         for instance in inspected {
             if let Some(instance) = instance? {
                 out.push(instance);
             }
         }
-        out.sort_by(|a, b| (&a.app, &a.process_type, a.index).cmp(&(&b.app, &b.process_type, b.index)));
+        out.sort_by(|a, b| {
+            (&a.app, &a.process_type, a.index).cmp(&(&b.app, &b.process_type, b.index))
+        });
         Ok(out)
     }
 
@@ -254,10 +285,7 @@ fn instance_from(network: &str, r: ContainerInspectResponse) -> Option<Instance>
     let labels = config.labels.unwrap_or_default();
     let label = |k: &str| labels.get(k).cloned();
     let state = r.state.unwrap_or_default();
-    let status = state
-        .status
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let status = state.status.map(|s| s.to_string()).unwrap_or_default();
     let instance_state = match status.as_str() {
         "running" => InstanceState::Running,
         "created" => InstanceState::Created,
@@ -275,7 +303,11 @@ fn instance_from(network: &str, r: ContainerInspectResponse) -> Option<Instance>
         .and_then(|ip| ip.parse().ok());
     Some(Instance {
         id: r.id?,
-        name: r.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+        name: r
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
         app: label(labels::APP)?,
         release: label(labels::RELEASE)?.parse().ok()?,
         process_type: label(labels::PROCESS)?,
@@ -289,7 +321,8 @@ fn instance_from(network: &str, r: ContainerInspectResponse) -> Option<Instance>
 
 /// The engine's RFC 3339 times (nanosecond precision); its zero time means "never".
 pub(crate) fn parse_engine_time(raw: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok()?;
+    let t =
+        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok()?;
     let secs = t.unix_timestamp();
     (secs > 0).then_some(secs)
 }
@@ -300,7 +333,10 @@ mod tests {
 
     #[test]
     fn engine_times_parse_and_the_zero_time_is_none() {
-        assert_eq!(parse_engine_time("2023-11-14T22:13:20.123456789Z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_engine_time("2023-11-14T22:13:20.123456789Z"),
+            Some(1_700_000_000)
+        );
         assert_eq!(parse_engine_time("0001-01-01T00:00:00Z"), None);
         assert_eq!(parse_engine_time("garbage"), None);
     }

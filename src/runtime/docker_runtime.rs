@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 
-use super::{Docker, Instance, InstanceEvent, LogStream, ProcessSpec, Runtime, RuntimeError, labels};
+use super::{
+    Docker, Instance, InstanceEvent, LogStream, ProcessSpec, Runtime, RuntimeError, labels,
+};
 use crate::ops::deploy::BoxFuture;
 
 impl Runtime for Docker {
@@ -23,7 +25,10 @@ impl Runtime for Docker {
         let id = id.to_owned();
         Box::pin(async move {
             self.api
-                .restart_container(&id, None::<bollard::query_parameters::RestartContainerOptions>)
+                .restart_container(
+                    &id,
+                    None::<bollard::query_parameters::RestartContainerOptions>,
+                )
                 .await
                 .map_err(RuntimeError::from_bollard)?;
             self.inspect_instance(&id)

@@ -14,9 +14,13 @@ pub enum InstanceEvent {
 
 impl Docker {
     pub fn instance_events(&self) -> BoxStream<'static, Result<InstanceEvent, RuntimeError>> {
-        let mut filters = label_filter(&[(labels::MANAGED, &self.instance), (labels::KIND, "process")]);
+        let mut filters =
+            label_filter(&[(labels::MANAGED, &self.instance), (labels::KIND, "process")]);
         filters.insert("type".into(), vec!["container".into()]);
-        filters.insert("event".into(), vec!["start".into(), "die".into(), "oom".into()]);
+        filters.insert(
+            "event".into(),
+            vec!["start".into(), "die".into(), "oom".into()],
+        );
         let options = EventsOptionsBuilder::default().filters(&filters).build();
         self.api
             .events(Some(options))

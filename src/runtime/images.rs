@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveImageOptionsBuilder,
+};
 use bytes::Bytes;
 use futures_util::stream::{Stream, StreamExt};
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder};
 
 use super::{Docker, RuntimeError, label_filter, labels};
 
@@ -33,7 +36,13 @@ impl Docker {
 
     /// `docker import`: a root filesystem tar becomes `repo:tag`, with Dockerfile-style
     /// `changes` (`ENV`, `USER`, `WORKDIR`, `CMD`).
-    pub async fn import_rootfs<S>(&self, rootfs: S, repo: &str, tag: &str, changes: Vec<String>) -> Result<(), RuntimeError>
+    pub async fn import_rootfs<S>(
+        &self,
+        rootfs: S,
+        repo: &str,
+        tag: &str,
+        changes: Vec<String>,
+    ) -> Result<(), RuntimeError>
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
@@ -43,9 +52,9 @@ impl Docker {
             .tag(tag)
             .changes(changes)
             .build();
-        let mut progress = self
-            .api
-            .create_image(Some(options), Some(bollard::body_try_stream(rootfs)), None);
+        let mut progress =
+            self.api
+                .create_image(Some(options), Some(bollard::body_try_stream(rootfs)), None);
         while let Some(item) = progress.next().await {
             item.map_err(RuntimeError::from_bollard)?;
         }
@@ -75,9 +84,9 @@ impl Docker {
             .memory(memory)
             .labels(image_labels)
             .build();
-        let mut output = self
-            .api
-            .build_image(options, None, Some(bollard::body_try_stream(context)));
+        let mut output =
+            self.api
+                .build_image(options, None, Some(bollard::body_try_stream(context)));
         while let Some(item) = output.next().await {
             let info = item.map_err(RuntimeError::from_bollard)?;
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
@@ -95,7 +104,10 @@ impl Docker {
     /// Images paas built for `app`, newest first.
     pub async fn app_images(&self, app: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
         let options = ListImagesOptionsBuilder::default()
-            .filters(&label_filter(&[(labels::MANAGED, &self.instance), (labels::APP, app)]))
+            .filters(&label_filter(&[
+                (labels::MANAGED, &self.instance),
+                (labels::APP, app),
+            ]))
             .build();
         let mut images = self
             .api
@@ -138,7 +150,9 @@ impl Docker {
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
-        let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default().force(true).build();
+        let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()
+            .force(true)
+            .build();
         match self.api.remove_volume(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(()),

@@ -4,8 +4,8 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::stream::{BoxStream, StreamExt};
 
-use super::{Docker, RuntimeError};
 use super::containers::parse_engine_time;
+use super::{Docker, RuntimeError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
@@ -30,8 +30,12 @@ impl Docker {
             .logs(id, Some(options))
             .flat_map(|frame| {
                 let lines: Vec<Result<LogLine, RuntimeError>> = match frame {
-                    Ok(LogOutput::StdOut { message }) => split_frame(&message, false).into_iter().map(Ok).collect(),
-                    Ok(LogOutput::StdErr { message }) => split_frame(&message, true).into_iter().map(Ok).collect(),
+                    Ok(LogOutput::StdOut { message }) => {
+                        split_frame(&message, false).into_iter().map(Ok).collect()
+                    }
+                    Ok(LogOutput::StdErr { message }) => {
+                        split_frame(&message, true).into_iter().map(Ok).collect()
+                    }
                     Ok(_) => Vec::new(),
                     Err(e) => vec![Err(RuntimeError::from_bollard(e))],
                 };
@@ -74,7 +78,14 @@ mod tests {
             true,
         );
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0], LogLine { at: 1_700_000_000, stderr: true, text: "hello".into() });
+        assert_eq!(
+            lines[0],
+            LogLine {
+                at: 1_700_000_000,
+                stderr: true,
+                text: "hello".into()
+            }
+        );
         assert_eq!(lines[1].text, "world ");
     }
 }

@@ -42,7 +42,9 @@ pub mod labels {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot reach the Docker engine at {host}: {detail}; is the Docker engine running? (PAAS_DOCKER_HOST={host})")]
+    #[error(
+        "cannot reach the Docker engine at {host}: {detail}; is the Docker engine running? (PAAS_DOCKER_HOST={host})"
+    )]
     Unreachable { host: String, detail: String },
     #[error("image {0} is not in the Docker engine")]
     ImageMissing(String),
@@ -95,7 +97,11 @@ const ENGINE_TIMEOUT_SECS: u64 = 3600;
 impl Docker {
     /// Connects to `host` (`unix:///var/run/docker.sock` when none), agrees on an API
     /// version the engine speaks, and makes sure the `network` bridge exists.
-    pub async fn connect(host: Option<&str>, network: &str, instance: &str) -> Result<Docker, RuntimeError> {
+    pub async fn connect(
+        host: Option<&str>,
+        network: &str,
+        instance: &str,
+    ) -> Result<Docker, RuntimeError> {
         let shown = host.unwrap_or("unix:///var/run/docker.sock").to_owned();
         let unreachable = |detail: String| RuntimeError::Unreachable {
             host: shown.clone(),
@@ -103,9 +109,17 @@ impl Docker {
         };
         let api = match host {
             Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
-                bollard::Docker::connect_with_http(h, ENGINE_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                bollard::Docker::connect_with_http(
+                    h,
+                    ENGINE_TIMEOUT_SECS,
+                    bollard::API_DEFAULT_VERSION,
+                )
             }
-            Some(h) => bollard::Docker::connect_with_unix(h, ENGINE_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION),
+            Some(h) => bollard::Docker::connect_with_unix(
+                h,
+                ENGINE_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            ),
             None => bollard::Docker::connect_with_unix(
                 "unix:///var/run/docker.sock",
                 ENGINE_TIMEOUT_SECS,
@@ -140,7 +154,10 @@ impl Docker {
         use bollard::models::NetworkCreateRequest;
         match self
             .api
-            .inspect_network(&self.network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .inspect_network(
+                &self.network,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
             .await
         {
             Ok(_) => return Ok(()),
@@ -156,7 +173,9 @@ impl Docker {
         match self.api.create_network(request).await {
             Ok(_) => Ok(()),
             // Another server start raced us to it: fine.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
             Err(e) => Err(RuntimeError::from_bollard(e)),
         }
     }

@@ -26,7 +26,11 @@ pub async fn adopt(s: &Arc<Inner>) {
         .store
         .write(move |tx| {
             for release in tx.pending_releases()? {
-                tx.set_release_state(release.id, ReleaseState::Failed, Some("interrupted by a server restart"))?;
+                tx.set_release_state(
+                    release.id,
+                    ReleaseState::Failed,
+                    Some("interrupted by a server restart"),
+                )?;
             }
             let mut plans = HashMap::new();
             for app in tx.all_apps()? {
@@ -65,16 +69,34 @@ pub async fn adopt(s: &Arc<Inner>) {
     }
     let grace = s.settings.stop_grace;
     join_all(leftovers.iter().map(|i| s.runtime.stop(&i.id, grace))).await;
-    join_all(adopted.into_iter().map(|(plan, instance)| adopt_one(s, plan, instance))).await;
+    join_all(
+        adopted
+            .into_iter()
+            .map(|(plan, instance)| adopt_one(s, plan, instance)),
+    )
+    .await;
     routes::publish(s).await;
 
     for plan in plans.values().flatten() {
         if let Err(e) = rollout::converge_locked(s, plan).await {
-            s.logs.platform(&plan.app, "scheduler", format!("could not start every process: {}", e.0));
+            s.logs.platform(
+                &plan.app,
+                "scheduler",
+                format!("could not start every process: {}", e.0),
+            );
         }
     }
-    let count: usize = s.registry.app_names().iter().map(|a| s.registry.of_app(a).len()).sum();
-    tracing::info!(processes = count, removed = leftovers.len(), "adopted running processes");
+    let count: usize = s
+        .registry
+        .app_names()
+        .iter()
+        .map(|a| s.registry.of_app(a).len())
+        .sum();
+    tracing::info!(
+        processes = count,
+        removed = leftovers.len(),
+        "adopted running processes"
+    );
 }
 
 /// A container is the current release's if its release and process type match and its
@@ -106,7 +128,11 @@ async fn adopt_one(s: &Arc<Inner>, plan: &ReleasePlan, instance: Instance) {
         let since = s.logs.last_at(&plan.app).await.map_or(0, |t| t + 1);
         follow::spawn(s, &plan.app, &instance.id, &dyno, since);
         let host = format!("{}.{}", plan.app, s.settings.domain);
-        let addr = if tracked.is_web() { s.runtime.endpoint(&instance, PORT) } else { None };
+        let addr = if tracked.is_web() {
+            s.runtime.endpoint(&instance, PORT)
+        } else {
+            None
+        };
         let check = Check {
             runtime: s.runtime.as_ref(),
             id: &instance.id,
@@ -118,7 +144,8 @@ async fn adopt_one(s: &Arc<Inner>, plan: &ReleasePlan, instance: Instance) {
         };
         if check.run().await.is_ok() {
             s.registry.set_state(&plan.app, &instance.id, ProcState::Up);
-            s.registry.update(&plan.app, &instance.id, |t| t.routed = t.is_web());
+            s.registry
+                .update(&plan.app, &instance.id, |t| t.routed = t.is_web());
             return;
         }
     }

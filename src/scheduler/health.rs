@@ -46,7 +46,12 @@ impl Check<'_> {
                         return Err(self.with_output(why).await);
                     }
                 }
-                Ok(None) => return Err(Unhealthy(format!("{} disappeared while starting", self.dyno))),
+                Ok(None) => {
+                    return Err(Unhealthy(format!(
+                        "{} disappeared while starting",
+                        self.dyno
+                    )));
+                }
                 Err(e) => return Err(Unhealthy(format!("{}: {e}", self.dyno))),
             }
             let Some(addr) = self.addr else {
@@ -82,7 +87,13 @@ impl Check<'_> {
             .filter_map(|l| async move { l.ok().map(|l| l.text) })
             .collect()
             .await;
-        let tail: Vec<&str> = lines.iter().rev().take(5).rev().map(String::as_str).collect();
+        let tail: Vec<&str> = lines
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
         if tail.is_empty() {
             Unhealthy(why)
         } else {
@@ -152,7 +163,9 @@ mod tests {
             }
         });
         assert!(probe(addr, Some("/healthz"), "x.localhost").await.is_ok());
-        let err = probe(addr, Some("/healthz"), "x.localhost").await.unwrap_err();
+        let err = probe(addr, Some("/healthz"), "x.localhost")
+            .await
+            .unwrap_err();
         assert!(err.contains("500"), "{err}");
     }
 }

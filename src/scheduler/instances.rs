@@ -80,14 +80,23 @@ impl Registry {
     }
 
     pub fn forget_app(&self, app: &str) -> Vec<Tracked> {
-        self.with(|apps| apps.remove(app).map(|p| p.into_values().collect()).unwrap_or_default())
+        self.with(|apps| {
+            apps.remove(app)
+                .map(|p| p.into_values().collect())
+                .unwrap_or_default()
+        })
     }
 
     /// The app's processes sorted by type and index.
     pub fn of_app(&self, app: &str) -> Vec<Tracked> {
-        let mut procs: Vec<Tracked> =
-            self.with(|apps| apps.get(app).map(|p| p.values().cloned().collect()).unwrap_or_default());
-        procs.sort_by(|a, b| (&a.process_type, a.index, a.release).cmp(&(&b.process_type, b.index, b.release)));
+        let mut procs: Vec<Tracked> = self.with(|apps| {
+            apps.get(app)
+                .map(|p| p.values().cloned().collect())
+                .unwrap_or_default()
+        });
+        procs.sort_by(|a, b| {
+            (&a.process_type, a.index, a.release).cmp(&(&b.process_type, b.index, b.release))
+        });
         procs
     }
 
@@ -144,7 +153,9 @@ mod tests {
     fn leaving_up_takes_a_process_out_of_the_route_table() {
         let registry = Registry::default();
         registry.insert("a", proc("c1", "web", 1));
-        let crashed = registry.set_state("a", "c1", ProcState::Crashed { exit_code: 137 }).unwrap();
+        let crashed = registry
+            .set_state("a", "c1", ProcState::Crashed { exit_code: 137 })
+            .unwrap();
         assert!(!crashed.routed);
         assert_eq!(crashed.state.to_string(), "crashed");
         assert_eq!(registry.find("c1").unwrap().0, "a");

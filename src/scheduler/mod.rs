@@ -144,7 +144,11 @@ impl Inner {
 
     /// The plan of the release serving `app` now, if it runs anything.
     async fn current_plan(&self, app: &AppRow) -> Result<Option<ReleasePlan>, DeployError> {
-        let (app_id, name, memory) = (app.id, app.name.to_string(), self.settings.default_memory_mb);
+        let (app_id, name, memory) = (
+            app.id,
+            app.name.to_string(),
+            self.settings.default_memory_mb,
+        );
         self.store
             .read(move |db| {
                 let Some(release) = db.current_release(app_id)? else {
@@ -198,11 +202,12 @@ impl Deployer for Scheduler {
         output: Option<OneOffOutput>,
     ) -> BoxFuture<'a, Result<(String, Option<i64>), DeployError>> {
         Box::pin(async move {
-            let plan = self
-                .inner
-                .current_plan(app)
-                .await?
-                .ok_or_else(|| DeployError(format!("{} has no release to run yet; deploy it first with git push", app.name)))?;
+            let plan = self.inner.current_plan(app).await?.ok_or_else(|| {
+                DeployError(format!(
+                    "{} has no release to run yet; deploy it first with git push",
+                    app.name
+                ))
+            })?;
             oneoff::run(&self.inner, &plan, "run", command, output).await
         })
     }

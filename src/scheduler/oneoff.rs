@@ -31,7 +31,8 @@ pub async fn run(
         .start(spec)
         .await
         .map_err(|e| DeployError(format!("could not start {dyno}: {e}")))?;
-    s.logs.platform(&plan.app, "run", format!("starting {dyno}: {command}"));
+    s.logs
+        .platform(&plan.app, "run", format!("starting {dyno}: {command}"));
     let id = instance.id.clone();
     let attached = output.is_some();
     let mut lines = s.runtime.logs(&id, 0, true);
@@ -63,7 +64,14 @@ pub async fn run(
             let code = runtime.wait(&id).await;
             let _ = runtime.stop(&id, Duration::ZERO).await;
             let code = code.ok();
-            logs.platform(&app, "run", format!("{dyno} exited with {}", code.map_or("no exit code".into(), |c| c.to_string())));
+            logs.platform(
+                &app,
+                "run",
+                format!(
+                    "{dyno} exited with {}",
+                    code.map_or("no exit code".into(), |c| c.to_string())
+                ),
+            );
             code
         }
     };

@@ -37,7 +37,12 @@ pub struct ReleasePlan {
 
 impl ReleasePlan {
     /// The plan of `release`, or None when it has no build (nothing to run yet).
-    pub fn load(db: &Db<'_>, app: &str, release: &ReleaseRow, default_memory: u32) -> Result<Option<ReleasePlan>, StoreError> {
+    pub fn load(
+        db: &Db<'_>,
+        app: &str,
+        release: &ReleaseRow,
+        default_memory: u32,
+    ) -> Result<Option<ReleasePlan>, StoreError> {
         let Some(build_id) = release.build_id else {
             return Ok(None);
         };
@@ -94,7 +99,13 @@ impl ReleasePlan {
     }
 
     /// The container spec of process `process_type.index`, running `command`.
-    pub fn spec(&self, process_type: &str, index: u32, kind: ProcessKind, command: &str) -> ProcessSpec {
+    pub fn spec(
+        &self,
+        process_type: &str,
+        index: u32,
+        kind: ProcessKind,
+        command: &str,
+    ) -> ProcessSpec {
         let dyno = match kind {
             ProcessKind::Formation => format!("{process_type}.{index}"),
             ProcessKind::OneOff => format!("{process_type}.{index}"),
@@ -112,7 +123,11 @@ impl ReleasePlan {
         let argv = if command.is_empty() {
             None
         } else if self.dockerfile {
-            Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()])
+            Some(vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                command.to_owned(),
+            ])
         } else {
             Some(vec![LAUNCHER.to_owned(), command.to_owned()])
         };

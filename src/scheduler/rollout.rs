@@ -20,7 +20,12 @@ use super::plan::{PORT, RELEASE_PHASE, ReleasePlan};
 use super::{Inner, follow, routes};
 
 /// Rolls `release` out: release phase, new processes, one route swap, old ones stopped.
-pub async fn roll_out(s: &Inner, app: &AppRow, release: &ReleaseRow, progress: &Progress) -> Result<(), DeployError> {
+pub async fn roll_out(
+    s: &Inner,
+    app: &AppRow,
+    release: &ReleaseRow,
+    progress: &Progress,
+) -> Result<(), DeployError> {
     let name = app.name.to_string();
     let _guard = s.lock_app(&name).await;
     let (app_id, release_id, memory) = (app.id, release.id, s.settings.default_memory_mb);
@@ -48,16 +53,28 @@ pub async fn roll_out(s: &Inner, app: &AppRow, release: &ReleaseRow, progress: &
         let (_, code) = oneoff::run(s, &plan, RELEASE_PHASE, command, Some(output)).await?;
         if code != Some(0) {
             let code = code.map_or("no exit code".to_owned(), |c| format!("exit code {c}"));
-            s.logs.platform(&name, "deploy", format!("release command of v{} failed ({code})", plan.version));
-            return Err(DeployError(format!("release command failed with {code}; v{} was not deployed", plan.version)));
+            s.logs.platform(
+                &name,
+                "deploy",
+                format!("release command of v{} failed ({code})", plan.version),
+            );
+            return Err(DeployError(format!(
+                "release command failed with {code}; v{} was not deployed",
+                plan.version
+            )));
         }
     }
 
     progress.step(format!("Starting processes of v{}", plan.version));
     replace(s, &plan, None, progress).await.inspect_err(|e| {
-        s.logs.platform(&name, "deploy", format!("v{} failed: {}", plan.version, e.0));
+        s.logs.platform(
+            &name,
+            "deploy",
+            format!("v{} failed: {}", plan.version, e.0),
+        );
     })?;
-    s.logs.platform(&name, "deploy", format!("v{} released", plan.version));
+    s.logs
+        .platform(&name, "deploy", format!("v{} released", plan.version));
 
     if let Some(script) = &plan.postdeploy {
         let app_id = plan.app_id;
@@ -72,7 +89,9 @@ pub async fn roll_out(s: &Inner, app: &AppRow, release: &ReleaseRow, progress: &
             let output: OneOffOutput = Box::new(move |line: &str| lines.detail(line));
             let (_, code) = oneoff::run(s, &plan, "postdeploy", script, Some(output)).await?;
             if code != Some(0) {
-                progress.detail(format!("postdeploy exited with {code:?}; the release stays deployed"));
+                progress.detail(format!(
+                    "postdeploy exited with {code:?}; the release stays deployed"
+                ));
             }
         }
     }
@@ -119,12 +138,19 @@ pub(super) async fn converge_locked(s: &Inner, plan: &ReleasePlan) -> Result<(),
             stop_all(s, &plan.app, extra).await;
         } else if current.len() < want {
             let used: BTreeSet<u32> = current.iter().map(|t| t.index).collect();
-            let free: Vec<u32> = (1..).filter(|i| !used.contains(i)).take(want - current.len()).collect();
+            let free: Vec<u32> = (1..)
+                .filter(|i| !used.contains(i))
+                .take(want - current.len())
+                .collect();
             // Each new web process joins the route table as soon as it is healthy.
             let started = join_all(free.iter().map(|index| async move {
                 let tracked = start_checked(s, plan, process_type, *index).await?;
-                if s.registry.set_state(&plan.app, &tracked.id, ProcState::Up).is_some() {
-                    s.registry.update(&plan.app, &tracked.id, |t| t.routed = t.is_web());
+                if s.registry
+                    .set_state(&plan.app, &tracked.id, ProcState::Up)
+                    .is_some()
+                {
+                    s.registry
+                        .update(&plan.app, &tracked.id, |t| t.routed = t.is_web());
                     routes::publish(s).await;
                 }
                 Ok::<_, DeployError>(())
@@ -141,17 +167,27 @@ pub(super) async fn converge_locked(s: &Inner, plan: &ReleasePlan) -> Result<(),
 }
 
 /// Rolling restart: a fresh set of processes of the same release, switched like a deploy.
-pub async fn restart(s: &Inner, app: &AppRow, process_type: Option<&str>) -> Result<(), DeployError> {
+pub async fn restart(
+    s: &Inner,
+    app: &AppRow,
+    process_type: Option<&str>,
+) -> Result<(), DeployError> {
     let name = app.name.to_string();
     let _guard = s.lock_app(&name).await;
     let Some(plan) = s.current_plan(app).await? else {
         return Ok(());
     };
     if let Some(t) = process_type.filter(|t| !plan.commands.contains_key(*t)) {
-        return Err(DeployError(format!("{name} has no {t} processes to restart")));
+        return Err(DeployError(format!(
+            "{name} has no {t} processes to restart"
+        )));
     }
     replace(s, &plan, process_type, &Progress::silent()).await?;
-    s.logs.platform(&name, "scheduler", format!("restarted {}", process_type.unwrap_or("all processes")));
+    s.logs.platform(
+        &name,
+        "scheduler",
+        format!("restarted {}", process_type.unwrap_or("all processes")),
+    );
     Ok(())
 }
 
@@ -179,7 +215,12 @@ pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
 
 /// Starts a new set of the plan's processes (all types, or one), health-checks them, then
 /// swaps them in for everything else of those types.
-async fn replace(s: &Inner, plan: &ReleasePlan, only: Option<&str>, progress: &Progress) -> Result<(), DeployError> {
+async fn replace(
+    s: &Inner,
+    plan: &ReleasePlan,
+    only: Option<&str>,
+    progress: &Progress,
+) -> Result<(), DeployError> {
     let types: Vec<&String> = plan
         .commands
         .keys()
@@ -187,7 +228,8 @@ async fn replace(s: &Inner, plan: &ReleasePlan, only: Option<&str>, progress: &P
         .collect();
     let before = s.registry.of_app(&plan.app);
     let replaced = |t: &Tracked| only.is_none_or(|o| o == t.process_type);
-    let (web_types, other_types): (Vec<&String>, Vec<&String>) = types.into_iter().partition(|t| *t == "web");
+    let (web_types, other_types): (Vec<&String>, Vec<&String>) =
+        types.into_iter().partition(|t| *t == "web");
 
     // Web first: nothing changes for users until every new web process is healthy.
     let new_web = start_set(s, plan, &web_types, progress).await?;
@@ -195,14 +237,22 @@ async fn replace(s: &Inner, plan: &ReleasePlan, only: Option<&str>, progress: &P
         s.registry.set_state(&plan.app, &t.id, ProcState::Up);
         s.registry.update(&plan.app, &t.id, |t| t.routed = true);
     }
-    let old_web: Vec<Tracked> = before.iter().filter(|t| t.is_web() && replaced(t)).cloned().collect();
+    let old_web: Vec<Tracked> = before
+        .iter()
+        .filter(|t| t.is_web() && replaced(t))
+        .cloned()
+        .collect();
     let old_web_endpoints = routes::endpoints_of(s, &plan.app, &old_web);
     for t in &old_web {
         s.registry.set_state(&plan.app, &t.id, ProcState::Stopping);
     }
     routes::publish(s).await;
     if !new_web.is_empty() {
-        progress.detail(format!("{} web process(es) healthy, now serving v{}", new_web.len(), plan.version));
+        progress.detail(format!(
+            "{} web process(es) healthy, now serving v{}",
+            new_web.len(),
+            plan.version
+        ));
     }
     drain_and_stop(s, &plan.app, old_web, old_web_endpoints).await;
 
@@ -219,7 +269,7 @@ async fn replace(s: &Inner, plan: &ReleasePlan, only: Option<&str>, progress: &P
     }
     let old_other: Vec<Tracked> = before
         .into_iter()
-        .filter(|t| !t.is_web() && (replaced(&t) || !plan.commands.contains_key(&t.process_type)))
+        .filter(|t| !t.is_web() && (replaced(t) || !plan.commands.contains_key(&t.process_type)))
         .filter(|t| !new_other.iter().any(|n| n.id == t.id))
         .collect();
     stop_all(s, &plan.app, old_other).await;
@@ -229,7 +279,12 @@ async fn replace(s: &Inner, plan: &ReleasePlan, only: Option<&str>, progress: &P
 
 /// Starts `quantity` processes of each type and waits until all are healthy; if one is
 /// not, stops them all and says why.
-async fn start_set(s: &Inner, plan: &ReleasePlan, types: &[&String], progress: &Progress) -> Result<Vec<Tracked>, DeployError> {
+async fn start_set(
+    s: &Inner,
+    plan: &ReleasePlan,
+    types: &[&String],
+    progress: &Progress,
+) -> Result<Vec<Tracked>, DeployError> {
     let wanted: Vec<(&str, u32)> = types
         .iter()
         .flat_map(|t| (1..=plan.quantity(t)).map(move |i| (t.as_str(), i)))
@@ -237,7 +292,10 @@ async fn start_set(s: &Inner, plan: &ReleasePlan, types: &[&String], progress: &
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let summary: Vec<String> = types.iter().map(|t| format!("{t}={}", plan.quantity(t))).collect();
+    let summary: Vec<String> = types
+        .iter()
+        .map(|t| format!("{t}={}", plan.quantity(t)))
+        .collect();
     progress.detail(format!("starting {}", summary.join(" ")));
     let results = join_all(wanted.iter().map(|(t, i)| start_checked(s, plan, t, *i))).await;
     let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
@@ -250,10 +308,19 @@ async fn start_set(s: &Inner, plan: &ReleasePlan, types: &[&String], progress: &
 }
 
 /// Starts one process and waits for its health check; removes it again if it fails.
-pub(super) async fn start_checked(s: &Inner, plan: &ReleasePlan, process_type: &str, index: u32) -> Result<Tracked, DeployError> {
+pub(super) async fn start_checked(
+    s: &Inner,
+    plan: &ReleasePlan,
+    process_type: &str,
+    index: u32,
+) -> Result<Tracked, DeployError> {
     let command = plan.commands.get(process_type).cloned().unwrap_or_default();
     let spec = plan.spec(process_type, index, ProcessKind::Formation, &command);
-    let instance = s.runtime.start(spec).await.map_err(|e| DeployError(format!("{process_type}.{index}: {e}")))?;
+    let instance = s
+        .runtime
+        .start(spec)
+        .await
+        .map_err(|e| DeployError(format!("{process_type}.{index}: {e}")))?;
     let tracked = Tracked {
         id: instance.id.clone(),
         process_type: process_type.to_owned(),
@@ -266,10 +333,20 @@ pub(super) async fn start_checked(s: &Inner, plan: &ReleasePlan, process_type: &
         routed: false,
     };
     s.registry.insert(&plan.app, tracked.clone());
-    follow::spawn(s, &plan.app, &instance.id, &tracked.dyno(), instance.started_at.unwrap_or(0));
+    follow::spawn(
+        s,
+        &plan.app,
+        &instance.id,
+        &tracked.dyno(),
+        instance.started_at.unwrap_or(0),
+    );
     let dyno = tracked.dyno();
     let host = format!("{}.{}", plan.app, s.settings.domain);
-    let addr = if tracked.is_web() { s.runtime.endpoint(&instance, PORT) } else { None };
+    let addr = if tracked.is_web() {
+        s.runtime.endpoint(&instance, PORT)
+    } else {
+        None
+    };
     let check = Check {
         runtime: s.runtime.as_ref(),
         id: &instance.id,
@@ -288,7 +365,12 @@ pub(super) async fn start_checked(s: &Inner, plan: &ReleasePlan, process_type: &
 }
 
 /// Takes processes out of rotation, waits for their requests to finish, then stops them.
-async fn drain_and_stop(s: &Inner, app: &str, procs: Vec<Tracked>, endpoints: Vec<std::sync::Arc<crate::router::Endpoint>>) {
+async fn drain_and_stop(
+    s: &Inner,
+    app: &str,
+    procs: Vec<Tracked>,
+    endpoints: Vec<std::sync::Arc<crate::router::Endpoint>>,
+) {
     let grace = s.settings.stop_grace;
     join_all(endpoints.iter().map(|e| e.wait_drained(grace))).await;
     stop_all(s, app, procs).await;

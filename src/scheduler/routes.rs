@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::router::{AppSpec, AppState, Endpoint, EndpointSpec, RouteSnapshotBuilder, UnavailableReason};
+use crate::router::{
+    AppSpec, AppState, Endpoint, EndpointSpec, RouteSnapshotBuilder, UnavailableReason,
+};
 use crate::store::StoreError;
 
 use super::Inner;
@@ -83,7 +85,9 @@ fn load_facts(db: &crate::store::Db<'_>) -> Result<Vec<AppFacts>, StoreError> {
             Some(id) => db.build(id)?,
             None => None,
         };
-        let declares_web = build.as_ref().is_some_and(|b| b.process_types.contains_key("web"));
+        let declares_web = build
+            .as_ref()
+            .is_some_and(|b| b.process_types.contains_key("web"));
         let web_quantity = if declares_web {
             db.formation(app.id)?
                 .iter()
@@ -113,6 +117,10 @@ pub fn endpoints_of(s: &Inner, app: &str, procs: &[Tracked]) -> Vec<Arc<Endpoint
     procs
         .iter()
         .filter_map(|t| t.ip)
-        .filter_map(|ip| snapshot.endpoint(app, std::net::SocketAddr::new(ip, PORT)).cloned())
+        .filter_map(|ip| {
+            snapshot
+                .endpoint(app, std::net::SocketAddr::new(ip, PORT))
+                .cloned()
+        })
         .collect()
 }

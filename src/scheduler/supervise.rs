@@ -51,10 +51,10 @@ async fn sweep_exited(s: &Arc<Inner>) {
             if t.state != ProcState::Up {
                 continue;
             }
-            if let Ok(Some(instance)) = s.runtime.inspect(&t.id).await {
-                if let InstanceState::Exited { code, .. } = instance.state {
-                    crashed(s, &t.id, code).await;
-                }
+            if let Ok(Some(instance)) = s.runtime.inspect(&t.id).await
+                && let InstanceState::Exited { code, .. } = instance.state
+            {
+                crashed(s, &t.id, code).await;
             }
         }
     }
@@ -72,7 +72,8 @@ pub(super) async fn crashed(s: &Arc<Inner>, id: &str, exit_code: i64) {
         .started_at
         .is_some_and(|t| Timestamp::now().0 - t >= backoff::STABLE_AFTER.as_secs() as i64);
     let restarts = if stable { 0 } else { tracked.restarts };
-    s.registry.set_state(&app, id, ProcState::Crashed { exit_code });
+    s.registry
+        .set_state(&app, id, ProcState::Crashed { exit_code });
     s.registry.update(&app, id, |t| t.restarts = restarts);
     routes::publish(s).await;
     let delay = backoff::delay(restarts);
@@ -87,7 +88,8 @@ pub(super) async fn crashed(s: &Arc<Inner>, id: &str, exit_code: i64) {
     );
     let inner = Arc::clone(s);
     let id = id.to_owned();
-    s.tasks.spawn(async move { restart_after(inner, app, id, delay).await });
+    s.tasks
+        .spawn(async move { restart_after(inner, app, id, delay).await });
 }
 
 /// Waits out the backoff, starts the same container again, and puts it back in rotation
@@ -109,7 +111,8 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
         let instance = match s.runtime.restart(&id).await {
             Ok(instance) => instance,
             Err(e) => {
-                s.logs.platform(&app, "scheduler", format!("{dyno} could not restart: {e}"));
+                s.logs
+                    .platform(&app, "scheduler", format!("{dyno} could not restart: {e}"));
                 return;
             }
         };
@@ -121,7 +124,11 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
         follow::spawn(&s, &app, &id, &dyno, instance.started_at.unwrap_or(0));
         let path = health_path(&s, &app).await;
         let host = format!("{app}.{}", s.settings.domain);
-        let addr = if tracked.is_web() { s.runtime.endpoint(&instance, PORT) } else { None };
+        let addr = if tracked.is_web() {
+            s.runtime.endpoint(&instance, PORT)
+        } else {
+            None
+        };
         let check = Check {
             runtime: s.runtime.as_ref(),
             id: &id,
@@ -136,7 +143,8 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
                 s.registry.set_state(&app, &id, ProcState::Up);
                 s.registry.update(&app, &id, |t| t.routed = t.is_web());
                 routes::publish(&s).await;
-                s.logs.platform(&app, "scheduler", format!("{dyno} is up again"));
+                s.logs
+                    .platform(&app, "scheduler", format!("{dyno} is up again"));
                 return;
             }
             Err(unhealthy) => {
@@ -147,7 +155,10 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
                     },
                     _ => -1,
                 };
-                let Some(tracked) = s.registry.set_state(&app, &id, ProcState::Crashed { exit_code }) else {
+                let Some(tracked) =
+                    s.registry
+                        .set_state(&app, &id, ProcState::Crashed { exit_code })
+                else {
                     return;
                 };
                 delay = backoff::delay(tracked.restarts);

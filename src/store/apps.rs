@@ -48,7 +48,10 @@ impl Db<'_> {
 
     pub fn app_by_id(&self, id: i64) -> Result<Option<AppRow>, StoreError> {
         let sql = format!("{SELECT} WHERE a.id = ?1");
-        Ok(self.conn.query_row(&sql, params![id], from_row).optional()?)
+        Ok(self
+            .conn
+            .query_row(&sql, params![id], from_row)
+            .optional()?)
     }
 
     /// The app, if it exists and `user` may see it.

@@ -5,7 +5,8 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Append only: a shipped migration is never edited, a new change is a new entry.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -96,10 +97,12 @@ CREATE TABLE events (
     detail   TEXT NOT NULL
 );
 CREATE INDEX events_by_app ON events(app_name, id);
-"#, r#"
+"#,
+    r#"
 ALTER TABLE builds ADD COLUMN app_json TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE apps ADD COLUMN postdeployed INTEGER NOT NULL DEFAULT 0;
-"#, r#"
+"#,
+    r#"
 CREATE TABLE sessions (
     id         INTEGER PRIMARY KEY,
     hash       BLOB NOT NULL UNIQUE,
@@ -109,7 +112,8 @@ CREATE TABLE sessions (
     expires_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
-"#];
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -14,7 +14,13 @@ pub struct SessionRow {
 }
 
 impl Db<'_> {
-    pub fn insert_session(&self, hash: &[u8], user_id: i64, csrf: &str, expires_at: Timestamp) -> Result<i64, StoreError> {
+    pub fn insert_session(
+        &self,
+        hash: &[u8],
+        user_id: i64,
+        csrf: &str,
+        expires_at: Timestamp,
+    ) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![hash, user_id, csrf, Timestamp::now().0, expires_at.0],

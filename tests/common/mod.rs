@@ -335,13 +335,19 @@ impl Server {
             .args(["login", &self.url, "--token", ADMIN_TOKEN])
             .output()
             .expect("paas login runs");
-        assert!(out.status.success(), "login failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "login failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A git repository holding a copy of `tests/fixtures/NAME`, committed on main.
     pub fn fixture_repo(&self, fixture: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("temp repo");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
         copy_dir(&source, dir.path());
         self.git(dir.path(), &["init", "-q", "-b", "main"]).ok();
         self.commit_all(dir.path(), "initial commit");
@@ -350,19 +356,31 @@ impl Server {
 
     pub fn commit_all(&self, dir: &Path, message: &str) {
         self.git(dir, &["add", "-A"]).ok();
-        self.git(dir, &["commit", "-q", "--allow-empty", "-m", message]).ok();
+        self.git(dir, &["commit", "-q", "--allow-empty", "-m", message])
+            .ok();
     }
 
     pub fn git(&self, dir: &Path, args: &[&str]) -> Run {
-        Run::from(self.command("git").current_dir(dir).args(args).output().expect("git runs"))
+        Run::from(
+            self.command("git")
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .expect("git runs"),
+        )
     }
 
     /// `paas apps:create` inside the repo (adds the `paas` remote), then `git push paas main`.
     pub fn deploy(&self, fixture: &str, app: &str) -> tempfile::TempDir {
         let repo = self.fixture_repo(fixture);
-        self.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", app]).ok();
+        self.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", app])
+            .ok();
         let pushed = self.push(repo.path());
-        assert_eq!(pushed.code, 0, "push of {fixture} failed:\n{}", pushed.stderr);
+        assert_eq!(
+            pushed.code, 0,
+            "push of {fixture} failed:\n{}",
+            pushed.stderr
+        );
         repo
     }
 
@@ -401,14 +419,27 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Docker, for checks from outside paas (`docker kill`, counting containers).
 pub fn docker(args: &[&str]) -> Run {
-    Run::from(Command::new("docker").args(args).output().expect("docker CLI runs"))
+    Run::from(
+        Command::new("docker")
+            .args(args)
+            .output()
+            .expect("docker CLI runs"),
+    )
 }
 
 /// Names of the running containers of `app`'s processes.
 pub fn app_containers(app: &str) -> Vec<String> {
-    docker(&["ps", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.kind=process", "--format", "{{.Names}}"])
-        .stdout
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    docker(&[
+        "ps",
+        "--filter",
+        &format!("label=paas.app={app}"),
+        "--filter",
+        "label=paas.kind=process",
+        "--format",
+        "{{.Names}}",
+    ])
+    .stdout
+    .lines()
+    .map(str::to_owned)
+    .collect()
 }
