@@ -33,10 +33,17 @@ pub async fn build(
     let mut lines = Vec::new();
     let built = tokio::time::timeout(
         input.settings.timeout,
-        docker.build_from_context(context, tag, labels, input.settings.memory_mb, |line| {
-            progress.detail(line);
-            lines.push(line.to_owned());
-        }),
+        docker.build_from_context(
+            context,
+            tag,
+            labels,
+            input.settings.memory_mb,
+            true,
+            |line| {
+                progress.detail(line);
+                lines.push(line.to_owned());
+            },
+        ),
     )
     .await;
     for line in &lines {

@@ -32,9 +32,16 @@ pub async fn make_image(
     let context = futures_util::stream::once(async move { Ok(bytes::Bytes::from(head)) })
         .chain(container.download("/app"));
     docker
-        .build_from_context(context, tag, labels, input.settings.memory_mb, |line| {
-            tracing::debug!(line, "slug image build");
-        })
+        .build_from_context(
+            context,
+            tag,
+            labels,
+            input.settings.memory_mb,
+            false,
+            |line| {
+                tracing::debug!(line, "slug image build");
+            },
+        )
         .await
         .map_err(|e| BuildError::Compile(format!("could not make the image: {e}")))
 }

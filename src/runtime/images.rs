@@ -62,13 +62,15 @@ impl Docker {
     }
 
     /// Builds `tag` from a tar context (Dockerfile at its root), reporting each output
-    /// line; no image is ever pulled.
+    /// line; no image is ever pulled. Without `use_cache` no cached layer is shared with
+    /// other builds, so removing another app's image can never pull one from under it.
     pub async fn build_from_context<S>(
         &self,
         context: S,
         tag: &str,
         image_labels: &HashMap<String, String>,
         memory_mb: u32,
+        use_cache: bool,
         mut on_line: impl FnMut(&str) + Send,
     ) -> Result<(), RuntimeError>
     where
@@ -81,6 +83,7 @@ impl Docker {
             .rm(true)
             .forcerm(true)
             .pull("false")
+            .nocache(!use_cache)
             .memory(memory)
             .labels(image_labels)
             .build();

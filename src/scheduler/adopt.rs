@@ -12,9 +12,8 @@ use crate::domain::ReleaseState;
 use crate::runtime::{Instance, InstanceState};
 use crate::store::StoreError;
 
-use super::health::Check;
 use super::instances::{ProcState, Tracked};
-use super::plan::{PORT, ReleasePlan};
+use super::plan::ReleasePlan;
 use super::{Inner, follow, rollout, routes};
 
 /// How long an adopted web process gets to answer before it counts as unhealthy.
@@ -127,25 +126,17 @@ async fn adopt_one(s: &Arc<Inner>, plan: &ReleasePlan, instance: Instance) {
     if running {
         let since = s.logs.last_at(&plan.app).await.map_or(0, |t| t + 1);
         follow::spawn(s, &plan.app, &instance.id, &dyno, since);
-        let host = format!("{}.{}", plan.app, s.settings.domain);
-        let addr = if tracked.is_web() {
-            s.runtime.endpoint(&instance, PORT)
-        } else {
-            None
-        };
-        let check = Check {
-            runtime: s.runtime.as_ref(),
-            id: &instance.id,
-            dyno: &dyno,
-            addr,
-            path: plan.health_path.as_deref(),
-            host: &host,
-            timeout: ADOPT_CHECK,
-        };
-        if check.run().await.is_ok() {
-            s.registry.set_state(&plan.app, &instance.id, ProcState::Up);
-            s.registry
-                .update(&plan.app, &instance.id, |t| t.routed = t.is_web());
+        let healthy = s
+            .check(
+                &plan.app,
+                &instance,
+                &tracked,
+                plan.health_path.as_deref(),
+                ADOPT_CHECK,
+            )
+            .await;
+        if healthy.is_ok() {
+            s.registry.mark_up(&plan.app, &instance.id);
             return;
         }
     }

@@ -18,7 +18,7 @@ const WORKER_SETTLE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Unhealthy(pub String);
 
-pub struct Check<'a> {
+struct Check<'a> {
     pub runtime: &'a dyn Runtime,
     pub id: &'a str,
     pub dyno: &'a str,
@@ -30,7 +30,7 @@ pub struct Check<'a> {
 }
 
 impl Check<'_> {
-    pub async fn run(&self) -> Result<(), Unhealthy> {
+    async fn run(&self) -> Result<(), Unhealthy> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let mut last_answer;
@@ -99,6 +99,38 @@ impl Check<'_> {
         } else {
             Unhealthy(format!("{why}: {}", tail.join(" / ")))
         }
+    }
+}
+
+impl super::Inner {
+    /// Checks process `tracked` of `app`, running as `instance`: web processes on their
+    /// port (and the app.json path), other types by staying up.
+    pub(super) async fn check(
+        &self,
+        app: &str,
+        instance: &crate::runtime::Instance,
+        tracked: &super::instances::Tracked,
+        path: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), Unhealthy> {
+        let dyno = tracked.dyno();
+        let host = format!("{app}.{}", self.settings.domain);
+        let addr = if tracked.is_web() {
+            self.runtime.endpoint(instance, super::plan::PORT)
+        } else {
+            None
+        };
+        Check {
+            runtime: self.runtime.as_ref(),
+            id: &instance.id,
+            dyno: &dyno,
+            addr,
+            path,
+            host: &host,
+            timeout,
+        }
+        .run()
+        .await
     }
 }
 

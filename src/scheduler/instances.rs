@@ -122,6 +122,14 @@ impl Registry {
         })
     }
 
+    /// Healthy: up, and in the route table if it is a web process.
+    pub fn mark_up(&self, app: &str, id: &str) -> Option<Tracked> {
+        self.update(app, id, |t| {
+            t.state = ProcState::Up;
+            t.routed = t.is_web();
+        })
+    }
+
     pub fn update(&self, app: &str, id: &str, f: impl FnOnce(&mut Tracked)) -> Option<Tracked> {
         self.with(|apps| {
             let tracked = apps.get_mut(app)?.get_mut(id)?;

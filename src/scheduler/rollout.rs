@@ -13,10 +13,9 @@ use crate::ops::{DeployError, Progress};
 use crate::runtime::ProcessKind;
 use crate::store::{AppRow, ReleaseRow};
 
-use super::health::Check;
 use super::instances::{ProcState, Tracked};
 use super::oneoff::{self, OneOffOutput};
-use super::plan::{PORT, RELEASE_PHASE, ReleasePlan};
+use super::plan::{RELEASE_PHASE, ReleasePlan};
 use super::{Inner, follow, routes};
 
 /// Rolls `release` out: release phase, new processes, one route swap, old ones stopped.
@@ -145,12 +144,7 @@ pub(super) async fn converge_locked(s: &Inner, plan: &ReleasePlan) -> Result<(),
             // Each new web process joins the route table as soon as it is healthy.
             let started = join_all(free.iter().map(|index| async move {
                 let tracked = start_checked(s, plan, process_type, *index).await?;
-                if s.registry
-                    .set_state(&plan.app, &tracked.id, ProcState::Up)
-                    .is_some()
-                {
-                    s.registry
-                        .update(&plan.app, &tracked.id, |t| t.routed = t.is_web());
+                if s.registry.mark_up(&plan.app, &tracked.id).is_some() {
                     routes::publish(s).await;
                 }
                 Ok::<_, DeployError>(())
@@ -234,8 +228,7 @@ async fn replace(
     // Web first: nothing changes for users until every new web process is healthy.
     let new_web = start_set(s, plan, &web_types, progress).await?;
     for t in &new_web {
-        s.registry.set_state(&plan.app, &t.id, ProcState::Up);
-        s.registry.update(&plan.app, &t.id, |t| t.routed = true);
+        s.registry.mark_up(&plan.app, &t.id);
     }
     let old_web: Vec<Tracked> = before
         .iter()
@@ -265,7 +258,7 @@ async fn replace(
         }
     };
     for t in &new_other {
-        s.registry.set_state(&plan.app, &t.id, ProcState::Up);
+        s.registry.mark_up(&plan.app, &t.id);
     }
     let old_other: Vec<Tracked> = before
         .into_iter()
@@ -340,23 +333,16 @@ pub(super) async fn start_checked(
         &tracked.dyno(),
         instance.started_at.unwrap_or(0),
     );
-    let dyno = tracked.dyno();
-    let host = format!("{}.{}", plan.app, s.settings.domain);
-    let addr = if tracked.is_web() {
-        s.runtime.endpoint(&instance, PORT)
-    } else {
-        None
-    };
-    let check = Check {
-        runtime: s.runtime.as_ref(),
-        id: &instance.id,
-        dyno: &dyno,
-        addr,
-        path: plan.health_path.as_deref(),
-        host: &host,
-        timeout: s.settings.boot_timeout,
-    };
-    if let Err(unhealthy) = check.run().await {
+    let checked = s
+        .check(
+            &plan.app,
+            &instance,
+            &tracked,
+            plan.health_path.as_deref(),
+            s.settings.boot_timeout,
+        )
+        .await;
+    if let Err(unhealthy) = checked {
         s.registry.remove(&plan.app, &instance.id);
         let _ = s.runtime.stop(&instance.id, Duration::ZERO).await;
         return Err(DeployError(unhealthy.0));

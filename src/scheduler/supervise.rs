@@ -10,9 +10,7 @@ use crate::domain::Timestamp;
 use crate::runtime::{InstanceEvent, InstanceState};
 
 use super::backoff;
-use super::health::Check;
 use super::instances::ProcState;
-use super::plan::PORT;
 use super::{Inner, follow, routes};
 
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -123,25 +121,18 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
         });
         follow::spawn(&s, &app, &id, &dyno, instance.started_at.unwrap_or(0));
         let path = health_path(&s, &app).await;
-        let host = format!("{app}.{}", s.settings.domain);
-        let addr = if tracked.is_web() {
-            s.runtime.endpoint(&instance, PORT)
-        } else {
-            None
-        };
-        let check = Check {
-            runtime: s.runtime.as_ref(),
-            id: &id,
-            dyno: &dyno,
-            addr,
-            path: path.as_deref(),
-            host: &host,
-            timeout: s.settings.boot_timeout,
-        };
-        match check.run().await {
+        let checked = s
+            .check(
+                &app,
+                &instance,
+                &tracked,
+                path.as_deref(),
+                s.settings.boot_timeout,
+            )
+            .await;
+        match checked {
             Ok(()) => {
-                s.registry.set_state(&app, &id, ProcState::Up);
-                s.registry.update(&app, &id, |t| t.routed = t.is_web());
+                s.registry.mark_up(&app, &id);
                 routes::publish(&s).await;
                 s.logs
                     .platform(&app, "scheduler", format!("{dyno} is up again"));

@@ -80,24 +80,22 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Task("database lock poisoned".into()))?;
-            let tx = guard
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)?;
-            let out = f(&Db { conn: &tx })?;
-            tx.commit().map_err(StoreError::from)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+        self.run(TransactionBehavior::Immediate, f).await
     }
 
     /// Runs read-only queries; a multi-statement read sees one snapshot.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Db<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(TransactionBehavior::Deferred, f).await
+    }
+
+    /// `f` in a transaction on a blocking thread; committed when `f` succeeds (a read
+    /// commits nothing).
+    async fn run<T, E, F>(&self, behavior: TransactionBehavior, f: F) -> Result<T, E>
     where
         F: FnOnce(&Db<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -109,9 +107,11 @@ impl Store {
                 .lock()
                 .map_err(|_| StoreError::Task("database lock poisoned".into()))?;
             let tx = guard
-                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .transaction_with_behavior(behavior)
                 .map_err(StoreError::from)?;
-            f(&Db { conn: &tx })
+            let out = f(&Db { conn: &tx })?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(out)
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
