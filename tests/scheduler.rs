@@ -27,6 +27,15 @@ fn config_changes_and_rollbacks_roll_out_with_the_new_env_visible_in_the_app() {
     );
     assert!(body.contains("PAAS_RELEASE=v4"), "{body}");
     assert_eq!(app_containers("envs").len(), 1, "old containers are gone");
+    // v1 predates the first build: rolling back to it brings back its config only.
+    server
+        .cli(&["config:set", "GREETING=again", "-a", "envs"])
+        .ok();
+    server.cli(&["rollback", "v1", "-a", "envs"]).ok();
+    let (status, body) = server.get("envs", "/");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("GREETING=\n"), "{body}");
+    assert!(body.contains("PAAS_RELEASE=v6"), "{body}");
 }
 
 #[test]

@@ -68,13 +68,18 @@ pub async fn rollback(
             let vars = tx.config_version(target.config_version_id)?.vars;
             let config = tx.insert_config_version(app.id, &vars)?;
             let description = Description::rollback(target.version);
+            // A release from before the first build brings back its config only.
+            let build_id = match target.build_id {
+                Some(id) => Some(id),
+                None => tx.latest_live_release(app.id)?.and_then(|r| r.build_id),
+            };
             let release = tx.insert_release(NewRelease {
                 app_id: app.id,
-                build_id: target.build_id,
+                build_id,
                 config_version_id: config.id,
                 description: &description,
                 author: actor_in.name(),
-                state: initial_state(target.build_id),
+                state: initial_state(build_id),
             })?;
             tx.insert_event(NewEvent {
                 actor: actor_in.name(),

@@ -54,6 +54,11 @@ impl Server {
             .env("HOME", home.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // As scripts/test does: stack images made on this host trust its extra CAs, and a
+        // server computing other stack inputs would rebuild them.
+        if std::env::var_os("PAAS_EXTRA_CA_CERTS").is_none() && has_extra_cas() {
+            cmd.env("PAAS_EXTRA_CA_CERTS", EXTRA_CA_DIR);
+        }
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -247,6 +252,18 @@ impl Drop for Server {
             docker(&[&["rmi", "-f"][..], &ids[..]].concat());
         }
     }
+}
+
+const EXTRA_CA_DIR: &str = "/usr/local/share/ca-certificates";
+
+fn has_extra_cas() -> bool {
+    std::fs::read_dir(EXTRA_CA_DIR)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "crt"))
+        })
+        .unwrap_or(false)
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
