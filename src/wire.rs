@@ -43,6 +43,14 @@ pub struct AppInfo {
     pub current_release: Option<i64>,
     pub domains: Vec<String>,
     pub members: Vec<String>,
+    #[serde(default)]
+    pub maintenance: bool,
+}
+
+/// `PATCH /apps/{app}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateApp {
+    pub maintenance: Option<bool>,
 }
 
 /// `PATCH /config`: a string sets a key, `null` removes it.

@@ -169,3 +169,107 @@ fn a_failing_compile_keeps_the_running_release_and_the_log() {
     assert!(info.ok().contains("failed"), "{}", info.stdout);
     assert!(info.stdout.contains("=== Log"), "{}", info.stdout);
 }
+
+fn slow_build(server: &Server, app: &str) -> tempfile::TempDir {
+    let repo = server.fixture_repo("slow-buildpack");
+    server
+        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", app])
+        .ok();
+    let buildpack = format!(
+        "{}/tests/fixtures/slow-buildpack/buildpack",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    server
+        .cli(&[
+            "config:set",
+            &format!("BUILDPACK_URL={buildpack}"),
+            "-a",
+            app,
+        ])
+        .ok();
+    repo
+}
+
+#[test]
+fn a_running_build_can_be_cancelled() {
+    let server = Server::start();
+    let repo = slow_build(&server, "cancelled");
+    std::thread::scope(|scope| {
+        let push = scope.spawn(|| server.push(repo.path()));
+        common::eventually(
+            "the build to start",
+            std::time::Duration::from_secs(600),
+            || {
+                server
+                    .cli(&["builds", "-a", "cancelled"])
+                    .stdout
+                    .contains("building")
+            },
+        );
+        server.cli(&["builds:cancel", "-a", "cancelled"]).ok();
+        let pushed = push.join().unwrap();
+        assert_ne!(pushed.code, 0);
+        assert!(
+            pushed
+                .stderr
+                .contains("build failed: the build was cancelled"),
+            "{}",
+            pushed.stderr
+        );
+    });
+    assert!(
+        server
+            .cli(&["builds", "-a", "cancelled"])
+            .ok()
+            .contains("cancelled")
+    );
+    assert!(
+        server
+            .cli(&["builds:cancel", "-a", "cancelled"])
+            .fails()
+            .contains("no build running")
+    );
+}
+
+#[test]
+fn a_build_over_the_timeout_is_stopped() {
+    let server = Server::start_with(&[("PAAS_BUILD_TIMEOUT", "5")]);
+    let repo = slow_build(&server, "sluggish");
+    let pushed = server.push(repo.path());
+    assert_ne!(pushed.code, 0);
+    assert!(
+        pushed.stderr.contains("took longer than 5s"),
+        "{}",
+        pushed.stderr
+    );
+    let leftovers = common::docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=paas.kind=build",
+        "--filter",
+        "name=paas-build-sluggish",
+    ]);
+    assert!(
+        leftovers.ok().trim().is_empty(),
+        "build containers are always removed"
+    );
+}
+
+#[test]
+fn an_unreachable_engine_is_named_with_the_setting_to_check() {
+    // A socket file nobody listens on: the engine "went away".
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let host = format!("unix://{}", socket.display());
+    let server = Server::start_with(&[("PAAS_DOCKER_HOST", &host)]);
+    let repo = server.fixture_repo("procfile-shell");
+    server
+        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "nodocker"])
+        .ok();
+    let pushed = server.push(repo.path());
+    assert_ne!(pushed.code, 0);
+    let hint = format!("is the Docker engine running? (PAAS_DOCKER_HOST={host})");
+    assert!(pushed.stderr.contains(&hint), "{}", pushed.stderr);
+}

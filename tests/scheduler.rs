@@ -318,3 +318,62 @@ fn resizing_a_process_type_restarts_it_with_the_new_memory_limit() {
             .contains("out of range")
     );
 }
+
+#[test]
+fn app_json_sets_the_first_formation_the_health_path_and_a_postdeploy_script() {
+    let server = Server::start();
+    let repo = server.deploy("app-json", "described");
+    assert_eq!(
+        app_containers("described").len(),
+        2,
+        "app.json asked for two web processes"
+    );
+    assert_eq!(server.get("described", "/healthz").0, 200);
+    eventually(
+        "the postdeploy output in the logs",
+        Duration::from_secs(20),
+        || {
+            server
+                .cli(&["logs", "-a", "described", "-n", "500"])
+                .stdout
+                .contains("postdeploy ran for described")
+        },
+    );
+    // A health path the app does not answer fails the next deploy; the old one serves on.
+    let app_json = repo.path().join("app.json");
+    let text = std::fs::read_to_string(&app_json)
+        .unwrap()
+        .replace("/healthz", "/missing");
+    std::fs::write(&app_json, text).unwrap();
+    server.commit_all(repo.path(), "wrong health path");
+    let pushed = server.push(repo.path());
+    assert_ne!(pushed.code, 0);
+    assert!(
+        pushed.stderr.contains("/missing answered 404"),
+        "{}",
+        pushed.stderr
+    );
+    assert_eq!(server.get("described", "/healthz").0, 200);
+    let logs = server.cli(&["logs", "-a", "described", "-n", "1000"]);
+    assert_eq!(
+        logs.ok().matches("postdeploy ran for").count(),
+        1,
+        "postdeploy runs once"
+    );
+}
+
+#[test]
+fn maintenance_mode_answers_503_and_serves_again_when_off() {
+    let server = Server::start();
+    server.deploy("env-echo", "resting");
+    server.cli(&["maintenance:on", "-a", "resting"]).ok();
+    let (status, body) = server.get("resting", "/");
+    assert_eq!(status, 503);
+    assert!(body.contains("maintenance"), "{body}");
+    assert_eq!(
+        server.cli(&["maintenance", "-a", "resting"]).ok().trim(),
+        "on"
+    );
+    server.cli(&["maintenance:off", "-a", "resting"]).ok();
+    assert_eq!(server.get("resting", "/").0, 200);
+}

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::ops::{Actor, Platform, apps};
-use crate::wire::{AppInfo, CreateApp};
+use crate::wire::{AppInfo, CreateApp, UpdateApp};
 
 use super::error::ApiError;
 use super::extract::{Json, app_name};
@@ -50,4 +50,18 @@ pub async fn destroy(
 ) -> Result<StatusCode, ApiError> {
     apps::destroy(&p, &actor, &app_name(&app)?, &q.confirm).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn update(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path(app): Path<String>,
+    Json(req): Json<UpdateApp>,
+) -> Result<axum::Json<AppInfo>, ApiError> {
+    let name = app_name(&app)?;
+    let info = match req.maintenance {
+        Some(on) => apps::set_maintenance(&p, &actor, &name, on).await?,
+        None => apps::info(&p, &actor, &name).await?,
+    };
+    Ok(axum::Json(info))
 }

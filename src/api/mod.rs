@@ -23,7 +23,10 @@ use crate::ops::Platform;
 
 pub fn routes() -> Router<Platform> {
     let app = Router::new()
-        .route("/", get(apps::info).delete(apps::destroy))
+        .route(
+            "/",
+            get(apps::info).patch(apps::update).delete(apps::destroy),
+        )
         .route("/config", get(config::get).patch(config::update))
         .route("/releases", get(releases::list))
         .route("/releases/{version}", get(releases::info))

@@ -32,6 +32,11 @@ impl StackKind {
         }
     }
 
+    /// The name of the image made from these inputs.
+    fn exact_image(self, inputs: &str) -> String {
+        format!("{}-{inputs}", self.default_image())
+    }
+
     fn default_image(self) -> &'static str {
         match self {
             StackKind::Run => DEFAULT_RUN_IMAGE,
@@ -89,11 +94,17 @@ fn inputs(settings: &StackSettings) -> String {
 }
 
 /// Makes sure both images exist, building ours when missing or made from other inputs.
+///
+/// Our images are used by a name that carries their inputs digest
+/// (`paas/stack-run:bookworm-<digest>`), and `paas/stack-run:bookworm` names the newest:
+/// two servers with different inputs (another binary, other extra CAs) on one engine each
+/// keep the image they need instead of rebuilding it back and forth.
 pub async fn ensure(
     docker: &Docker,
     settings: &StackSettings,
     progress: &Progress,
 ) -> Result<Stacks, BuildError> {
+    let inputs = inputs(settings);
     let mut images = Vec::new();
     for (kind, chosen) in [
         (StackKind::Run, &settings.run_image),
@@ -110,15 +121,22 @@ pub async fn ensure(
                 image.clone()
             }
             None => {
-                let image = kind.default_image();
-                if !is_current(docker, image, &inputs(settings)).await? {
-                    progress.step(format!(
-                        "Building the {} stack image {image} from Debian packages (once)",
-                        kind.name()
-                    ));
-                    build(docker, settings, kind, progress).await?;
+                let exact = kind.exact_image(&inputs);
+                if docker.image(&exact).await?.is_none() {
+                    let named = docker.image(kind.default_image()).await?;
+                    if named.is_some_and(|i| i.labels.get(INPUTS_LABEL) == Some(&inputs)) {
+                        let (repo, tag) = split_name(&exact);
+                        docker.tag_image(kind.default_image(), repo, tag).await?;
+                    } else {
+                        progress.step(format!(
+                            "Building the {} stack image {} from Debian packages (once)",
+                            kind.name(),
+                            kind.default_image()
+                        ));
+                        build(docker, settings, kind, progress).await?;
+                    }
                 }
-                image.to_owned()
+                exact
             }
         };
         images.push(image);
@@ -129,11 +147,8 @@ pub async fn ensure(
     })
 }
 
-async fn is_current(docker: &Docker, image: &str, inputs: &str) -> Result<bool, BuildError> {
-    Ok(docker
-        .image(image)
-        .await?
-        .is_some_and(|i| i.labels.get(INPUTS_LABEL).map(String::as_str) == Some(inputs)))
+fn split_name(image: &str) -> (&str, &str) {
+    image.rsplit_once(':').unwrap_or((image, "latest"))
 }
 
 /// Builds one stack image; the base tree and package downloads are kept for next time.
@@ -197,10 +212,9 @@ pub async fn build(
         "importing {} into the Docker engine",
         kind.default_image()
     ));
-    let (repo, tag) = kind
-        .default_image()
-        .split_once(':')
-        .unwrap_or((kind.default_image(), "latest"));
+    let inputs = inputs(settings);
+    let exact = kind.exact_image(&inputs);
+    let (repo, tag) = split_name(&exact);
     let changes = vec![
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
         "ENV LANG=C.UTF-8".to_owned(),
@@ -212,7 +226,7 @@ pub async fn build(
         format!(
             "LABEL paas.stack={SUITE} paas.stack.kind={} {INPUTS_LABEL}={}",
             kind.name(),
-            inputs(settings)
+            inputs
         ),
     ];
     let imported = docker
@@ -220,10 +234,9 @@ pub async fn build(
         .await;
     let _ = tokio::fs::remove_dir_all(&rootfs).await;
     imported?;
-    let size = docker
-        .image(kind.default_image())
-        .await?
-        .map_or(0, |i| i.size);
+    let (repo, tag) = split_name(kind.default_image());
+    docker.tag_image(&exact, repo, tag).await?;
+    let size = docker.image(&exact).await?.map_or(0, |i| i.size);
     progress.detail(format!(
         "{} is ready ({} MB)",
         kind.default_image(),

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use reqwest::Method;
 
-use crate::wire::{AppInfo, CreateApp};
+use crate::wire::{AppInfo, CreateApp, UpdateApp};
 
 use super::{Ctx, app_path, git_remote, output};
 
@@ -123,5 +123,28 @@ pub async fn git_remote(ctx: &Ctx) -> Result<()> {
     let url = git_remote::remote_url(ctx.client.url(), &info.name);
     git_remote::set_remote(&url)?;
     println!("Git remote {} set to {url}", git_remote::REMOTE);
+    Ok(())
+}
+
+/// `maintenance`, `maintenance:on`, `maintenance:off`.
+pub async fn maintenance(ctx: &Ctx, set: Option<bool>) -> Result<()> {
+    let app = ctx.app()?;
+    let Some(on) = set else {
+        let info: AppInfo = ctx.client.get(&app_path(&app)).await?;
+        println!("{}", if info.maintenance { "on" } else { "off" });
+        return Ok(());
+    };
+    let word = if on { "Enabling" } else { "Disabling" };
+    output::begin(&format!("{word} maintenance mode for {app}"));
+    ctx.client
+        .patch::<_, AppInfo>(
+            &app_path(&app),
+            &UpdateApp {
+                maintenance: Some(on),
+            },
+        )
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    println!("done");
     Ok(())
 }

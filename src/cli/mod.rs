@@ -83,6 +83,14 @@ pub enum Command {
         #[arg(long)]
         confirm: Option<String>,
     },
+    /// Show whether the app is in maintenance mode
+    Maintenance,
+    /// Answer every request with a 503 maintenance page (processes keep running)
+    #[command(name = "maintenance:on")]
+    MaintenanceOn,
+    /// Serve the app again
+    #[command(name = "maintenance:off")]
+    MaintenanceOff,
     /// Show config vars
     Config {
         /// Platform-wide vars (admins)
@@ -284,6 +292,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         AppsInfo { name } => apps::info(ctx, name).await,
         AppsDestroy { name, confirm } => apps::destroy(ctx, name, confirm).await,
         GitRemote => apps::git_remote(ctx).await,
+        Maintenance => apps::maintenance(ctx, None).await,
+        MaintenanceOn => apps::maintenance(ctx, Some(true)).await,
+        MaintenanceOff => apps::maintenance(ctx, Some(false)).await,
         Config { global, shell } => config::show(ctx, global, shell).await,
         ConfigGet { key, global } => config::get(ctx, &key, global).await,
         ConfigSet { pairs, global } => config::set(ctx, &pairs, global).await,

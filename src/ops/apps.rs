@@ -95,7 +95,41 @@ async fn info_of(p: &Platform, app: AppRow) -> Result<AppInfo, OpsError> {
             .map(|d| d.hostname.to_string())
             .collect(),
         members,
+        maintenance: app.maintenance,
     })
+}
+
+/// Maintenance mode: the router answers 503 "in maintenance"; the processes keep running.
+pub async fn set_maintenance(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    on: bool,
+) -> Result<AppInfo, OpsError> {
+    let (actor_in, name_in) = (actor.clone(), name.clone());
+    let app = p
+        .store
+        .write(move |tx| {
+            let app = visible_app(tx, &actor_in, &name_in)?;
+            tx.set_maintenance(app.id, on)?;
+            tx.insert_event(NewEvent {
+                actor: actor_in.name(),
+                app_name: Some(app.name.as_str()),
+                action: "app.maintenance",
+                detail: if on {
+                    "maintenance mode on"
+                } else {
+                    "maintenance mode off"
+                },
+            })?;
+            Ok::<_, OpsError>(crate::store::AppRow {
+                maintenance: on,
+                ..app
+            })
+        })
+        .await?;
+    p.deployer.routes_changed().await;
+    info_of(p, app).await
 }
 
 /// Stops everything the app runs, then forgets it: store rows, git repo, build cache.

@@ -81,7 +81,7 @@ impl Docker {
                 bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 } => RuntimeError::ImageMissing(spec.image.clone()),
-                other => RuntimeError::from_bollard(other),
+                other => self.fail()(other),
             })?;
         Ok(BuildContainer {
             id: created.id,
@@ -102,7 +102,7 @@ impl Docker {
             .docker_api()
             .list_containers(Some(options))
             .await
-            .map_err(RuntimeError::from_bollard)?;
+            .map_err(self.fail())?;
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
@@ -124,7 +124,7 @@ impl BuildContainer {
             .api
             .upload_to_container(&self.id, Some(options), bollard::body_try_stream(tar))
             .await
-            .map_err(RuntimeError::from_bollard)
+            .map_err(self.docker.fail())
     }
 
     pub async fn start(&self) -> Result<(), RuntimeError> {

@@ -93,6 +93,7 @@ impl Instance {
 
 impl Docker {
     pub async fn start_process(&self, spec: ProcessSpec) -> Result<Instance, RuntimeError> {
+        self.ensure_network().await?;
         let suffix: u32 = rand::random::<u32>() % 0x10000;
         let name = format!(
             "paas-{}-{}-{}-v{}-{suffix:04x}",
@@ -161,7 +162,7 @@ impl Docker {
                 bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 } => RuntimeError::ImageMissing(spec.image.clone()),
-                other => RuntimeError::from_bollard(other),
+                other => self.fail()(other),
             })?;
         if !spec.interactive {
             self.start_container(&created.id).await?;
@@ -175,7 +176,7 @@ impl Docker {
         self.api
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
-            .map_err(RuntimeError::from_bollard)
+            .map_err(self.fail())
     }
 
     /// `docker stop` (SIGTERM, SIGKILL after `grace`), then removal; a container already
@@ -190,7 +191,7 @@ impl Docker {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => {}
-            Err(e) => return Err(RuntimeError::from_bollard(e)),
+            Err(e) => return Err(self.fail()(e)),
         }
         self.remove_container(id).await
     }
@@ -207,7 +208,7 @@ impl Docker {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => Ok(()),
-            Err(e) => Err(RuntimeError::from_bollard(e)),
+            Err(e) => Err(self.fail()(e)),
         }
     }
 
@@ -219,7 +220,7 @@ impl Docker {
         {
             Ok(response) => Ok(instance_from(&self.network, response)),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(None),
-            Err(e) => Err(RuntimeError::from_bollard(e)),
+            Err(e) => Err(self.fail()(e)),
         }
     }
 
@@ -241,7 +242,7 @@ impl Docker {
             .api
             .list_containers(Some(options))
             .await
-            .map_err(RuntimeError::from_bollard)?;
+            .map_err(self.fail())?;
         let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
         let inspected =
             futures_util::future::join_all(ids.iter().map(|id| self.inspect_instance(id))).await;
@@ -267,7 +268,7 @@ impl Docker {
             Some(Ok(response)) => Ok(response.status_code),
             // bollard reports a non-zero exit as an error carrying the code.
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) => Err(RuntimeError::from_bollard(e)),
+            Some(Err(e)) => Err(self.fail()(e)),
             None => self
                 .inspect_instance(id)
                 .await?

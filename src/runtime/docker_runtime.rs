@@ -30,7 +30,7 @@ impl Runtime for Docker {
                     None::<bollard::query_parameters::RestartContainerOptions>,
                 )
                 .await
-                .map_err(RuntimeError::from_bollard)?;
+                .map_err(self.fail())?;
             self.inspect_instance(&id)
                 .await?
                 .ok_or(RuntimeError::ContainerMissing(id))

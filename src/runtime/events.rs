@@ -22,27 +22,31 @@ impl Docker {
             vec!["start".into(), "die".into(), "oom".into()],
         );
         let options = EventsOptionsBuilder::default().filters(&filters).build();
+        let host = self.host.clone();
         self.api
             .events(Some(options))
-            .filter_map(|event| async move {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(e) => return Some(Err(RuntimeError::from_bollard(e))),
-                };
-                let actor = event.actor?;
-                let id = actor.id?;
-                let attributes = actor.attributes.unwrap_or_default();
-                match event.action.as_deref()? {
-                    "start" => Some(Ok(InstanceEvent::Started { id })),
-                    "die" => Some(Ok(InstanceEvent::Died {
-                        id,
-                        exit_code: attributes
-                            .get("exitCode")
-                            .and_then(|c| c.parse().ok())
-                            .unwrap_or(-1),
-                    })),
-                    "oom" => Some(Ok(InstanceEvent::OutOfMemory { id })),
-                    _ => None,
+            .filter_map(move |event| {
+                let host = host.clone();
+                async move {
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(e) => return Some(Err(RuntimeError::from_bollard(&host, e))),
+                    };
+                    let actor = event.actor?;
+                    let id = actor.id?;
+                    let attributes = actor.attributes.unwrap_or_default();
+                    match event.action.as_deref()? {
+                        "start" => Some(Ok(InstanceEvent::Started { id })),
+                        "die" => Some(Ok(InstanceEvent::Died {
+                            id,
+                            exit_code: attributes
+                                .get("exitCode")
+                                .and_then(|c| c.parse().ok())
+                                .unwrap_or(-1),
+                        })),
+                        "oom" => Some(Ok(InstanceEvent::OutOfMemory { id })),
+                        _ => None,
+                    }
                 }
             })
             .boxed()

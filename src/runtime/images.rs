@@ -30,7 +30,7 @@ impl Docker {
                 labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
             })),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(None),
-            Err(e) => Err(RuntimeError::from_bollard(e)),
+            Err(e) => Err(self.fail()(e)),
         }
     }
 
@@ -56,7 +56,7 @@ impl Docker {
             self.api
                 .create_image(Some(options), Some(bollard::body_try_stream(rootfs)), None);
         while let Some(item) = progress.next().await {
-            item.map_err(RuntimeError::from_bollard)?;
+            item.map_err(self.fail())?;
         }
         Ok(())
     }
@@ -91,7 +91,7 @@ impl Docker {
             self.api
                 .build_image(options, None, Some(bollard::body_try_stream(context)));
         while let Some(item) = output.next().await {
-            let info = item.map_err(RuntimeError::from_bollard)?;
+            let info = item.map_err(self.fail())?;
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                 return Err(RuntimeError::Stream(detail));
             }
@@ -102,6 +102,18 @@ impl Docker {
             }
         }
         Ok(())
+    }
+
+    /// Gives `source` the name `repo:tag` as well.
+    pub async fn tag_image(&self, source: &str, repo: &str, tag: &str) -> Result<(), RuntimeError> {
+        let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.api
+            .tag_image(source, Some(options))
+            .await
+            .map_err(self.fail())
     }
 
     /// Images paas built for `app`, newest first.
@@ -116,7 +128,7 @@ impl Docker {
             .api
             .list_images(Some(options))
             .await
-            .map_err(RuntimeError::from_bollard)?;
+            .map_err(self.fail())?;
         images.sort_by_key(|i| std::cmp::Reverse(i.created));
         Ok(images
             .into_iter()
@@ -134,7 +146,7 @@ impl Docker {
         match self.api.remove_image(name, Some(options), None).await {
             Ok(_) => Ok(()),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(()),
-            Err(e) => Err(RuntimeError::from_bollard(e)),
+            Err(e) => Err(self.fail()(e)),
         }
     }
 
@@ -149,7 +161,7 @@ impl Docker {
             .create_volume(request)
             .await
             .map(drop)
-            .map_err(RuntimeError::from_bollard)
+            .map_err(self.fail())
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
@@ -159,7 +171,7 @@ impl Docker {
         match self.api.remove_volume(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(()),
-            Err(e) => Err(RuntimeError::from_bollard(e)),
+            Err(e) => Err(self.fail()(e)),
         }
     }
 }

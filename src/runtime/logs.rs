@@ -26,9 +26,10 @@ impl Docker {
             .timestamps(true)
             .since(i32::try_from(since).unwrap_or(0))
             .build();
+        let host = self.host.clone();
         self.api
             .logs(id, Some(options))
-            .flat_map(|frame| {
+            .flat_map(move |frame| {
                 let lines: Vec<Result<LogLine, RuntimeError>> = match frame {
                     Ok(LogOutput::StdOut { message }) => {
                         split_frame(&message, false).into_iter().map(Ok).collect()
@@ -37,7 +38,7 @@ impl Docker {
                         split_frame(&message, true).into_iter().map(Ok).collect()
                     }
                     Ok(_) => Vec::new(),
-                    Err(e) => vec![Err(RuntimeError::from_bollard(e))],
+                    Err(e) => vec![Err(RuntimeError::from_bollard(&host, e))],
                 };
                 futures_util::stream::iter(lines)
             })

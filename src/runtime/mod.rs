@@ -57,16 +57,25 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    fn from_bollard(e: bollard::errors::Error) -> Self {
+    /// Sorts an engine error: the engine's own refusals keep its message; failing to reach
+    /// it at all names the host and the likely fix.
+    fn from_bollard(host: &str, e: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as B;
         match e {
-            bollard::errors::Error::DockerResponseServerError {
+            B::DockerResponseServerError {
                 status_code: 404,
                 message,
             } => RuntimeError::Engine(format!("not found: {message}")),
-            bollard::errors::Error::DockerResponseServerError { message, .. } => {
-                RuntimeError::Engine(message)
-            }
-            bollard::errors::Error::DockerStreamError { error } => RuntimeError::Stream(error),
+            B::DockerResponseServerError { message, .. } => RuntimeError::Engine(message),
+            B::DockerStreamError { error } => RuntimeError::Stream(error),
+            B::IOError { .. }
+            | B::HyperLegacyError { .. }
+            | B::HyperResponseError { .. }
+            | B::SocketNotFoundError(_)
+            | B::RequestTimeoutError => RuntimeError::Unreachable {
+                host: host.to_owned(),
+                detail: e.to_string(),
+            },
             other => RuntimeError::Engine(other.to_string()),
         }
     }
@@ -89,6 +98,8 @@ pub struct Docker {
     network: String,
     host: String,
     instance: String,
+    /// Set once the app network is known to exist.
+    network_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Engine calls rarely take long, but image imports and builds stream for minutes.
@@ -127,17 +138,25 @@ impl Docker {
             ),
         }
         .map_err(|e| unreachable(e.to_string()))?;
-        let api = api
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        // An engine that is down now may be up later: keep a client at the oldest API
+        // version we need (1.41, Docker 20.10) and let each call say what failed.
+        let api = match api.clone().negotiate_version().await {
+            Ok(api) => api,
+            Err(e) => {
+                tracing::warn!(host = %shown, error = %e, "the Docker engine is not reachable yet");
+                api
+            }
+        };
         let docker = Docker {
             api,
             network: network.to_owned(),
             host: shown,
             instance: instance.to_owned(),
+            network_ready: Default::default(),
         };
-        docker.ensure_network().await?;
+        if let Err(e) = docker.ensure_network().await {
+            tracing::warn!(error = %e, "the app network could not be made yet");
+        }
         Ok(docker)
     }
 
@@ -150,7 +169,23 @@ impl Docker {
         &self.instance
     }
 
-    async fn ensure_network(&self) -> Result<(), RuntimeError> {
+    /// Maps an engine error, naming this engine when it cannot be reached.
+    fn fail(&self) -> impl Fn(bollard::errors::Error) -> RuntimeError + '_ {
+        move |e| RuntimeError::from_bollard(&self.host, e)
+    }
+
+    /// Makes sure the app network exists (checked with the engine once per server run).
+    pub async fn ensure_network(&self) -> Result<(), RuntimeError> {
+        use std::sync::atomic::Ordering;
+        if self.network_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.create_network_if_missing().await?;
+        self.network_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn create_network_if_missing(&self) -> Result<(), RuntimeError> {
         use bollard::models::NetworkCreateRequest;
         match self
             .api
@@ -162,7 +197,7 @@ impl Docker {
         {
             Ok(_) => return Ok(()),
             Err(e) if RuntimeError::is_not_found(&e) => {}
-            Err(e) => return Err(RuntimeError::from_bollard(e)),
+            Err(e) => return Err(self.fail()(e)),
         }
         let request = NetworkCreateRequest {
             name: self.network.clone(),
@@ -176,7 +211,7 @@ impl Docker {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => Ok(()),
-            Err(e) => Err(RuntimeError::from_bollard(e)),
+            Err(e) => Err(self.fail()(e)),
         }
     }
 }

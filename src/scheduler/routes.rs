@@ -17,6 +17,7 @@ struct AppFacts {
     name: String,
     domains: Vec<String>,
     deployed: bool,
+    maintenance: bool,
     web_quantity: u32,
 }
 
@@ -44,7 +45,9 @@ pub async fn publish(s: &Inner) {
                 })
             })
             .collect();
-        let state = if !endpoints.is_empty() {
+        let state = if app.maintenance {
+            AppState::Unavailable(UnavailableReason::Maintenance)
+        } else if !endpoints.is_empty() {
             AppState::Serving(endpoints)
         } else {
             AppState::Unavailable(reason(&app, &procs))
@@ -104,6 +107,7 @@ fn load_facts(db: &crate::store::Db<'_>) -> Result<Vec<AppFacts>, StoreError> {
                 .collect(),
             name: app.name.to_string(),
             deployed: build.is_some(),
+            maintenance: app.maintenance,
             web_quantity,
         });
     }

@@ -13,9 +13,12 @@ pub struct AppRow {
     pub owner: String,
     pub deploy_branch: Option<String>,
     pub created_at: Timestamp,
+    /// The router answers 503 "in maintenance" instead of proxying.
+    pub maintenance: bool,
 }
 
-const SELECT: &str = "SELECT a.id, a.name, a.owner_id, u.name, a.deploy_branch, a.created_at
+const SELECT: &str =
+    "SELECT a.id, a.name, a.owner_id, u.name, a.deploy_branch, a.created_at, a.maintenance
                       FROM apps a JOIN users u ON u.id = a.owner_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<AppRow> {
@@ -30,6 +33,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AppRow> {
         owner: r.get(3)?,
         deploy_branch: r.get(4)?,
         created_at: Timestamp(r.get(5)?),
+        maintenance: r.get(6)?,
     })
 }
 
@@ -94,12 +98,21 @@ impl Db<'_> {
             owner: owner.name.clone(),
             deploy_branch: None,
             created_at: now,
+            maintenance: false,
         })
     }
 
     pub fn delete_app(&self, app_id: i64) -> Result<(), StoreError> {
         self.conn
             .execute("DELETE FROM apps WHERE id = ?1", params![app_id])?;
+        Ok(())
+    }
+
+    pub fn set_maintenance(&self, app_id: i64, on: bool) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE apps SET maintenance = ?2 WHERE id = ?1",
+            params![app_id, on],
+        )?;
         Ok(())
     }
 

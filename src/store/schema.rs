@@ -113,6 +113,9 @@ CREATE TABLE sessions (
     revoked_at INTEGER
 );
 "#,
+    r#"
+ALTER TABLE apps ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
