@@ -106,6 +106,8 @@ struct Inner {
     loaded: Mutex<HashMap<CertFile, Loaded>>,
     default: Loaded,
     wake: Notify,
+    /// One rebuild at a time, so an older read of the store never replaces a newer table.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl Certs {
@@ -145,6 +147,7 @@ impl Certs {
                 loaded: Mutex::new(loaded),
                 default,
                 wake: Notify::new(),
+                rebuilding: tokio::sync::Mutex::new(()),
             }),
         };
         certs.refresh().await?;
@@ -170,8 +173,7 @@ impl Certs {
     /// Domains, certificates or HTTPS choices changed: rebuild the SNI table and the
     /// router's policies now, and let the renewal task look for new names.
     pub async fn refresh(&self) -> Result<(), CertsError> {
-        let facts = self.facts().await?;
-        self.rebuild(&facts);
+        self.rebuild().await?;
         self.inner.wake.notify_one();
         Ok(())
     }
@@ -263,8 +265,15 @@ impl Certs {
             .map_err(CertsError::from)
     }
 
-    /// Swaps in a new SNI table and the router's HTTPS policies.
-    fn rebuild(&self, facts: &Facts) {
+    /// Reads the store and swaps in a new SNI table and the router's HTTPS policies.
+    async fn rebuild(&self) -> Result<(), CertsError> {
+        let _one_at_a_time = self.inner.rebuilding.lock().await;
+        let facts = self.facts().await?;
+        self.swap_in(&facts);
+        Ok(())
+    }
+
+    fn swap_in(&self, facts: &Facts) {
         let now = Timestamp::now();
         let cache = self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner());
         let has_acme = |host: &str| cache.contains_key(&CertFile::Acme(host.to_owned()));
@@ -325,6 +334,17 @@ impl Certs {
             self.inner.logs.platform(&app.name, "certs", text);
         }
     }
+}
+
+/// A TLS configuration serving fixed certificates by name (the default for every other
+/// name) through the server's own SNI resolver: for benchmarks and embedding.
+pub fn fixed_server_config(
+    router: &Router,
+    by_name: HashMap<String, Arc<rustls::sign::CertifiedKey>>,
+    default: Arc<rustls::sign::CertifiedKey>,
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let table = Arc::new(ArcSwap::from_pointee(SniTable::new(by_name, default)));
+    resolver::server_config(table, Arc::new(Challenges::new(router.clone())))
 }
 
 pub fn default_host(app: &str, paas_domain: &str) -> String {

@@ -130,7 +130,7 @@ async fn sync_rows(
             tracing::info!(host, "certificate of a removed domain deleted");
             certs.remember(CertFile::Acme(host), None);
         }
-        certs.rebuild(&certs.facts().await?);
+        certs.rebuild().await?;
     }
     Ok(())
 }
@@ -186,7 +186,7 @@ async fn attempt(
                 .await?;
             let renew_at = plan::renewal_time(&loaded.summary);
             certs.remember(CertFile::Acme(host.clone()), Some(loaded));
-            certs.rebuild(&certs.facts().await?);
+            certs.rebuild().await?;
             certs.report(
                 row.app_id,
                 facts,
