@@ -16,6 +16,7 @@
 //! build/     stack images, buildpack and Dockerfile builds -> image
 //! scheduler/ desired vs actual: rollouts, scaling, crash restarts; publishes routes
 //! router/    hostname -> healthy endpoints, the public listener, the proxy
+//! certs/     HTTPS: the TLS listener with SNI, user and ACME certificates, renewal
 //! logs/      per-app log streams: history on disk, live followers
 //! ops/       use cases per topic, calling store, build and the scheduler in order
 //! api/       axum JSON API, one file per topic
@@ -29,6 +30,7 @@
 pub mod api;
 pub mod auth;
 pub mod build;
+pub mod certs;
 pub mod cli;
 pub mod domain;
 pub mod git;

@@ -43,6 +43,13 @@ pub enum ServerError {
     Setting(String),
     #[error(transparent)]
     Engine(#[from] crate::runtime::RuntimeError),
+    #[error("cannot listen on {addr}: {source}; set PAAS_HTTPS_ADDR to a free address")]
+    ListenHttps {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Certs(#[from] crate::certs::CertsError),
 }
 
 /// The Docker network app containers share with nothing else.
@@ -58,6 +65,13 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         })?;
     // Port 0 asks the OS for a free port; URLs must name the one it gave.
     settings.http_addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let https_listener = tokio::net::TcpListener::bind(settings.tls.https_addr)
+        .await
+        .map_err(|source| ServerError::ListenHttps {
+            addr: settings.tls.https_addr,
+            source,
+        })?;
+    settings.tls.https_addr = https_listener.local_addr().map_err(ServerError::Serve)?;
     let data_dir = settings.data_dir();
     create_private_dir(&data_dir)?;
     create_private_dir(&data_dir.join("repos"))?;
@@ -77,6 +91,14 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
 
     let (logs, log_writer) = AppLogs::start(data_dir.join("logs"), shutdown.clone());
     let router = Router::new(router_settings(&settings)?, access_logger(logs.clone()));
+    let certs = crate::certs::Certs::open(
+        certs_config(&settings),
+        data_dir.join("certs"),
+        store.clone(),
+        router.clone(),
+        logs.clone(),
+    )
+    .await?;
     let docker = Docker::connect(
         settings.docker_host.as_deref(),
         APP_NETWORK,
@@ -103,17 +125,41 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         deploys: ops::push::DeployLocks::default(),
         login_limiter: Default::default(),
         settings: Arc::clone(&settings),
+        certs: certs.clone(),
     };
     if let Some(first) = ops::bootstrap::ensure_admin(&platform).await? {
         print_first_start(&first, &settings);
     }
-    tracing::info!(addr = %settings.http_addr, data_dir = %data_dir.display(), domain = %settings.domain, "paas server listening");
+    tracing::info!(addr = %settings.http_addr, https_addr = %settings.tls.https_addr, data_dir = %data_dir.display(), domain = %settings.domain, "paas server listening");
+
+    let renewal = certs.spawn_renewal(shutdown.clone());
 
     let control = control_plane(platform, router.clone());
-    crate::router::serve(listener, router, control, shutdown.clone())
-        .await
-        .map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    let public = Arc::new(crate::router::Listener::new(
+        router,
+        control,
+        shutdown.clone(),
+    ));
+    let serve_tls: crate::certs::listener::Serve = {
+        let public = Arc::clone(&public);
+        Arc::new(move |io, info| public.serve_stream(io, info))
+    };
+    let (plain, tls) = tokio::join!(
+        public.accept_loop(listener),
+        crate::certs::listener::accept_loop(
+            https_listener,
+            certs.server_config(),
+            serve_tls,
+            shutdown.clone()
+        ),
+    );
+    public.drain().await;
+    plain.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    tls.map_err(ServerError::Serve)?;
     shutdown.cancel();
+    if let Some(renewal) = renewal {
+        let _ = renewal.await;
+    }
     scheduler.join().await;
     let _ = log_writer.await;
     tracing::info!("paas server stopped");
@@ -141,6 +187,18 @@ async fn metrics(
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         router.metrics_text(),
     )
+}
+
+fn certs_config(settings: &Settings) -> crate::certs::CertsConfig {
+    crate::certs::CertsConfig {
+        tls: settings.tls.clone(),
+        paas_domain: settings.domain.clone(),
+        control_host: settings.control_host.clone(),
+        https_port: settings
+            .tls
+            .https_public_port
+            .unwrap_or(settings.tls.https_addr.port()),
+    }
 }
 
 fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {

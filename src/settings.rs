@@ -115,6 +115,9 @@ pub struct Settings {
     /// Seconds a connection may stay idle.
     #[arg(long, env = "PAAS_ROUTER_IDLE_TIMEOUT", default_value_t = 60)]
     pub router_idle_timeout: u64,
+
+    #[command(flatten)]
+    pub tls: crate::certs::TlsSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

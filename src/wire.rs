@@ -229,3 +229,44 @@ pub struct BuildInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
 }
+
+/// A hostname of an app and the certificate serving it (`paas certs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertInfo {
+    pub hostname: String,
+    /// `acme`, `user`, `self-signed` or `none`.
+    pub source: String,
+    /// `pending`, `valid` or `failed`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub issuer: Option<String>,
+    pub expires_at: Option<String>,
+    /// The id of a certificate the user added, for `paas certs:remove`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+}
+
+/// `paas certs:add`: a PEM chain (leaf first) and its PEM private key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AddCert {
+    pub certificate: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for AddCert {
+    /// The key never reaches a log, not even through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddCert").finish_non_exhaustive()
+    }
+}
+
+/// An app's HTTPS choices (`paas domains:https-only`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpsInfo {
+    /// Plain HTTP is redirected to HTTPS with a 308.
+    pub https_only: bool,
+    /// `Strict-Transport-Security: max-age=N` on HTTPS responses.
+    #[serde(default)]
+    pub hsts_max_age: Option<u32>,
+}

@@ -3,6 +3,7 @@
 mod access;
 mod apps;
 mod builds;
+mod certs;
 mod config;
 mod domains;
 pub mod error;
@@ -41,6 +42,9 @@ pub fn routes() -> Router<Platform> {
         .route("/run", post(run::start))
         .route("/domains", get(domains::list).post(domains::add))
         .route("/domains/{hostname}", delete(domains::remove))
+        .route("/certs", get(certs::list).post(certs::add))
+        .route("/certs/{target}", delete(certs::remove))
+        .route("/https", get(certs::https).put(certs::set_https))
         .route("/members", get(access::list).post(access::add))
         .route("/members/{user}", delete(access::remove))
         .route("/events", get(events::of_app));

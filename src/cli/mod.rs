@@ -5,6 +5,7 @@
 mod access;
 mod apps;
 mod builds;
+mod certs;
 mod client;
 mod config;
 mod credentials;
@@ -152,6 +153,8 @@ pub enum Command {
     /// Remove a custom domain
     #[command(name = "domains:remove")]
     DomainsRemove { hostname: String },
+    #[command(flatten)]
+    Certs(certs::CertsCommand),
     /// List who can use an app
     Access,
     /// Let a user see and change an app
@@ -309,6 +312,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Domains => domains::list(ctx).await,
         DomainsAdd { hostname } => domains::add(ctx, &hostname).await,
         DomainsRemove { hostname } => domains::remove(ctx, &hostname).await,
+        Certs(command) => certs::run(ctx, command).await,
         Access => access::list(ctx).await,
         AccessAdd { user } => access::add(ctx, &user).await,
         AccessRemove { user } => access::remove(ctx, &user).await,

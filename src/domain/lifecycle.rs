@@ -66,6 +66,16 @@ impl BuildState {
     }
 }
 
+lifecycle! {
+    /// A domain's certificate: being obtained, valid and served, or failed (with a reason
+    /// kept beside it); an ACME renewal goes back to pending while the old one is served.
+    CertState {
+        Pending => "pending",
+        Valid => "valid",
+        Failed => "failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

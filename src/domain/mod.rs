@@ -19,7 +19,7 @@ pub use app_name::AppName;
 pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
 pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest};
 pub use hostname::Hostname;
-pub use lifecycle::{BuildState, ReleaseState};
+pub use lifecycle::{BuildState, CertState, ReleaseState};
 pub use procfile::{Procfile, ProcfileError};
 pub use timestamp::Timestamp;
 pub use user_name::UserName;

@@ -43,6 +43,9 @@ pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, 
             "app created but its git repository could not be: {e}"
         ))
     })?;
+    // The new app answers at once (with its never-deployed page), over HTTP and HTTPS.
+    p.deployer.routes_changed().await;
+    super::certs::hosts_changed(p).await;
     info_of(p, app).await
 }
 
@@ -171,5 +174,6 @@ pub async fn destroy(
         ))
     })?;
     p.deployer.routes_changed().await;
+    super::certs::hosts_changed(p).await;
     Ok(())
 }

@@ -62,6 +62,7 @@ pub async fn add(
         })
         .await?;
     p.deployer.routes_changed().await;
+    super::certs::hosts_changed(p).await;
     Ok(to_info(p, row))
 }
 
@@ -92,6 +93,7 @@ pub async fn remove(
         })
         .await?;
     p.deployer.routes_changed().await;
+    super::certs::hosts_changed(p).await;
     Ok(())
 }
 

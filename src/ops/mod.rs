@@ -6,6 +6,7 @@ pub mod access;
 pub mod apps;
 pub mod bootstrap;
 pub mod builds;
+pub mod certs;
 pub mod config;
 pub mod deploy;
 pub mod domains;
@@ -41,6 +42,7 @@ pub struct Platform {
     pub logs: AppLogs,
     pub deploys: push::DeployLocks,
     pub login_limiter: Arc<crate::auth::LoginLimiter>,
+    pub certs: crate::certs::Certs,
 }
 
 /// The authenticated user a use case acts for.

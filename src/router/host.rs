@@ -47,7 +47,7 @@ impl HostKey {
 }
 
 /// `example.com:8080` -> `example.com`; `[::1]:80` -> `[::1]`. A port must be digits.
-fn strip_port(raw: &[u8]) -> Option<&[u8]> {
+pub(crate) fn strip_port(raw: &[u8]) -> Option<&[u8]> {
     if raw.first() == Some(&b'[') {
         let close = raw.iter().position(|&b| b == b']')?;
         let (literal, rest) = raw.split_at(close + 1);

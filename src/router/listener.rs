@@ -229,6 +229,9 @@ where
     C: Service<Request<Incoming>, Response = Response<B>> + Send,
     C::Error: Into<BoxError>,
 {
+    if let Some(answer) = shared.https.challenge_response(&conn, &request) {
+        return Ok(answer.map(Either::Left));
+    }
     let raw_host = match request.headers().get(HOST) {
         Some(host) => Some(host.as_bytes()),
         None => request.uri().authority().map(|a| a.as_str().as_bytes()),
@@ -243,6 +246,9 @@ where
         request.extensions_mut().insert(conn.info);
         let html = wants_html(request.headers());
         let request_id = request_id::from_headers_or_new(request.headers());
+        // The control plane learns the peer and whether TLS carried the request (the web
+        // UI marks its cookie `Secure` then).
+        request.extensions_mut().insert(conn.info);
         let ready: Result<(), BoxError> = poll_fn(|cx| control.poll_ready(cx))
             .await
             .map_err(Into::into);

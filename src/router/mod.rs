@@ -17,6 +17,7 @@
 //! body.rs        streaming bodies, idle timeout, end-of-response bookkeeping
 //! tunnel.rs      101 Switching Protocols: bytes both ways
 //! headers.rs     hop-by-hop removal, X-Forwarded-*, X-Request-Id
+//! https.rs       ACME HTTP-01 answers, https-only redirects, HSTS
 //! request_id.rs  keep a sane X-Request-Id or make one
 //! pages.rs       404/502/503/504 pages in HTML or plain text
 //! access_log.rs  AccessLine and its Heroku-style Display
@@ -40,6 +41,7 @@ mod endpoint;
 mod error;
 mod headers;
 mod host;
+mod https;
 pub mod listener;
 mod metrics;
 mod pages;
@@ -63,6 +65,7 @@ pub use cidr::IpCidr;
 pub use connection::ConnectionInfo;
 pub use endpoint::Endpoint;
 pub use error::RouterError;
+pub use https::{AppHttps, HttpsHooks, HttpsPolicies};
 pub use listener::{Listener, ListenerBody, serve};
 pub use settings::RouterSettings;
 pub use table::{AppEntry, AppRoute, RouteSnapshot, UnavailableReason};
@@ -83,6 +86,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) access_log: Box<dyn Fn(AccessLine) + Send + Sync>,
     pub(crate) http1: http1::Builder,
+    pub(crate) https: HttpsHooks,
 }
 
 impl Router {
@@ -117,6 +121,7 @@ impl Router {
                 metrics: Metrics::default(),
                 access_log: Box::new(access_log),
                 http1,
+                https: HttpsHooks::default(),
             }),
         }
     }
@@ -136,6 +141,11 @@ impl Router {
     /// Prometheus text exposition of the router's metrics.
     pub fn metrics_text(&self) -> String {
         self.shared.metrics.render(&self.shared.table.load())
+    }
+
+    /// HTTPS policies and ACME HTTP-01 tokens, set by the certificate manager.
+    pub fn https(&self) -> &HttpsHooks {
+        &self.shared.https
     }
 
     pub fn settings(&self) -> &RouterSettings {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::{Body, Incoming};
-use hyper::header::HOST;
+use hyper::header::{HOST, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 
@@ -19,6 +19,7 @@ use super::connection::ConnectionContext;
 use super::endpoint::{Endpoint, Lease};
 use super::headers;
 use super::host::HostKey;
+use super::https;
 use super::metrics::{AppMetrics, UpstreamErrorKind};
 use super::pages::{Page, wants_html};
 use super::request_id;
@@ -46,6 +47,16 @@ impl Exchange<'_> {
         self.line.error = Some(page.code);
         self.line.status = page.status.as_u16();
         self.line.bytes = response.body().size_hint().exact().unwrap_or(0);
+        self.line.service = self.started.elapsed();
+        (self.shared.access_log)(self.line);
+        self.conn.watch.request_finished();
+        response
+    }
+
+    /// Sends a plain-HTTP request of an https-only app to HTTPS, logging it at once.
+    fn redirect(mut self, location: HeaderValue) -> Response<ProxyBody> {
+        let response = https::redirect_response(location);
+        self.line.status = response.status().as_u16();
         self.line.service = self.started.elapsed();
         (self.shared.access_log)(self.line);
         self.conn.watch.request_finished();
@@ -107,6 +118,9 @@ pub(crate) async fn proxy(
     };
     exchange.line.app = Some(Arc::clone(&entry.name));
     exchange.metrics = entry.metrics.get().cloned();
+    if let Some(location) = shared.https.redirect_location(conn, &entry.name, &request) {
+        return exchange.redirect(location);
+    }
     match &entry.route {
         AppRoute::Serving(endpoints) if !endpoints.is_empty() => {
             forward(exchange, &entry, endpoints, request).await
@@ -268,6 +282,11 @@ fn respond(
     }
     let (mut parts, body) = response.into_parts();
     headers::prepare_response(&mut parts.headers, &exchange.line.request_id, false);
+    if let Some(app) = &exchange.line.app {
+        shared
+            .https
+            .add_hsts(exchange.conn, app, &mut parts.headers);
+    }
     let completion = Completion {
         shared: Arc::clone(shared),
         metrics: exchange.metrics,

@@ -7,6 +7,7 @@
 
 mod apps;
 mod builds;
+mod certs;
 mod config;
 mod domains;
 mod events;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use apps::AppRow;
 pub use builds::{BuildOutcome, BuildRow, NewBuild};
+pub use certs::{AcmeCertRow, AcmeOutcome, AppHttpsRow, UserCertRow};
 pub use config::ConfigVersionRow;
 pub use domains::DomainRow;
 pub use events::{EventRow, NewEvent};

@@ -116,6 +116,33 @@ CREATE TABLE sessions (
     r#"
 ALTER TABLE apps ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+CREATE TABLE acme_certs (
+    hostname        TEXT PRIMARY KEY,
+    app_id          INTEGER REFERENCES apps(id) ON DELETE CASCADE,
+    state           TEXT NOT NULL,
+    reason          TEXT,
+    issuer          TEXT,
+    not_after       INTEGER,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    updated_at      INTEGER NOT NULL
+);
+CREATE TABLE user_certs (
+    id         INTEGER PRIMARY KEY,
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    names      TEXT NOT NULL,
+    issuer     TEXT NOT NULL,
+    not_after  INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX user_certs_by_app ON user_certs(app_id, id);
+CREATE TABLE app_https (
+    app_id       INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    https_only   INTEGER NOT NULL DEFAULT 0,
+    hsts_max_age INTEGER
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

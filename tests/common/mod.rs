@@ -18,6 +18,8 @@ pub struct Server {
     child: Option<Child>,
     pub url: String,
     pub port: u16,
+    /// Port of the HTTPS listener.
+    pub https_port: u16,
     pub data_dir: tempfile::TempDir,
     /// HOME for CLI and git calls, so nothing touches the real user's config.
     pub home: tempfile::TempDir,
@@ -48,6 +50,7 @@ impl Server {
         let mut cmd = Command::new(paas_bin());
         cmd.arg("server")
             .env("PAAS_HTTP_ADDR", "127.0.0.1:0")
+            .env("PAAS_HTTPS_ADDR", "127.0.0.1:0")
             .env("PAAS_DATA_DIR", data_dir.path())
             .env("PAAS_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("PAAS_LOG_FORMAT", "json")
@@ -96,11 +99,14 @@ impl Server {
                 );
             }
         };
+        let (addr, https_addr) = addr;
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        let https_port = https_addr.rsplit(':').next().unwrap().parse().unwrap();
         Server {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),
             port,
+            https_port,
             data_dir,
             home,
             log,
@@ -272,13 +278,17 @@ fn unsafe_kill(pid: u32, signal: &str) {
         .status();
 }
 
-fn listening_addr(line: &str) -> Option<String> {
+/// (HTTP address, HTTPS address) from the "paas server listening" line.
+fn listening_addr(line: &str) -> Option<(String, String)> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = value.get("fields")?;
     if fields.get("message")?.as_str()? != "paas server listening" {
         return None;
     }
-    Some(fields.get("addr")?.as_str()?.to_owned())
+    Some((
+        fields.get("addr")?.as_str()?.to_owned(),
+        fields.get("https_addr")?.as_str()?.to_owned(),
+    ))
 }
 
 /// A finished command's output, as text.
