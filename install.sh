@@ -24,6 +24,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Under sudo, the invoking user's rustup toolchain is the one to use.
+if ! command -v cargo >/dev/null && [ -n "${SUDO_USER:-}" ]; then
+    user_home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    [ -x "$user_home/.cargo/bin/cargo" ] && export PATH="$user_home/.cargo/bin:$PATH"
+fi
 command -v cargo >/dev/null || { echo "install.sh: cargo not found; install Rust 1.85 or newer (https://rustup.rs)" >&2; exit 1; }
 command -v docker >/dev/null || [ -S /var/run/docker.sock ] || echo "install.sh: warning: no Docker engine found; paas needs one to build and run apps" >&2
 

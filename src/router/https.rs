@@ -137,8 +137,8 @@ impl HttpsHooks {
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
-        let host = super::host::strip_port(host.as_bytes())
-            .and_then(|h| std::str::from_utf8(h).ok())?;
+        let host =
+            super::host::strip_port(host.as_bytes()).and_then(|h| std::str::from_utf8(h).ok())?;
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let location = match policies.https_port {
             443 => format!("https://{host}{path}"),
