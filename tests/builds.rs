@@ -109,11 +109,7 @@ fn a_custom_buildpack_given_by_path_uses_env_dir_cache_dir_export_and_profile_d(
 #[test]
 fn an_app_no_buildpack_detects_is_rejected_with_what_each_looks_for() {
     let server = Server::start();
-    let repo = server.fixture_repo("nomatch");
-    server
-        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "nomatch"])
-        .ok();
-    let pushed = server.push(repo.path());
+    let (_repo, pushed) = server.push_new_app("nomatch", "nomatch");
     assert_ne!(pushed.code, 0);
     assert!(
         pushed
@@ -264,11 +260,7 @@ fn an_unreachable_engine_is_named_with_the_setting_to_check() {
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     let host = format!("unix://{}", socket.display());
     let server = Server::start_with(&[("PAAS_DOCKER_HOST", &host)]);
-    let repo = server.fixture_repo("procfile-shell");
-    server
-        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "nodocker"])
-        .ok();
-    let pushed = server.push(repo.path());
+    let (_repo, pushed) = server.push_new_app("procfile-shell", "nodocker");
     assert_ne!(pushed.code, 0);
     let hint = format!("is the Docker engine running? (PAAS_DOCKER_HOST={host})");
     assert!(pushed.stderr.contains(&hint), "{}", pushed.stderr);

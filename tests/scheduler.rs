@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_TOKEN, Server, app_containers, docker, eventually};
+use common::{ADMIN_TOKEN, Server, docker, eventually};
 
 #[test]
 fn config_changes_and_rollbacks_roll_out_with_the_new_env_visible_in_the_app() {
@@ -26,7 +26,11 @@ fn config_changes_and_rollbacks_roll_out_with_the_new_env_visible_in_the_app() {
         "rolled back to v2's config: {body}"
     );
     assert!(body.contains("PAAS_RELEASE=v4"), "{body}");
-    assert_eq!(app_containers("envs").len(), 1, "old containers are gone");
+    assert_eq!(
+        server.app_containers("envs").len(),
+        1,
+        "old containers are gone"
+    );
     // v1 predates the first build: rolling back to it brings back its config only.
     server
         .cli(&["config:set", "GREETING=again", "-a", "envs"])
@@ -42,10 +46,10 @@ fn config_changes_and_rollbacks_roll_out_with_the_new_env_visible_in_the_app() {
 fn scaling_converges_without_restarting_unchanged_processes() {
     let server = Server::start();
     server.deploy("env-echo", "scaly");
-    let first = app_containers("scaly");
+    let first = server.app_containers("scaly");
     assert_eq!(first.len(), 1);
     server.cli(&["ps:scale", "web=3", "-a", "scaly"]).ok();
-    let three = app_containers("scaly");
+    let three = server.app_containers("scaly");
     assert_eq!(three.len(), 3);
     assert!(three.contains(&first[0]), "web.1 was not restarted");
     let mut seen = std::collections::BTreeSet::new();
@@ -59,7 +63,7 @@ fn scaling_converges_without_restarting_unchanged_processes() {
     }
     assert_eq!(seen.len(), 3, "requests reach all three: {seen:?}");
     server.cli(&["ps:scale", "web=0", "-a", "scaly"]).ok();
-    assert!(app_containers("scaly").is_empty());
+    assert!(server.app_containers("scaly").is_empty());
     let (status, body) = server.get("scaly", "/");
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -69,7 +73,7 @@ fn scaling_converges_without_restarting_unchanged_processes() {
     server
         .cli(&["ps:scale", "web=2", "worker=1", "-a", "scaly"])
         .ok();
-    assert_eq!(app_containers("scaly").len(), 3);
+    assert_eq!(server.app_containers("scaly").len(), 3);
     let ps = server.cli(&["ps", "-a", "scaly"]);
     assert!(ps.ok().contains("worker.1"), "{}", ps.stdout);
     assert_eq!(server.get("scaly", "/").0, 200);
@@ -80,7 +84,7 @@ fn a_killed_web_process_comes_back_and_is_out_of_rotation_meanwhile() {
     let server = Server::start();
     server.deploy("env-echo", "phoenix");
     server.cli(&["ps:scale", "web=2", "-a", "phoenix"]).ok();
-    let victim = app_containers("phoenix").into_iter().next().unwrap();
+    let victim = server.app_containers("phoenix").into_iter().next().unwrap();
     docker(&["kill", &victim]).ok();
     // While it is down, every request still succeeds on the other one.
     for _ in 0..20 {
@@ -117,7 +121,7 @@ fn apps_keep_answering_when_the_server_is_killed_and_are_adopted_on_restart() {
     let mut server = Server::start();
     server.deploy("env-echo", "one");
     server.deploy("python-stdlib", "two");
-    let before: Vec<String> = [app_containers("one"), app_containers("two")].concat();
+    let before: Vec<String> = [server.app_containers("one"), server.app_containers("two")].concat();
     let port = server.port;
     server.kill9();
     // No server: the containers still run (the router is gone with the server, so ask them
@@ -131,7 +135,7 @@ fn apps_keep_answering_when_the_server_is_killed_and_are_adopted_on_restart() {
     let _ = port;
     assert_eq!(server.get("one", "/").0, 200);
     assert_eq!(server.get("two", "/").0, 200);
-    let after: Vec<String> = [app_containers("one"), app_containers("two")].concat();
+    let after: Vec<String> = [server.app_containers("one"), server.app_containers("two")].concat();
     assert_eq!(before, after, "adopted, not restarted");
 }
 
@@ -179,11 +183,7 @@ fn a_release_whose_web_never_gets_healthy_fails_and_the_old_one_keeps_serving() 
 #[test]
 fn a_failing_release_phase_aborts_the_deploy() {
     let server = Server::start();
-    let repo = server.fixture_repo("release-phase-fails");
-    server
-        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "phase"])
-        .ok();
-    let pushed = server.push(repo.path());
+    let (_repo, pushed) = server.push_new_app("release-phase-fails", "phase");
     assert_ne!(pushed.code, 0);
     assert!(
         pushed
@@ -197,7 +197,7 @@ fn a_failing_release_phase_aborts_the_deploy() {
         "its output reached the push: {}",
         pushed.stderr
     );
-    assert!(app_containers("phase").is_empty());
+    assert!(server.app_containers("phase").is_empty());
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn a_worker_only_app_runs_its_worker_and_has_no_web() {
     let server = Server::start();
     server.deploy("worker-only", "worky");
     server.cli(&["ps:scale", "worker=1", "-a", "worky"]).ok();
-    assert_eq!(app_containers("worky").len(), 1);
+    assert_eq!(server.app_containers("worky").len(), 1);
     eventually(
         "the worker's output in the logs",
         Duration::from_secs(20),
@@ -290,8 +290,16 @@ fn destroying_an_app_removes_its_containers_images_and_routes() {
     server
         .cli(&["apps:destroy", "doomed", "--confirm", "doomed"])
         .ok();
-    assert!(app_containers("doomed").is_empty());
-    let images = docker(&["images", "--filter", "label=paas.app=doomed", "-q"]);
+    assert!(server.app_containers("doomed").is_empty());
+    let instance = format!("label=paas.managed={}", server.instance());
+    let images = docker(&[
+        "images",
+        "--filter",
+        &instance,
+        "--filter",
+        "label=paas.app=doomed",
+        "-q",
+    ]);
     assert!(images.ok().trim().is_empty(), "{}", images.stdout);
     assert_eq!(server.get("doomed", "/").0, 404);
 }
@@ -306,7 +314,7 @@ fn resizing_a_process_type_restarts_it_with_the_new_memory_limit() {
         "{}",
         resized.stdout
     );
-    let containers = app_containers("roomy");
+    let containers = server.app_containers("roomy");
     assert_eq!(containers.len(), 1);
     let memory = docker(&["inspect", "-f", "{{.HostConfig.Memory}}", &containers[0]]);
     assert_eq!(memory.ok().trim(), (256u64 * 1024 * 1024).to_string());
@@ -324,7 +332,7 @@ fn app_json_sets_the_first_formation_the_health_path_and_a_postdeploy_script() {
     let server = Server::start();
     let repo = server.deploy("app-json", "described");
     assert_eq!(
-        app_containers("described").len(),
+        server.app_containers("described").len(),
         2,
         "app.json asked for two web processes"
     );
@@ -354,9 +362,9 @@ fn app_json_sets_the_first_formation_the_health_path_and_a_postdeploy_script() {
         pushed.stderr
     );
     assert_eq!(server.get("described", "/healthz").0, 200);
-    let logs = server.cli(&["logs", "-a", "described", "-n", "1000"]);
+    let logs = server.cli(&["logs", "-a", "described", "-n", "10000"]);
     assert_eq!(
-        logs.ok().matches("postdeploy ran for").count(),
+        logs.ok().matches("postdeploy ran for described").count(),
         1,
         "postdeploy runs once"
     );

@@ -10,7 +10,10 @@ use tokio::net::TcpStream;
 
 use crate::runtime::{InstanceState, Runtime};
 
-const POLL: Duration = Duration::from_millis(200);
+/// Checks start 200 ms apart and slow down to one a second: a fast boot is seen at once,
+/// and a slow one does not fill the app's log with probe requests.
+const FIRST_POLL: Duration = Duration::from_millis(200);
+const MAX_POLL: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 const WORKER_SETTLE: Duration = Duration::from_secs(1);
 
@@ -32,6 +35,7 @@ struct Check<'a> {
 impl Check<'_> {
     async fn run(&self) -> Result<(), Unhealthy> {
         let started = Instant::now();
+        let mut poll = FIRST_POLL;
         let deadline = started + self.timeout;
         let mut last_answer;
         loop {
@@ -59,7 +63,7 @@ impl Check<'_> {
                 if started.elapsed() >= WORKER_SETTLE {
                     return Ok(());
                 }
-                tokio::time::sleep(POLL).await;
+                tokio::time::sleep(poll).await;
                 continue;
             };
             match tokio::time::timeout(ATTEMPT_TIMEOUT, probe(addr, self.path, self.host)).await {
@@ -75,7 +79,8 @@ impl Check<'_> {
                 );
                 return Err(self.with_output(why).await);
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll).await;
+            poll = (poll * 3 / 2).min(MAX_POLL);
         }
     }
 

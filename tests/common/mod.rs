@@ -397,12 +397,19 @@ impl Server {
         )
     }
 
-    /// `paas apps:create` inside the repo (adds the `paas` remote), then `git push paas main`.
-    pub fn deploy(&self, fixture: &str, app: &str) -> tempfile::TempDir {
+    /// A repo of `fixture`, `paas apps:create APP` inside it (which adds the `paas`
+    /// remote), then `git push paas main`: the repo and the push's outcome.
+    pub fn push_new_app(&self, fixture: &str, app: &str) -> (tempfile::TempDir, Run) {
         let repo = self.fixture_repo(fixture);
         self.cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", app])
             .ok();
         let pushed = self.push(repo.path());
+        (repo, pushed)
+    }
+
+    /// `push_new_app`, asserting that the deploy succeeded.
+    pub fn deploy(&self, fixture: &str, app: &str) -> tempfile::TempDir {
+        let (repo, pushed) = self.push_new_app(fixture, app);
         assert_eq!(
             pushed.code, 0,
             "push of {fixture} failed:\n{}",
@@ -415,6 +422,33 @@ impl Server {
     pub fn push(&self, dir: &Path) -> Run {
         self.login();
         self.git(dir, &["push", "paas", "main"])
+    }
+
+    /// This server's instance id (the value of the `paas.managed` label it puts on
+    /// everything it starts in the engine).
+    pub fn instance(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("instance-id"))
+            .map(|id| id.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Names of this server's running containers of `app`'s processes.
+    pub fn app_containers(&self, app: &str) -> Vec<String> {
+        docker(&[
+            "ps",
+            "--filter",
+            &format!("label=paas.managed={}", self.instance()),
+            "--filter",
+            &format!("label=paas.app={app}"),
+            "--filter",
+            "label=paas.kind=process",
+            "--format",
+            "{{.Names}}",
+        ])
+        .stdout
+        .lines()
+        .map(str::to_owned)
+        .collect()
     }
 
     /// GET through the router with `Host: APP.localhost`: (status, body).
@@ -452,21 +486,4 @@ pub fn docker(args: &[&str]) -> Run {
             .output()
             .expect("docker CLI runs"),
     )
-}
-
-/// Names of the running containers of `app`'s processes.
-pub fn app_containers(app: &str) -> Vec<String> {
-    docker(&[
-        "ps",
-        "--filter",
-        &format!("label=paas.app={app}"),
-        "--filter",
-        "label=paas.kind=process",
-        "--format",
-        "{{.Names}}",
-    ])
-    .stdout
-    .lines()
-    .map(str::to_owned)
-    .collect()
 }
