@@ -264,6 +264,30 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
         .unwrap();
     assert_eq!(who.status().as_u16(), 401, "a revoked token stops working");
 
+    let resting = browser
+        .submit(
+            "/apps/shop/settings",
+            "/apps/shop/maintenance",
+            &[("mode", "on")],
+        )
+        .await;
+    assert!(
+        resting.flash().contains("shop is in maintenance"),
+        "{}",
+        resting.flash()
+    );
+    let (_, info) = api(&server, Method::GET, "/apps/shop", None).await;
+    assert_eq!(info["maintenance"], true);
+    browser
+        .submit(
+            "/apps/shop/settings",
+            "/apps/shop/maintenance",
+            &[("mode", "off")],
+        )
+        .await;
+    let (_, info) = api(&server, Method::GET, "/apps/shop", None).await;
+    assert_eq!(info["maintenance"], false);
+
     let refused = browser
         .submit(
             "/apps/shop/settings",
@@ -301,6 +325,7 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
         "ps.scale",
         "domain.add",
         "token.revoke",
+        "app.maintenance",
         "app.destroy",
     ] {
         assert!(

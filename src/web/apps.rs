@@ -295,6 +295,7 @@ struct Settings {
     branch: String,
     git_url: String,
     can_manage: bool,
+    maintenance: bool,
 }
 
 pub async fn settings(
@@ -311,10 +312,37 @@ pub async fn settings(
         git_url: format!("{}/{}.git", ctx.client.base_url, info.name),
         owner: info.owner,
         members: info.members,
+        maintenance: info.maintenance,
         branch: info.deploy_branch,
         app: head,
     };
     Ok(ctx.page(page))
+}
+
+#[derive(Deserialize)]
+pub struct MaintenanceForm {
+    /// `on` or `off`.
+    #[serde(default)]
+    mode: String,
+}
+
+pub async fn maintenance(
+    State(p): State<Platform>,
+    Path(app): Path<String>,
+    Posted(ctx, form): Posted<MaintenanceForm>,
+) -> Result<Response, WebError> {
+    let name = parse_name(&app)?;
+    let on = form.mode == "on";
+    let result = ops::apps::set_maintenance(&p, ctx.actor(), &name, on)
+        .await
+        .map(|_| {
+            Flash::notice(if on {
+                format!("{name} is in maintenance: visitors get a 503 page, processes keep running")
+            } else {
+                format!("{name} serves visitors again")
+            })
+        });
+    ctx.finish(&format!("/apps/{name}/settings"), result)
 }
 
 #[derive(Deserialize)]

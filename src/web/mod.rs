@@ -16,7 +16,8 @@
 //! GET  /apps/{app}/builds[/N]  builds and their logs     POST .../builds/cancel
 //! GET  /apps/{app}/logs        recent lines              GET  .../logs/stream  server-sent events
 //! GET  /apps/{app}/activity    the app's events
-//! GET  /apps/{app}/settings    members, danger zone      POST .../members[/remove], .../destroy
+//! GET  /apps/{app}/settings    members, danger zone      POST .../members[/remove], .../destroy,
+//!                                                        .../maintenance
 //! GET  /activity               everything you may see
 //! GET  /users                  users (admins)            POST /users, /users/{name}/password, /users/access
 //! GET  /tokens                 API tokens, your password POST /tokens, /tokens/{id}/revoke, /account/password
@@ -71,6 +72,7 @@ pub fn routes() -> Router<Platform> {
         .route("/logs/stream", get(logs::stream))
         .route("/activity", get(events::of_app))
         .route("/settings", get(apps::settings))
+        .route("/maintenance", post(apps::maintenance))
         .route("/members", post(access::add))
         .route("/members/remove", post(access::remove))
         .route("/destroy", post(apps::destroy));
