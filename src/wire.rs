@@ -50,7 +50,10 @@ pub struct AppInfo {
 /// `PATCH /apps/{app}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdateApp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_branch: Option<String>,
 }
 
 /// `PATCH /config`: a string sets a key, `null` removes it.

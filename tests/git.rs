@@ -97,6 +97,47 @@ fn master_deploys_while_the_app_never_chose_a_branch() {
 }
 
 #[test]
+fn a_chosen_deploy_branch_deploys_and_main_and_master_no_longer_do() {
+    let server = Server::start();
+    let repo = server.fixture_repo("procfile-shell");
+    server
+        .git(repo.path(), &["branch", "-m", "production"])
+        .ok();
+    server
+        .cli_in(repo.path(), ADMIN_TOKEN, &["apps:create", "prod"])
+        .ok();
+    server.login();
+    let bad = server.cli_in(repo.path(), ADMIN_TOKEN, &["git:deploy-branch", "a..b"]);
+    assert!(bad.fails().contains("invalid branch name"));
+    let set = server.cli_in(
+        repo.path(),
+        ADMIN_TOKEN,
+        &["git:deploy-branch", "production"],
+    );
+    assert!(set.ok().contains("git push paas HEAD:production"));
+    let shown = server.cli_in(repo.path(), ADMIN_TOKEN, &["git:deploy-branch"]);
+    assert_eq!(shown.ok().trim(), "production");
+
+    server
+        .git(repo.path(), &["branch", "master", "production"])
+        .ok();
+    let master = server.git(repo.path(), &["push", "paas", "master"]);
+    assert_ne!(master.code, 0, "master is no alias once a branch is chosen");
+    assert!(
+        master
+            .stderr
+            .contains("only production deploys: git push paas HEAD:production"),
+        "{}",
+        master.stderr
+    );
+    let pushed = server.git(repo.path(), &["push", "paas", "production"]);
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    assert!(pushed.stderr.contains("Deployed to"), "{}", pushed.stderr);
+    let events = server.cli(&["events", "-a", "prod"]);
+    assert!(events.ok().contains("deploy branch set to production"));
+}
+
+#[test]
 fn push_options_reach_the_pipeline_and_progress_is_streamed() {
     let server = Server::start();
     let repo = server.fixture_repo("procfile-shell");

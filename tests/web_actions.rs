@@ -2,6 +2,8 @@
 //! with a flash message, and live logs as server-sent events.
 
 mod common;
+#[path = "https/pebble.rs"]
+mod pebble;
 mod web_support;
 
 use std::time::Duration;
@@ -288,6 +290,32 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
     let (_, info) = api(&server, Method::GET, "/apps/shop", None).await;
     assert_eq!(info["maintenance"], false);
 
+    let bad_branch = browser
+        .submit(
+            "/apps/shop/settings",
+            "/apps/shop/deploy-branch",
+            &[("branch", "no spaces")],
+        )
+        .await;
+    assert!(
+        bad_branch.flash().contains("invalid branch name"),
+        "{}",
+        bad_branch.flash()
+    );
+    let branch = browser
+        .submit(
+            "/apps/shop/settings",
+            "/apps/shop/deploy-branch",
+            &[("branch", "production")],
+        )
+        .await;
+    assert_eq!(
+        branch.flash(),
+        "Done: shop now deploys from production: git push paas HEAD:production"
+    );
+    let (_, info) = api(&server, Method::GET, "/apps/shop", None).await;
+    assert_eq!(info["deploy_branch"], "production");
+
     let refused = browser
         .submit(
             "/apps/shop/settings",
@@ -326,6 +354,7 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
         "domain.add",
         "token.revoke",
         "app.maintenance",
+        "app.deploy_branch",
         "app.destroy",
     ] {
         assert!(
@@ -376,4 +405,123 @@ async fn live_logs_arrive_as_server_sent_events() {
         !filtered.body.contains("hello-from-the-test"),
         "the source filter hides platform lines"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_https_tab_shows_certificates_and_installs_one_the_user_brings() {
+    let server = Server::start();
+    let browser = signed_in_admin(&server).await;
+    browser.submit("/", "/apps", &[("name", "corp")]).await;
+    browser
+        .submit(
+            "/apps/corp/domains",
+            "/apps/corp/domains",
+            &[("hostname", "intranet.corp.example")],
+        )
+        .await;
+    let page = browser.get("/apps/corp/https").await;
+    assert!(page.body.contains("corp.localhost"), "{}", page.body);
+    assert!(page.body.contains("intranet.corp.example"));
+    assert!(page.body.contains("self-signed (development)"));
+
+    let (_, chain, key) = pebble::user_certificate(&["*.corp.example"], "Corp Internal CA");
+    let (_, _, other_key) = pebble::user_certificate(&["x.example"], "Another CA");
+    let mismatched = browser
+        .submit(
+            "/apps/corp/https",
+            "/apps/corp/https/certs",
+            &[("certificate", &chain), ("key", &other_key)],
+        )
+        .await;
+    assert!(
+        mismatched.flash().contains("private key"),
+        "{}",
+        mismatched.flash()
+    );
+    let installed = browser
+        .submit(
+            "/apps/corp/https",
+            "/apps/corp/https/certs",
+            &[("certificate", &chain), ("key", &key)],
+        )
+        .await;
+    assert_eq!(
+        installed.flash(),
+        "Done: certificate installed; it now serves intranet.corp.example"
+    );
+    assert!(installed.body.contains("Corp Internal CA"));
+    assert!(installed.body.contains("added by you"));
+    let key_body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(
+        !installed.body.contains(&key_body),
+        "the key is never shown"
+    );
+    let port = server.https_port;
+    let served = tokio::task::spawn_blocking(move || {
+        pebble::served_certificate(port, "intranet.corp.example")
+    })
+    .await
+    .unwrap()
+    .expect("a TLS handshake");
+    assert_eq!(served.issuer, "Corp Internal CA");
+
+    let bad_hsts = browser
+        .submit(
+            "/apps/corp/https",
+            "/apps/corp/https",
+            &[("https_only", "1"), ("hsts_max_age", "a year")],
+        )
+        .await;
+    assert!(
+        bad_hsts.flash().contains("not a number of seconds"),
+        "{}",
+        bad_hsts.flash()
+    );
+    let (_, unchanged) = api(&server, Method::GET, "/apps/corp/https", None).await;
+    assert_eq!(
+        unchanged["https_only"], false,
+        "a refused form changes nothing"
+    );
+    let saved = browser
+        .submit(
+            "/apps/corp/https",
+            "/apps/corp/https",
+            &[("https_only", "1"), ("hsts_max_age", "31536000")],
+        )
+        .await;
+    assert_eq!(
+        saved.flash(),
+        "Done: corp: plain HTTP now redirects to HTTPS; HSTS max-age=31536000"
+    );
+    let (_, https) = api(&server, Method::GET, "/apps/corp/https", None).await;
+    assert_eq!(https, json!({"https_only": true, "hsts_max_age": 31536000}));
+
+    let id = installed
+        .body
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a remove form for the certificate")
+        .to_owned();
+    let removed = browser
+        .submit(
+            "/apps/corp/https",
+            "/apps/corp/https/remove",
+            &[("id", &id)],
+        )
+        .await;
+    assert!(
+        removed
+            .flash()
+            .contains(&format!("certificate {id} removed")),
+        "{}",
+        removed.flash()
+    );
+    let after = tokio::task::spawn_blocking(move || {
+        pebble::served_certificate(port, "intranet.corp.example")
+    })
+    .await
+    .unwrap()
+    .expect("a TLS handshake");
+    assert_eq!(after.issuer, "paas self-signed");
 }

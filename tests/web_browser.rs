@@ -438,6 +438,13 @@ async fn a_person_deploys_configures_rolls_back_scales_and_tidies_up_in_a_real_b
     );
     ui.screenshot("10-domains").await;
 
+    // Each hostname's certificate (the development one here).
+    ui.goto("/apps/demo/https").await;
+    let certs = ui.text("table.certs").await;
+    assert!(certs.contains("www.demo.example"), "{certs}");
+    assert!(certs.contains("self-signed"), "{certs}");
+    ui.screenshot("22-https").await;
+
     // Builds and a build's full log.
     ui.goto("/apps/demo/builds").await;
     assert!(ui.text("table.builds").await.contains("succeeded"));

@@ -1,9 +1,10 @@
-//! `/api/v1/apps`: create, list, show, destroy.
+//! `/api/v1/apps`: create, list, show, change settings, destroy.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use crate::domain::BranchName;
 use crate::ops::{Actor, Platform, apps};
 use crate::wire::{AppInfo, CreateApp, UpdateApp};
 
@@ -59,9 +60,17 @@ pub async fn update(
     Json(req): Json<UpdateApp>,
 ) -> Result<axum::Json<AppInfo>, ApiError> {
     let name = app_name(&app)?;
-    let info = match req.maintenance {
-        Some(on) => apps::set_maintenance(&p, &actor, &name, on).await?,
-        None => apps::info(&p, &actor, &name).await?,
-    };
+    let branch = req
+        .deploy_branch
+        .as_deref()
+        .map(BranchName::parse)
+        .transpose()?;
+    let mut info = apps::info(&p, &actor, &name).await?;
+    if let Some(branch) = branch {
+        info = apps::set_deploy_branch(&p, &actor, &name, branch).await?;
+    }
+    if let Some(on) = req.maintenance {
+        info = apps::set_maintenance(&p, &actor, &name, on).await?;
+    }
     Ok(axum::Json(info))
 }

@@ -126,6 +126,35 @@ pub async fn git_remote(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `git:deploy-branch [BRANCH]`: show or set the branch whose pushes deploy.
+pub async fn deploy_branch(ctx: &Ctx, branch: Option<String>) -> Result<()> {
+    let app = ctx.app()?;
+    let Some(branch) = branch else {
+        let info: AppInfo = ctx.client.get(&app_path(&app)).await?;
+        println!("{}", info.deploy_branch);
+        return Ok(());
+    };
+    output::begin(&format!("Setting the deploy branch of {app} to {branch}"));
+    let info: AppInfo = ctx
+        .client
+        .patch(
+            &app_path(&app),
+            &UpdateApp {
+                maintenance: None,
+                deploy_branch: Some(branch),
+            },
+        )
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    println!("done");
+    println!(
+        "Deploy with: git push {} HEAD:{}",
+        git_remote::REMOTE,
+        info.deploy_branch
+    );
+    Ok(())
+}
+
 /// `maintenance`, `maintenance:on`, `maintenance:off`.
 pub async fn maintenance(ctx: &Ctx, set: Option<bool>) -> Result<()> {
     let app = ctx.app()?;
@@ -141,6 +170,7 @@ pub async fn maintenance(ctx: &Ctx, set: Option<bool>) -> Result<()> {
             &app_path(&app),
             &UpdateApp {
                 maintenance: Some(on),
+                deploy_branch: None,
             },
         )
         .await

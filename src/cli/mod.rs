@@ -231,6 +231,9 @@ pub enum Command {
     /// Add or fix the `paas` git remote of this repository
     #[command(name = "git:remote")]
     GitRemote,
+    /// Show or set the branch whose pushes deploy (default main, with master accepted)
+    #[command(name = "git:deploy-branch")]
+    GitDeployBranch { branch: Option<String> },
     /// git credential helper (git runs this; see paas login)
     #[command(name = "git:credential", hide = true)]
     GitCredential { operation: String },
@@ -295,6 +298,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         AppsInfo { name } => apps::info(ctx, name).await,
         AppsDestroy { name, confirm } => apps::destroy(ctx, name, confirm).await,
         GitRemote => apps::git_remote(ctx).await,
+        GitDeployBranch { branch } => apps::deploy_branch(ctx, branch).await,
         Maintenance => apps::maintenance(ctx, None).await,
         MaintenanceOn => apps::maintenance(ctx, Some(true)).await,
         MaintenanceOff => apps::maintenance(ctx, Some(false)).await,

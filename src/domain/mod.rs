@@ -6,6 +6,7 @@
 
 mod app_json;
 mod app_name;
+mod branch_name;
 mod config_vars;
 mod formation;
 mod hostname;
@@ -16,6 +17,7 @@ mod user_name;
 
 pub use app_json::AppJson;
 pub use app_name::AppName;
+pub use branch_name::BranchName;
 pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
 pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest};
 pub use hostname::Hostname;

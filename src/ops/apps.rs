@@ -1,8 +1,8 @@
-//! Apps: create, list, show, destroy.
+//! Apps: create, list, show, destroy, and their settings (maintenance, deploy branch).
 
-use crate::domain::{AppName, ConfigVars, ReleaseState};
+use crate::domain::{AppName, BranchName, ConfigVars, ReleaseState};
 use crate::release::Description;
-use crate::store::{AppRow, NewEvent, NewRelease, StoreError};
+use crate::store::{AppRow, Db, NewEvent, NewRelease, StoreError};
 use crate::wire::AppInfo;
 
 use super::{Actor, OpsError, Platform, visible_app};
@@ -109,30 +109,76 @@ pub async fn set_maintenance(
     name: &AppName,
     on: bool,
 ) -> Result<AppInfo, OpsError> {
-    let (actor_in, name_in) = (actor.clone(), name.clone());
-    let app = p
-        .store
-        .write(move |tx| {
-            let app = visible_app(tx, &actor_in, &name_in)?;
+    let detail = if on {
+        "maintenance mode on"
+    } else {
+        "maintenance mode off"
+    };
+    let app = change_setting(
+        p,
+        actor,
+        name,
+        "app.maintenance",
+        detail.into(),
+        move |tx, app| {
             tx.set_maintenance(app.id, on)?;
-            tx.insert_event(NewEvent {
-                actor: actor_in.name(),
-                app_name: Some(app.name.as_str()),
-                action: "app.maintenance",
-                detail: if on {
-                    "maintenance mode on"
-                } else {
-                    "maintenance mode off"
-                },
-            })?;
-            Ok::<_, OpsError>(crate::store::AppRow {
-                maintenance: on,
-                ..app
-            })
-        })
-        .await?;
+            app.maintenance = on;
+            Ok(())
+        },
+    )
+    .await?;
     p.deployer.routes_changed().await;
     info_of(p, app).await
+}
+
+/// The branch whose pushes deploy; once set, `master` is no longer an alias of `main`.
+pub async fn set_deploy_branch(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    branch: BranchName,
+) -> Result<AppInfo, OpsError> {
+    let detail = format!("deploy branch set to {branch}");
+    let app = change_setting(
+        p,
+        actor,
+        name,
+        "app.deploy_branch",
+        detail,
+        move |tx, app| {
+            tx.set_deploy_branch(app.id, branch.as_str())?;
+            app.deploy_branch = Some(branch.to_string());
+            Ok(())
+        },
+    )
+    .await?;
+    info_of(p, app).await
+}
+
+/// One setting of a visible app changed by `apply`, with its audit event, in one
+/// transaction; returns the app as it is now.
+async fn change_setting(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    action: &'static str,
+    detail: String,
+    apply: impl FnOnce(&Db<'_>, &mut AppRow) -> Result<(), StoreError> + Send + 'static,
+) -> Result<AppRow, OpsError> {
+    let (actor, name) = (actor.clone(), name.clone());
+    p.store
+        .write(move |tx| {
+            let mut app = visible_app(tx, &actor, &name)?;
+            apply(tx, &mut app)?;
+            tx.insert_event(NewEvent {
+                actor: actor.name(),
+                app_name: Some(app.name.as_str()),
+                action,
+                detail: &detail,
+            })?;
+            Ok::<_, OpsError>(app)
+        })
+        .await
 }
 
 /// Stops everything the app runs, then forgets it: store rows, git repo, build cache.

@@ -6,6 +6,7 @@
 //! the image and build-container calls directly: they need one engine's image store.
 
 mod build_container;
+mod buildkit;
 mod containers;
 mod docker_runtime;
 mod events;
@@ -100,6 +101,9 @@ pub struct Docker {
     instance: String,
     /// Set once the app network is known to exist.
     network_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set once the engine refused a BuildKit build: later builds go straight to the
+    /// classic builder.
+    buildkit_refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Engine calls rarely take long, but image imports and builds stream for minutes.
@@ -153,6 +157,7 @@ impl Docker {
             host: shown,
             instance: instance.to_owned(),
             network_ready: Default::default(),
+            buildkit_refused: Default::default(),
         };
         if let Err(e) = docker.ensure_network().await {
             tracing::warn!(error = %e, "the app network could not be made yet");

@@ -116,6 +116,14 @@ impl Db<'_> {
         Ok(())
     }
 
+    pub fn set_deploy_branch(&self, app_id: i64, branch: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE apps SET deploy_branch = ?2 WHERE id = ?1",
+            params![app_id, branch],
+        )?;
+        Ok(())
+    }
+
     /// Records that the app's postdeploy script ran; true only for the first caller.
     pub fn mark_postdeployed(&self, app_id: i64) -> Result<bool, StoreError> {
         let n = self.conn.execute(

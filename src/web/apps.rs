@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{Redirect, Response};
 use serde::Deserialize;
 
-use crate::domain::AppName;
+use crate::domain::{AppName, BranchName};
 use crate::ops::{self, Actor, OpsError, Platform};
 use crate::wire::{AppInfo, FormationEntry, ProcessInfo, ReleaseInfo};
 
@@ -342,6 +342,32 @@ pub async fn maintenance(
                 format!("{name} serves visitors again")
             })
         });
+    ctx.finish(&format!("/apps/{name}/settings"), result)
+}
+
+#[derive(Deserialize)]
+pub struct DeployBranchForm {
+    #[serde(default)]
+    branch: String,
+}
+
+pub async fn deploy_branch(
+    State(p): State<Platform>,
+    Path(app): Path<String>,
+    Posted(ctx, form): Posted<DeployBranchForm>,
+) -> Result<Response, WebError> {
+    let name = parse_name(&app)?;
+    let result = match BranchName::parse(form.branch.trim()) {
+        Ok(branch) => ops::apps::set_deploy_branch(&p, ctx.actor(), &name, branch)
+            .await
+            .map(|info| {
+                Flash::notice(format!(
+                    "{name} now deploys from {0}: git push paas HEAD:{0}",
+                    info.deploy_branch
+                ))
+            }),
+        Err(e) => Err(OpsError::Invalid(e)),
+    };
     ctx.finish(&format!("/apps/{name}/settings"), result)
 }
 

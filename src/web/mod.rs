@@ -13,11 +13,12 @@
 //! GET  /apps/{app}/config      config vars               POST .../config[/unset]
 //! GET  /apps/{app}/scale       formation                 POST .../scale
 //! GET  /apps/{app}/domains     custom domains            POST .../domains[/remove]
+//! GET  /apps/{app}/https       certificates, https-only  POST .../https, .../https/certs, .../https/remove
 //! GET  /apps/{app}/builds[/N]  builds and their logs     POST .../builds/cancel
 //! GET  /apps/{app}/logs        recent lines              GET  .../logs/stream  server-sent events
 //! GET  /apps/{app}/activity    the app's events
 //! GET  /apps/{app}/settings    members, danger zone      POST .../members[/remove], .../destroy,
-//!                                                        .../maintenance
+//!                                                        .../maintenance, .../deploy-branch
 //! GET  /activity               everything you may see
 //! GET  /users                  users (admins)            POST /users, /users/{name}/password, /users/access
 //! GET  /tokens                 API tokens, your password POST /tokens, /tokens/{id}/revoke, /account/password
@@ -30,6 +31,7 @@ mod access;
 mod apps;
 mod assets;
 mod builds;
+mod certs;
 mod config;
 mod cookies;
 mod domains;
@@ -65,6 +67,9 @@ pub fn routes() -> Router<Platform> {
         .route("/scale", get(ps::page).post(ps::scale))
         .route("/domains", get(domains::page).post(domains::add))
         .route("/domains/remove", post(domains::remove))
+        .route("/https", get(certs::page).post(certs::set_https))
+        .route("/https/certs", post(certs::add))
+        .route("/https/remove", post(certs::remove))
         .route("/builds", get(builds::page))
         .route("/builds/{id}", get(builds::show))
         .route("/builds/cancel", post(builds::cancel))
@@ -73,6 +78,7 @@ pub fn routes() -> Router<Platform> {
         .route("/activity", get(events::of_app))
         .route("/settings", get(apps::settings))
         .route("/maintenance", post(apps::maintenance))
+        .route("/deploy-branch", post(apps::deploy_branch))
         .route("/members", post(access::add))
         .route("/members/remove", post(access::remove))
         .route("/destroy", post(apps::destroy));

@@ -100,20 +100,28 @@ impl When {
     }
 }
 
+/// `secs` since the moment: "2 minutes ago", or "in 3 days" for a moment to come (a
+/// certificate's expiry); the date beyond a month either way.
 fn ago(secs: i64, exact: &str) -> String {
-    let plural = |n: i64, unit: &str| {
-        if n == 1 {
-            format!("1 {unit} ago")
+    let span = secs.saturating_abs();
+    let amount = |n: i64, unit: &str| {
+        let words = if n == 1 {
+            format!("1 {unit}")
         } else {
-            format!("{n} {unit}s ago")
+            format!("{n} {unit}s")
+        };
+        if secs < 0 {
+            format!("in {words}")
+        } else {
+            format!("{words} ago")
         }
     };
-    match secs {
-        i64::MIN..10 => "just now".to_owned(),
-        10..60 => plural(secs, "second"),
-        60..3600 => plural(secs / 60, "minute"),
-        3600..86_400 => plural(secs / 3600, "hour"),
-        86_400..2_592_000 => plural(secs / 86_400, "day"),
+    match span {
+        0..10 => "just now".to_owned(),
+        10..60 => amount(span, "second"),
+        60..3600 => amount(span / 60, "minute"),
+        3600..86_400 => amount(span / 3600, "hour"),
+        86_400..2_592_000 => amount(span / 86_400, "day"),
         _ => exact.get(..10).unwrap_or(exact).to_owned(),
     }
 }
@@ -152,7 +160,7 @@ impl Badge {
     /// Any lifecycle word of a build, release or process.
     pub fn state(word: &str) -> Badge {
         let tone = match word {
-            "succeeded" | "up" | "running" => "ok",
+            "succeeded" | "up" | "running" | "valid" => "ok",
             "pending" | "building" | "starting" | "deploying" => "busy",
             "failed" | "crashed" => "bad",
             _ => "idle",
@@ -181,6 +189,14 @@ mod tests {
         );
         assert_eq!(
             When::parse_at("2023-11-14T22:13:20Z", at + 90 * 86_400).ago,
+            "2023-11-14"
+        );
+        assert_eq!(
+            When::parse_at("2023-11-14T22:13:20Z", at - 3 * 86_400).ago,
+            "in 3 days"
+        );
+        assert_eq!(
+            When::parse_at("2023-11-14T22:13:20Z", at - 400 * 86_400).ago,
             "2023-11-14"
         );
         assert_eq!(When::parse_at("garbage", at).ago, "garbage");
