@@ -32,6 +32,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let code = runtime.block_on(paas::cli::run(cli))?;
-    Ok(u8::try_from(code).unwrap_or(1))
+    let code = runtime.block_on(paas::cli::run(cli));
+    // `paas run` may leave a read of stdin pending: it must not hold the exit up.
+    runtime.shutdown_background();
+    Ok(u8::try_from(code?).unwrap_or(1))
 }

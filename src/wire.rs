@@ -216,6 +216,38 @@ pub enum RunEvent {
     Failed { error: String },
 }
 
+/// `GET /apps/{app}/run/attach`, a WebSocket: the client's first text message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunAttach {
+    pub command: String,
+    /// The caller's terminal: the process gets one of this size. None: plain pipes.
+    #[serde(default)]
+    pub terminal: Option<TermSize>,
+}
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermSize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// A text message from the client of an attached run, after the first. Binary messages
+/// are the process's stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunControl {
+    /// The caller's terminal was resized.
+    Resize(TermSize),
+    /// The caller's stdin ended: the process's stdin closes.
+    Eof,
+}
+
+/// The first byte of a binary message from the server of an attached run: which stream
+/// the rest came from. Text messages from the server are [`RunEvent`]s.
+pub const RUN_STDOUT: u8 = 1;
+pub const RUN_STDERR: u8 = 2;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildInfo {
     pub id: i64,

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::io::Write;
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{ADMIN_TOKEN, Server, docker, eventually};
@@ -235,6 +237,144 @@ fn paas_run_streams_output_and_exits_with_the_command_s_code() {
     assert_eq!(failed.code, 7);
     let detached = server.cli_in(repo.path(), ADMIN_TOKEN, &["run", "--detach", "sleep", "1"]);
     assert!(detached.ok().contains("up, run."), "{}", detached.stdout);
+}
+
+#[test]
+fn paas_run_takes_stdin_keeps_stderr_apart_and_gives_a_terminal_to_a_terminal() {
+    let server = Server::start();
+    let repo = server.deploy("env-echo", "talker");
+    let paas = common::paas_bin();
+
+    let mut piped = server
+        .command(&paas)
+        .current_dir(repo.path())
+        .env("PAAS_TOKEN", ADMIN_TOKEN)
+        .args(["run", "read name; echo hello $name; echo oops >&2; exit 3"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    piped
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from-a-pipe\n")
+        .unwrap();
+    let out = piped.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert_eq!(stdout, "hello from-a-pipe\n", "stderr: {stderr}");
+    assert!(stderr.contains("oops"), "{stderr}");
+
+    // `script` gives paas a terminal, as a person at a shell would have.
+    let line = format!(
+        "{} run 'tty; stty size; read word; echo got:$word'",
+        paas.display()
+    );
+    let mut typed = server
+        .command("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(repo.path())
+        .env("PAAS_TOKEN", ADMIN_TOKEN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut keys = typed.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    keys.write_all(b"typed\r").unwrap();
+    let out = typed.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("/dev/pts/"), "a terminal: {screen}");
+    assert!(screen.contains("24 80"), "of a known size: {screen}");
+    assert!(screen.contains("got:typed"), "{screen}");
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+}
+
+#[test]
+fn a_run_whose_caller_or_server_goes_away_is_stopped_and_removed() {
+    let mut server = Server::start();
+    let repo = server.deploy("env-echo", "leaver");
+    let mut caller = server
+        .command(common::paas_bin())
+        .current_dir(repo.path())
+        .env("PAAS_TOKEN", ADMIN_TOKEN)
+        .args(["run", "sleep 600"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let one_offs = || {
+        docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=paas.managed={}", server.instance()),
+            "--filter",
+            "label=paas.kind=oneoff",
+            "--format",
+            "{{.Names}}",
+        ])
+        .stdout
+    };
+    eventually("the one-off running", Duration::from_secs(30), || {
+        !one_offs().trim().is_empty()
+    });
+    caller.kill().unwrap();
+    caller.wait().unwrap();
+    eventually("the one-off removed", Duration::from_secs(30), || {
+        one_offs().trim().is_empty()
+    });
+    let logs = server.cli(&["logs", "-a", "leaver", "-n", "200"]);
+    assert!(
+        logs.ok().contains("stopped: its caller went away"),
+        "{}",
+        logs.stdout
+    );
+
+    // A stopping server does not wait for an attached session: it stops the process.
+    let _attached = server
+        .command(common::paas_bin())
+        .current_dir(repo.path())
+        .env("PAAS_TOKEN", ADMIN_TOKEN)
+        .args(["run", "sleep 600"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(
+        "the second one-off running",
+        Duration::from_secs(30),
+        || !one_offs().trim().is_empty(),
+    );
+    let pid = server.pid();
+    send_signal(pid, "TERM");
+    eventually(
+        "the server stopped by itself",
+        Duration::from_secs(15),
+        || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+        },
+    );
+    assert!(one_offs().trim().is_empty(), "{}", one_offs());
+    server.terminate();
+}
+
+/// `kill -SIG PID`.
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[test]

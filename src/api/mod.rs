@@ -40,6 +40,7 @@ pub fn routes() -> Router<Platform> {
         .route("/builds/cancel", post(builds::cancel))
         .route("/logs", get(logs::stream))
         .route("/run", post(run::start))
+        .route("/run/attach", get(run::attach))
         .route("/domains", get(domains::list).post(domains::add))
         .route("/domains/{hostname}", delete(domains::remove))
         .route("/certs", get(certs::list).post(certs::add))

@@ -1,14 +1,20 @@
-//! `POST /api/v1/apps/{app}/run`: starts a one-off process and streams its output as
-//! newline-delimited JSON events, ending with its exit code.
+//! One-off processes. `POST /api/v1/apps/{app}/run` starts one and streams its output as
+//! newline-delimited JSON events, ending with its exit code; `GET .../run/attach` is a
+//! WebSocket with the process's stdin, output and terminal (`paas run`).
 
 use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use crate::domain::AppName;
+use crate::ops::deploy::{RunOutput, RunSession};
 use crate::ops::{Actor, Platform, run};
-use crate::wire::{RunEvent, RunRequest};
+use crate::wire::{RUN_STDERR, RUN_STDOUT, RunAttach, RunControl, RunEvent, RunRequest};
 
 use super::error::ApiError;
 use super::extract::{Json, app_name};
@@ -58,4 +64,110 @@ fn line(event: &RunEvent) -> String {
 
 fn ndjson(body: Body) -> Response {
     ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+/// `GET /api/v1/apps/{app}/run/attach`, a WebSocket: the first text message names the
+/// command (and the terminal); then binary messages carry stdin one way and output the
+/// other (first byte: which stream), and text messages carry resizes, stdin's end, and
+/// finally the exit code. Closing the socket stops the process.
+pub async fn attach(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path(app): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let name = app_name(&app)?;
+    // Refused here, before the upgrade, an unknown app is a plain 404 with its hint.
+    crate::ops::apps::find(&p, &actor, &name).await?;
+    Ok(upgrade.on_upgrade(move |socket| relay(p, actor, name, socket)))
+}
+
+async fn relay(p: Platform, actor: Actor, name: AppName, mut socket: WebSocket) {
+    let request = match socket.recv().await {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<RunAttach>(text.as_str())
+            .map_err(|e| format!("the first message must name the command: {e}")),
+        _ => Err("the first message must name the command".to_owned()),
+    };
+    let session = match request {
+        Ok(request) => run::attach(&p, &actor, &name, &request.command, request.terminal)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let session = match session {
+        Ok(session) => session,
+        Err(error) => {
+            let _ = socket.send(event(&RunEvent::Failed { error })).await;
+            return;
+        }
+    };
+    let RunSession {
+        dyno,
+        mut input,
+        mut output,
+        resize,
+        exit,
+        keepalive,
+    } = session;
+    if socket
+        .send(event(&RunEvent::Started { dyno }))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            chunk = output.next() => {
+                let Some(chunk) = chunk else { break };
+                let (stream, bytes) = match chunk {
+                    RunOutput::Stdout(bytes) => (RUN_STDOUT, bytes),
+                    RunOutput::Stderr(bytes) => (RUN_STDERR, bytes),
+                };
+                let mut frame = Vec::with_capacity(bytes.len() + 1);
+                frame.push(stream);
+                frame.extend_from_slice(&bytes);
+                if socket.send(Message::Binary(frame.into())).await.is_err() {
+                    return;
+                }
+            }
+            message = socket.recv() => match message {
+                Some(Ok(Message::Binary(data))) if stdin_open => {
+                    if input.write_all(&data).await.is_err() {
+                        stdin_open = false;
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    match serde_json::from_str::<RunControl>(text.as_str()) {
+                        Ok(RunControl::Resize(size)) => {
+                            let _ = resize.send(size);
+                        }
+                        Ok(RunControl::Eof) => {
+                            stdin_open = false;
+                            let _ = input.shutdown().await;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Some(Ok(_)) => {}
+                // The caller went away: dropping the session stops the process.
+                Some(Err(_)) | None => return,
+            },
+        }
+    }
+    let code = exit.await.ok().flatten();
+    drop(keepalive);
+    let last = match code {
+        Some(code) => RunEvent::Exited { code },
+        None => RunEvent::Failed {
+            error: "the process ended without an exit code".into(),
+        },
+    };
+    let _ = socket.send(event(&last)).await;
+    let _ = socket.close().await;
+}
+
+fn event(event: &RunEvent) -> Message {
+    Message::Text(serde_json::to_string(event).unwrap_or_default().into())
 }

@@ -1,6 +1,6 @@
 //! The HTTP client of the CLI: JSON in and out, server errors turned into one line.
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -90,15 +90,45 @@ impl Client {
         if response.status().is_success() {
             return Ok(response);
         }
+        Err(self.refusal(response).await)
+    }
+
+    /// Opens a WebSocket on `path` and returns the upgraded connection; the caller frames
+    /// it (the server is ours, so its `Sec-WebSocket-Accept` is not checked).
+    pub async fn websocket(&self, path: &str) -> Result<reqwest::Upgraded> {
+        use base64::Engine;
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header(reqwest::header::CONNECTION, "Upgrade")
+            .header(reqwest::header::UPGRADE, "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Key", key);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(self.refusal(response).await);
+        }
+        response
+            .upgrade()
+            .await
+            .with_context(|| format!("the connection to {}{path} could not be upgraded", self.url))
+    }
+
+    /// The one-line error of a refused request.
+    async fn refusal(&self, response: reqwest::Response) -> anyhow::Error {
         let status = response.status();
         let message = match response.json::<ErrorBody>().await {
             Ok(body) => body.error,
             Err(_) => format!("server answered {status}"),
         };
         if status == StatusCode::UNAUTHORIZED && self.token.is_none() {
-            bail!("not logged in to {}; run paas login {}", self.url, self.url);
+            return anyhow!("not logged in to {}; run paas login {}", self.url, self.url);
         }
-        Err(anyhow!(message))
+        anyhow!(message)
     }
 
     fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {

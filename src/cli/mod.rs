@@ -19,6 +19,7 @@ mod ps;
 mod releases;
 mod run;
 mod stack;
+mod terminal;
 mod tokens;
 mod users;
 

@@ -4,15 +4,38 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use tokio::sync::mpsc;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use tokio::io::AsyncWrite;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{AppRow, ReleaseRow};
-use crate::wire::ProcessInfo;
+use crate::wire::{ProcessInfo, TermSize};
 
 /// Where a one-off process's output lines go as they are printed.
 pub type OutputSink = Box<dyn Fn(&str) + Send + Sync>;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Output of an attached one-off process; with a terminal, everything is `Stdout`.
+pub enum RunOutput {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+/// A one-off process attached to its caller (`paas run` from a terminal or a pipe).
+/// Dropping it before the process ended stops the process: nobody is left to talk to it.
+pub struct RunSession {
+    pub dyno: String,
+    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Ends when the process closed its output.
+    pub output: BoxStream<'static, RunOutput>,
+    pub resize: mpsc::UnboundedSender<TermSize>,
+    /// The exit code once the process ended and was removed (None: no code known).
+    pub exit: oneshot::Receiver<Option<i64>>,
+    /// Held only to be dropped: the process's keeper stops it when this goes.
+    pub keepalive: oneshot::Sender<()>,
+}
 
 /// Why a rollout or a convergence failed, in words for the user.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,6 +80,15 @@ pub trait Deployer: Send + Sync + 'static {
         command: &'a str,
         output: Option<OutputSink>,
     ) -> BoxFuture<'a, Result<(String, Option<i64>), DeployError>>;
+
+    /// Starts `command` once, like `run`, with its stdin and output handed to the caller
+    /// and, given a size, a terminal.
+    fn attach<'a>(
+        &'a self,
+        app: &'a AppRow,
+        command: &'a str,
+        terminal: Option<TermSize>,
+    ) -> BoxFuture<'a, Result<RunSession, DeployError>>;
 }
 
 /// Where a long operation reports its progress, line by line, Heroku style

@@ -1,9 +1,10 @@
 //! One-off processes (`paas run`): admin tasks in a fresh container of the current release.
 
 use crate::domain::{AppName, Invalid};
-use crate::store::NewEvent;
+use crate::store::{AppRow, NewEvent};
+use crate::wire::TermSize;
 
-use super::deploy::OutputSink;
+use super::deploy::{OutputSink, RunSession};
 use super::{Actor, OpsError, Platform};
 
 /// Starts `command`; with `output` it waits and returns the exit code.
@@ -14,6 +15,30 @@ pub async fn run(
     command: &str,
     output: Option<OutputSink>,
 ) -> Result<(String, Option<i64>), OpsError> {
+    let app = record(p, actor, name, command).await?;
+    Ok(p.deployer.run(&app, command, output).await?)
+}
+
+/// Starts `command` with its stdin and output handed to the caller, with a terminal of
+/// `terminal`'s size if given.
+pub async fn attach(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    command: &str,
+    terminal: Option<TermSize>,
+) -> Result<RunSession, OpsError> {
+    let app = record(p, actor, name, command).await?;
+    Ok(p.deployer.attach(&app, command, terminal).await?)
+}
+
+/// Checks the command and the actor's access, and records who ran what.
+async fn record(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    command: &str,
+) -> Result<AppRow, OpsError> {
     if command.trim().is_empty() {
         return Err(OpsError::Invalid(Invalid::new(
             "give a command to run, e.g. paas run python manage.py migrate",
@@ -36,5 +61,5 @@ pub async fn run(
             .map_err(OpsError::from)
         })
         .await?;
-    Ok(p.deployer.run(&app, command, output).await?)
+    Ok(app)
 }

@@ -52,8 +52,10 @@ pub struct ProcessSpec {
     pub user: Option<String>,
     pub env: BTreeMap<String, String>,
     pub memory_mb: u32,
-    /// One-off processes attached to a terminal keep stdin open.
+    /// Created with stdin open and started by `Runtime::attach`, not by `start`.
     pub interactive: bool,
+    /// Given a terminal (a TTY), for `paas run` from a terminal.
+    pub tty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +147,7 @@ impl Docker {
             attach_stdin: Some(spec.interactive),
             attach_stdout: Some(spec.interactive),
             attach_stderr: Some(spec.interactive),
+            tty: Some(spec.tty),
             host_config: Some(host_config),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(

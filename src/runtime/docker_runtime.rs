@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures_util::stream::BoxStream;
 
 use super::{
-    Docker, Instance, InstanceEvent, LogStream, ProcessSpec, Runtime, RuntimeError, labels,
+    Attached, Docker, Instance, InstanceEvent, LogStream, ProcessSpec, Runtime, RuntimeError,
+    labels,
 };
 use crate::ops::deploy::BoxFuture;
 
@@ -59,6 +60,16 @@ impl Runtime for Docker {
 
     fn logs(&self, id: &str, since: i64, follow: bool) -> LogStream {
         self.follow_logs(id, since, follow)
+    }
+
+    fn attach(&self, id: &str) -> BoxFuture<'_, Result<Attached, RuntimeError>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.attach_and_start(&id).await })
+    }
+
+    fn resize(&self, id: &str, cols: u16, rows: u16) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.resize_terminal(&id, cols, rows).await })
     }
 
     fn events(&self) -> BoxStream<'static, Result<InstanceEvent, RuntimeError>> {

@@ -5,6 +5,7 @@
 //! backend (Swarm services) can come later without the scheduler knowing hosts. Builds use
 //! the image and build-container calls directly: they need one engine's image store.
 
+mod attach;
 mod build_container;
 mod buildkit;
 mod containers;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 
+pub use attach::{Attached, OutputStream};
 pub use build_container::{BuildContainer, BuildContainerSpec};
 pub use containers::{Instance, InstanceState, ProcessKind, ProcessSpec};
 pub use events::InstanceEvent;
@@ -242,6 +244,12 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The process's output from `since` (unix seconds) on, following it if `follow`.
     fn logs(&self, id: &str, since: i64, follow: bool) -> LogStream;
+
+    /// Starts an `interactive` process with its stdin and output attached.
+    fn attach(&self, id: &str) -> BoxFuture<'_, Result<Attached, RuntimeError>>;
+
+    /// Sets the terminal size of a process started with a terminal.
+    fn resize(&self, id: &str, cols: u16, rows: u16) -> BoxFuture<'_, Result<(), RuntimeError>>;
 
     /// Starts and deaths of paas processes, as they happen.
     fn events(&self) -> BoxStream<'static, Result<InstanceEvent, RuntimeError>>;

@@ -26,12 +26,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::Timestamp;
 use crate::logs::AppLogs;
-use crate::ops::deploy::BoxFuture;
+use crate::ops::deploy::{BoxFuture, RunSession};
 use crate::ops::{DeployError, Deployer, Progress};
 use crate::router::Router;
 use crate::runtime::Runtime;
 use crate::store::{AppRow, ReleaseRow, Store};
-use crate::wire::ProcessInfo;
+use crate::wire::{ProcessInfo, TermSize};
 
 pub use instances::ProcState;
 pub use oneoff::OneOffOutput;
@@ -159,6 +159,16 @@ impl Inner {
             .await
             .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))
     }
+
+    /// The current plan, for a one-off process: an app that runs nothing yet has none.
+    async fn plan_to_run(&self, app: &AppRow) -> Result<ReleasePlan, DeployError> {
+        self.current_plan(app).await?.ok_or_else(|| {
+            DeployError(format!(
+                "{} has no release to run yet; deploy it first with git push",
+                app.name
+            ))
+        })
+    }
 }
 
 impl Deployer for Scheduler {
@@ -202,13 +212,20 @@ impl Deployer for Scheduler {
         output: Option<OneOffOutput>,
     ) -> BoxFuture<'a, Result<(String, Option<i64>), DeployError>> {
         Box::pin(async move {
-            let plan = self.inner.current_plan(app).await?.ok_or_else(|| {
-                DeployError(format!(
-                    "{} has no release to run yet; deploy it first with git push",
-                    app.name
-                ))
-            })?;
+            let plan = self.inner.plan_to_run(app).await?;
             oneoff::run(&self.inner, &plan, "run", command, output).await
+        })
+    }
+
+    fn attach<'a>(
+        &'a self,
+        app: &'a AppRow,
+        command: &'a str,
+        terminal: Option<TermSize>,
+    ) -> BoxFuture<'a, Result<RunSession, DeployError>> {
+        Box::pin(async move {
+            let plan = self.inner.plan_to_run(app).await?;
+            oneoff::attach(&self.inner, &plan, command, terminal).await
         })
     }
 }

@@ -1,13 +1,17 @@
 //! One-off processes: `paas run`, the release phase, the postdeploy script. Each runs in a
 //! new container of the release with the app's environment, and is removed when it ends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::logs::{LogEntry, Source};
 use crate::ops::DeployError;
-use crate::runtime::ProcessKind;
+use crate::ops::deploy::{RunOutput, RunSession};
+use crate::runtime::{OutputStream, ProcessKind};
+use crate::wire::TermSize;
 
 use super::Inner;
 use super::plan::ReleasePlan;
@@ -79,8 +83,104 @@ pub async fn run(
         let ((), code) = tokio::join!(copy, finish);
         return Ok((dyno, code));
     }
+    let shutdown = s.shutdown.clone();
     s.tasks.spawn(async move {
-        tokio::join!(copy, finish);
+        // A stopping server does not wait for a detached process: it runs on.
+        tokio::select! {
+            _ = async { tokio::join!(copy, finish) } => {}
+            () = shutdown.cancelled() => {}
+        }
     });
     Ok((dyno, None))
+}
+
+/// Runs `command` as `run.NNNN` with its stdin and output handed to the caller (and a
+/// terminal of `terminal`'s size). A keeper task waits for the exit, or stops the process
+/// when the caller drops the session, and always removes the container.
+pub async fn attach(
+    s: &Inner,
+    plan: &ReleasePlan,
+    command: &str,
+    terminal: Option<TermSize>,
+) -> Result<RunSession, DeployError> {
+    let index = 1000 + rand::random::<u32>() % 9000;
+    let dyno = format!("run.{index}");
+    let mut spec = plan.spec("run", index, ProcessKind::OneOff, command);
+    spec.interactive = true;
+    spec.tty = terminal.is_some();
+    let instance = s
+        .runtime
+        .start(spec)
+        .await
+        .map_err(|e| DeployError(format!("could not start {dyno}: {e}")))?;
+    let id = instance.id;
+    let attached = match s.runtime.attach(&id).await {
+        Ok(attached) => attached,
+        Err(e) => {
+            let _ = s.runtime.stop(&id, Duration::ZERO).await;
+            return Err(DeployError(format!("could not start {dyno}: {e}")));
+        }
+    };
+    s.logs.platform(
+        &plan.app,
+        "run",
+        format!("starting {dyno} (attached): {command}"),
+    );
+
+    let (resize, mut sizes) = mpsc::unbounded_channel::<TermSize>();
+    if let Some(size) = terminal {
+        let _ = resize.send(size);
+    }
+    let runtime = Arc::clone(&s.runtime);
+    let resized = id.clone();
+    let shutdown = s.shutdown.clone();
+    s.tasks.spawn(async move {
+        loop {
+            let size = tokio::select! {
+                size = sizes.recv() => size,
+                () = shutdown.cancelled() => None,
+            };
+            let Some(size) = size else { break };
+            // A process that already ended has no terminal to resize: nothing to do.
+            let _ = runtime.resize(&resized, size.cols, size.rows).await;
+        }
+    });
+
+    let (exit_tx, exit) = oneshot::channel();
+    let (keepalive, dropped) = oneshot::channel::<()>();
+    let (runtime, logs, app) = (Arc::clone(&s.runtime), s.logs.clone(), plan.app.clone());
+    let keeper_dyno = dyno.clone();
+    let shutdown = s.shutdown.clone();
+    s.tasks.spawn(async move {
+        // The caller's session lives in this server: when either goes, so does the process.
+        let (code, outcome) = tokio::select! {
+            code = runtime.wait(&id) => match code {
+                Ok(code) => (Some(code), format!("{keeper_dyno} exited with {code}")),
+                Err(e) => (None, format!("{keeper_dyno} ended with no exit code: {e}")),
+            },
+            _ = dropped => (None, format!("{keeper_dyno} stopped: its caller went away")),
+            () = shutdown.cancelled() => (None, format!("{keeper_dyno} stopped: the server is stopping")),
+        };
+        let _ = runtime.stop(&id, Duration::ZERO).await;
+        logs.platform(&app, "run", outcome);
+        let _ = exit_tx.send(code);
+    });
+
+    let output = attached
+        .output
+        .take_while(|item| std::future::ready(item.is_ok()))
+        .filter_map(|item| std::future::ready(item.ok()))
+        .map(|(stream, bytes)| match stream {
+            OutputStream::Stdout => RunOutput::Stdout(bytes),
+            OutputStream::Stderr => RunOutput::Stderr(bytes),
+        })
+        .boxed();
+    Ok(RunSession {
+        dyno,
+        input: attached.input,
+        output,
+        resize,
+        exit,
+        keepalive,
+    })
 }

@@ -143,6 +143,7 @@ impl ReleasePlan {
             env,
             memory_mb: self.memory_mb.get(process_type).copied().unwrap_or(512),
             interactive: false,
+            tty: false,
         }
     }
 }
