@@ -339,7 +339,7 @@ fn a_run_whose_caller_or_server_goes_away_is_stopped_and_removed() {
     );
 
     // A stopping server does not wait for an attached session: it stops the process.
-    let _attached = server
+    let mut attached = server
         .command(common::paas_bin())
         .current_dir(repo.path())
         .env("PAAS_TOKEN", ADMIN_TOKEN)
@@ -366,6 +366,8 @@ fn a_run_whose_caller_or_server_goes_away_is_stopped_and_removed() {
     );
     assert!(one_offs().trim().is_empty(), "{}", one_offs());
     server.terminate();
+    let _ = attached.kill();
+    let _ = attached.wait();
 }
 
 /// `kill -SIG PID`.
