@@ -315,6 +315,58 @@ fn tokens_are_shown_once_and_revocable() {
 }
 
 #[test]
+fn a_removed_user_loses_their_tokens_and_memberships_but_never_their_apps_silently() {
+    let server = Server::start();
+    let alice = server.create_member("alice");
+    server.cli(&["apps:create", "shared"]).ok();
+    server.cli(&["access:add", "alice", "-a", "shared"]).ok();
+    server
+        .cli_with_token(&alice, &["apps:create", "alices"])
+        .ok();
+
+    let unconfirmed = server.cli(&["users:destroy", "alice"]);
+    assert!(unconfirmed.fails().contains("--confirm alice"));
+    let by_member =
+        server.cli_with_token(&alice, &["users:destroy", "admin", "--confirm", "admin"]);
+    assert!(by_member.fails().contains("only admins"));
+    let self_removal = server.cli(&["users:destroy", "admin", "--confirm", "admin"]);
+    assert!(self_removal.fails().contains("cannot remove yourself"));
+    let owner = server.cli(&["users:destroy", "alice", "--confirm", "alice"]);
+    assert!(
+        owner
+            .fails()
+            .contains("alice owns alices; destroy those apps first"),
+        "{}",
+        owner.stderr
+    );
+    assert!(
+        server
+            .cli_with_token(&alice, &["whoami"])
+            .ok()
+            .starts_with("alice")
+    );
+
+    server
+        .cli(&["apps:destroy", "alices", "--confirm", "alices"])
+        .ok();
+    server
+        .cli(&["users:destroy", "alice", "--confirm", "alice"])
+        .ok();
+    assert!(
+        server
+            .cli_with_token(&alice, &["whoami"])
+            .fails()
+            .contains("invalid or revoked token")
+    );
+    assert!(!server.cli(&["users"]).ok().contains("alice"));
+    let members = server.cli(&["access", "-a", "shared"]);
+    assert!(!members.ok().contains("alice"), "{}", members.stdout);
+    assert!(server.cli(&["events"]).ok().contains("removed alice"));
+    let again = server.cli(&["users:destroy", "alice", "--confirm", "alice"]);
+    assert!(again.fails().contains("user \"alice\" not found"));
+}
+
+#[test]
 fn login_stores_a_private_token_and_sets_up_git() {
     let server = Server::start();
     let login = server

@@ -218,6 +218,31 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
             .body
             .contains("href=\"/apps/shop\"")
     );
+    let kept = browser
+        .submit("/users", "/users/carol/destroy", &[("confirm", "karol")])
+        .await;
+    assert!(
+        kept.flash().contains("confirm with --confirm carol"),
+        "{}",
+        kept.flash()
+    );
+    let removed = browser
+        .submit("/users", "/users/carol/destroy", &[("confirm", "carol")])
+        .await;
+    assert_eq!(
+        removed.flash(),
+        "Done: removed carol; their tokens and sessions ended"
+    );
+    let signed_out = carol.get("/").await;
+    assert_eq!(signed_out.status, 303, "carol's session ended");
+    assert!(
+        signed_out
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login")),
+        "{:?}",
+        signed_out.location
+    );
 
     let token = browser
         .submit("/tokens", "/tokens", &[("name", "ci")])
@@ -353,6 +378,7 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
         "ps.scale",
         "domain.add",
         "token.revoke",
+        "user.destroy",
         "app.maintenance",
         "app.deploy_branch",
         "app.destroy",

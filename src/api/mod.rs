@@ -59,6 +59,7 @@ pub fn routes() -> Router<Platform> {
             get(config::get_global).patch(config::update_global),
         )
         .route("/users", get(users::list).post(users::create))
+        .route("/users/{name}", delete(users::destroy))
         .route("/users/{name}/password", post(users::set_password))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))

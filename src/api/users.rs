@@ -1,7 +1,8 @@
 //! `/api/v1/users`, `/api/v1/login` and `/api/v1/whoami`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use serde::Deserialize;
 
 use crate::ops::{Actor, Platform, tokens, users};
 use crate::wire::{
@@ -53,5 +54,21 @@ pub async fn set_password(
     Json(req): Json<SetPassword>,
 ) -> Result<StatusCode, ApiError> {
     users::set_password(&p, &actor, &name, req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct Confirm {
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn destroy(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Query(q): Query<Confirm>,
+) -> Result<StatusCode, ApiError> {
+    users::destroy(&p, &actor, &name, &q.confirm).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -179,6 +179,14 @@ pub enum Command {
     /// Set a user's password (your own, or anyone's as an admin)
     #[command(name = "users:passwd")]
     UsersPasswd { name: Option<String> },
+    /// Remove a user (admins): their tokens and sessions end at once
+    #[command(name = "users:destroy")]
+    UsersDestroy {
+        name: String,
+        /// The user's name again, to confirm
+        #[arg(long)]
+        confirm: Option<String>,
+    },
     /// List API tokens
     Tokens,
     /// Create an API token (shown once)
@@ -328,6 +336,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
             password,
         } => users::create(ctx, &name, admin, password).await,
         UsersPasswd { name } => users::passwd(ctx, name).await,
+        UsersDestroy { name, confirm } => users::destroy(ctx, &name, confirm).await,
         Tokens => tokens::list(ctx).await,
         TokensCreate { name } => tokens::create(ctx, &name).await,
         TokensRevoke { id } => tokens::revoke(ctx, id).await,

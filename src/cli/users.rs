@@ -1,6 +1,6 @@
-//! `users`, `users:create`, `users:passwd`.
+//! `users`, `users:create`, `users:passwd`, `users:destroy`.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use reqwest::Method;
 
 use crate::wire::{CreateUser, CreatedUser, SetPassword, UserInfo, WhoAmI};
@@ -65,6 +65,25 @@ pub async fn passwd(ctx: &Ctx, name: Option<String>) -> Result<()> {
             Method::POST,
             &format!("/api/v1/users/{name}/password"),
             Some(&SetPassword { password }),
+        )
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    println!("done");
+    Ok(())
+}
+
+pub async fn destroy(ctx: &Ctx, name: &str, confirm: Option<String>) -> Result<()> {
+    let Some(confirm) = confirm else {
+        bail!(
+            "this removes {name} and their tokens; to proceed run paas users:destroy {name} --confirm {name}"
+        );
+    };
+    output::begin(&format!("Removing {name}"));
+    ctx.client
+        .call::<()>(
+            Method::DELETE,
+            &format!("/api/v1/users/{name}?confirm={confirm}"),
+            None,
         )
         .await
         .inspect_err(|_| println!("failed"))?;

@@ -1,7 +1,8 @@
-//! Users: admins create them and reset passwords; everyone can change their own.
+//! Users: admins create them, reset passwords and remove them; everyone can change their
+//! own password.
 
 use crate::auth;
-use crate::domain::UserName;
+use crate::domain::{Invalid, UserName};
 use crate::store::{NewEvent, UserRow};
 use crate::wire::{CreateUser, CreatedUser, UserInfo};
 
@@ -76,6 +77,50 @@ pub async fn set_password(
                 app_name: None,
                 action: "user.password",
                 detail: &format!("changed {name}'s password"),
+            })?;
+            Ok(())
+        })
+        .await
+}
+
+/// Removes a user (admins only, never oneself): their tokens stop working and their
+/// sessions end at once. A user who still owns apps is refused, naming the apps.
+pub async fn destroy(
+    p: &Platform,
+    actor: &Actor,
+    name: &str,
+    confirm: &str,
+) -> Result<(), OpsError> {
+    actor.require_admin("remove users")?;
+    if confirm != name {
+        return Err(OpsError::Invalid(Invalid::new(format!(
+            "to remove {name}, confirm with --confirm {name}"
+        ))));
+    }
+    if name == actor.name() {
+        return Err(OpsError::Invalid(Invalid::new(
+            "you cannot remove yourself; another admin can",
+        )));
+    }
+    let (name, actor_name) = (name.to_owned(), actor.name().to_owned());
+    p.store
+        .write(move |tx| {
+            let user = tx.user_by_name(&name)?.ok_or_else(|| {
+                OpsError::NotFound(format!("user \"{name}\" not found; see paas users"))
+            })?;
+            let owned = tx.apps_owned_by(user.id)?;
+            if !owned.is_empty() {
+                return Err(OpsError::Conflict(format!(
+                    "{name} owns {}; destroy those apps first (paas apps:destroy APP --confirm APP)",
+                    owned.join(", ")
+                )));
+            }
+            tx.delete_user(user.id)?;
+            tx.insert_event(NewEvent {
+                actor: &actor_name,
+                app_name: None,
+                action: "user.destroy",
+                detail: &format!("removed {name}, their tokens and sessions"),
             })?;
             Ok(())
         })

@@ -1,4 +1,4 @@
-//! Users: names, password hashes, the admin flag.
+//! Users: names, password hashes, the admin flag; removal.
 
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -82,5 +82,21 @@ impl Db<'_> {
             params![user_id, hash],
         )?;
         Ok(())
+    }
+
+    /// Removes the user; their tokens, sessions and memberships go with them.
+    pub fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM users WHERE id = ?1", params![user_id])?;
+        Ok(())
+    }
+
+    /// Names of the apps `user_id` owns.
+    pub fn apps_owned_by(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM apps WHERE owner_id = ?1 ORDER BY name")?;
+        let rows = stmt.query_map(params![user_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

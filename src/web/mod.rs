@@ -20,7 +20,7 @@
 //! GET  /apps/{app}/settings    members, danger zone      POST .../members[/remove], .../destroy,
 //!                                                        .../maintenance, .../deploy-branch
 //! GET  /activity               everything you may see
-//! GET  /users                  users (admins)            POST /users, /users/{name}/password, /users/access
+//! GET  /users                  users (admins)            POST /users, /users/{name}/password|destroy, /users/access
 //! GET  /tokens                 API tokens, your password POST /tokens, /tokens/{id}/revoke, /account/password
 //! GET  /static/{file}          CSS, JS, icon (embedded)
 //! ```
@@ -92,6 +92,7 @@ pub fn routes() -> Router<Platform> {
         .route("/users", get(users::page).post(users::create))
         .route("/users/access", post(access::add_from_users))
         .route("/users/{name}/password", post(users::reset_password))
+        .route("/users/{name}/destroy", post(users::destroy))
         .route("/tokens", get(tokens::page).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/account/password", post(users::change_own_password))

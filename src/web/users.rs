@@ -1,4 +1,5 @@
-//! Users (admins): create them, reset a password; and everyone's own password change.
+//! Users (admins): create them, reset a password, remove them; and everyone's own
+//! password change.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -146,6 +147,23 @@ pub async fn reset_password(
             None => flash,
         }
     });
+    ctx.finish("/users", result)
+}
+
+#[derive(Deserialize)]
+pub struct DestroyForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn destroy(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    Posted(ctx, form): Posted<DestroyForm>,
+) -> Result<Response, WebError> {
+    let result = ops::users::destroy(&p, ctx.actor(), &name, form.confirm.trim())
+        .await
+        .map(|()| Flash::notice(format!("removed {name}; their tokens and sessions ended")));
     ctx.finish("/users", result)
 }
 
