@@ -300,29 +300,8 @@ fn paas_run_takes_stdin_keeps_stderr_apart_and_gives_a_terminal_to_a_terminal() 
 fn a_run_whose_caller_or_server_goes_away_is_stopped_and_removed() {
     let mut server = Server::start();
     let repo = server.deploy("env-echo", "leaver");
-    let mut caller = server
-        .command(common::paas_bin())
-        .current_dir(repo.path())
-        .env("PAAS_TOKEN", ADMIN_TOKEN)
-        .args(["run", "sleep 600"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let one_offs = || {
-        docker(&[
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label=paas.managed={}", server.instance()),
-            "--filter",
-            "label=paas.kind=oneoff",
-            "--format",
-            "{{.Names}}",
-        ])
-        .stdout
-    };
+    let mut caller = attached_run(&server, repo.path(), "sleep 600");
+    let one_offs = || one_off_containers(&server);
     eventually("the one-off running", Duration::from_secs(30), || {
         !one_offs().trim().is_empty()
     });
@@ -339,16 +318,7 @@ fn a_run_whose_caller_or_server_goes_away_is_stopped_and_removed() {
     );
 
     // A stopping server does not wait for an attached session: it stops the process.
-    let mut attached = server
-        .command(common::paas_bin())
-        .current_dir(repo.path())
-        .env("PAAS_TOKEN", ADMIN_TOKEN)
-        .args(["run", "sleep 600"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut attached = attached_run(&server, repo.path(), "sleep 600");
     eventually(
         "the second one-off running",
         Duration::from_secs(30),
@@ -370,6 +340,36 @@ fn a_run_whose_caller_or_server_goes_away_is_stopped_and_removed() {
     let _ = attached.wait();
 }
 
+/// `paas run COMMAND` attached to pipes, left running.
+fn attached_run(server: &Server, repo: &std::path::Path, command: &str) -> std::process::Child {
+    server
+        .command(common::paas_bin())
+        .current_dir(repo)
+        .env("PAAS_TOKEN", ADMIN_TOKEN)
+        .args(["run", command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The server's one-off containers, one `STATE COMMAND` line each.
+fn one_off_containers(server: &Server) -> String {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=paas.managed={}", server.instance()),
+        "--filter",
+        "label=paas.kind=oneoff",
+        "--no-trunc",
+        "--format",
+        "{{.State}} {{.Command}}",
+    ])
+    .stdout
+}
+
 /// `kill -SIG PID`.
 fn send_signal(pid: u32, signal: &str) {
     let status = std::process::Command::new("kill")
@@ -377,6 +377,43 @@ fn send_signal(pid: u32, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn one_offs_that_outlive_a_killed_server_are_collected_by_the_next() {
+    let mut server = Server::start();
+    let repo = server.deploy("env-echo", "orphans");
+    let one_offs = one_off_containers;
+    for command in ["sleep 5", "sleep 25"] {
+        server
+            .cli_in(repo.path(), ADMIN_TOKEN, &["run", "--detach", command])
+            .ok();
+    }
+    let mut attached = attached_run(&server, repo.path(), "sleep 700");
+    eventually("three one-offs running", Duration::from_secs(30), || {
+        one_offs(&server).matches("running").count() == 3
+    });
+    server.kill9();
+    let _ = attached.wait();
+    eventually(
+        "the short one ended meanwhile",
+        Duration::from_secs(30),
+        || one_offs(&server).contains("exited"),
+    );
+    let server = server.restart();
+    eventually(
+        "only the detached one still running is left",
+        Duration::from_secs(30),
+        || {
+            let list = one_offs(&server);
+            list.lines().count() == 1 && list.contains("running") && list.contains("sleep 25")
+        },
+    );
+    eventually(
+        "the detached one removed once it ended",
+        Duration::from_secs(40),
+        || one_offs(&server).trim().is_empty(),
+    );
 }
 
 #[test]

@@ -76,6 +76,8 @@ pub struct Instance {
     pub process_type: String,
     pub index: u32,
     pub one_off: bool,
+    /// Created with stdin open for a caller attached to it (`paas run` without --detach).
+    pub attached: bool,
     pub state: InstanceState,
     pub ip: Option<IpAddr>,
     /// Unix seconds of the last start.
@@ -227,14 +229,16 @@ impl Docker {
         }
     }
 
-    /// Containers carrying `filters` labels (plus the managed label), inspected.
+    /// Containers of `kind` (`process` or `oneoff`) carrying `filters` labels (plus the
+    /// managed label), inspected.
     pub async fn list_instances(
         &self,
+        kind: ProcessKind,
         filters: &[(&str, &str)],
     ) -> Result<Vec<Instance>, RuntimeError> {
         let mut all = vec![
             (labels::MANAGED, self.instance.as_str()),
-            (labels::KIND, "process"),
+            (labels::KIND, kind.label()),
         ];
         all.extend_from_slice(filters);
         let options = ListContainersOptionsBuilder::default()
@@ -317,6 +321,7 @@ fn instance_from(network: &str, r: ContainerInspectResponse) -> Option<Instance>
         process_type: label(labels::PROCESS)?,
         index: label(labels::INDEX)?.parse().ok()?,
         one_off: label(labels::KIND).as_deref() == Some("oneoff"),
+        attached: config.open_stdin.unwrap_or(false),
         state: instance_state,
         ip,
         started_at: state.started_at.as_deref().and_then(parse_engine_time),

@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures_util::stream::BoxStream;
 
 use super::{
-    Attached, Docker, Instance, InstanceEvent, LogStream, ProcessSpec, Runtime, RuntimeError,
-    labels,
+    Attached, Docker, Instance, InstanceEvent, LogStream, ProcessKind, ProcessSpec, Runtime,
+    RuntimeError, labels,
 };
 use crate::ops::deploy::BoxFuture;
 
@@ -42,10 +42,17 @@ impl Runtime for Docker {
         let app = app.map(str::to_owned);
         Box::pin(async move {
             match &app {
-                Some(app) => self.list_instances(&[(labels::APP, app)]).await,
-                None => self.list_instances(&[]).await,
+                Some(app) => {
+                    self.list_instances(ProcessKind::Formation, &[(labels::APP, app)])
+                        .await
+                }
+                None => self.list_instances(ProcessKind::Formation, &[]).await,
             }
         })
+    }
+
+    fn one_offs(&self) -> BoxFuture<'_, Result<Vec<Instance>, RuntimeError>> {
+        Box::pin(self.list_instances(ProcessKind::OneOff, &[]))
     }
 
     fn inspect(&self, id: &str) -> BoxFuture<'_, Result<Option<Instance>, RuntimeError>> {

@@ -234,8 +234,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Starts a stopped (crashed) process again, keeping its identity.
     fn restart(&self, id: &str) -> BoxFuture<'_, Result<Instance, RuntimeError>>;
 
-    /// Every paas process, running or not, optionally of one app.
+    /// Every paas process of a formation, running or not, optionally of one app.
     fn list(&self, app: Option<&str>) -> BoxFuture<'_, Result<Vec<Instance>, RuntimeError>>;
+
+    /// Every one-off process (`paas run`, release phase, postdeploy), running or not.
+    fn one_offs(&self) -> BoxFuture<'_, Result<Vec<Instance>, RuntimeError>>;
 
     fn inspect(&self, id: &str) -> BoxFuture<'_, Result<Option<Instance>, RuntimeError>>;
 

@@ -1,6 +1,7 @@
 //! Start-up: a server that died (even by kill -9) took no app down with it. Adopt the
 //! containers of each app's current release by their labels, remove leftovers of old
-//! releases and interrupted rollouts, start what is missing, and publish the routes.
+//! releases and interrupted rollouts and of one-off processes, start what is missing, and
+//! publish the routes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +76,7 @@ pub async fn adopt(s: &Arc<Inner>) {
     )
     .await;
     routes::publish(s).await;
+    collect_one_offs(s).await;
 
     for plan in plans.values().flatten() {
         if let Err(e) = rollout::converge_locked(s, plan).await {
@@ -96,6 +98,36 @@ pub async fn adopt(s: &Arc<Inner>) {
         removed = leftovers.len(),
         "adopted running processes"
     );
+}
+
+/// One-off processes outlived the server that ran them. Ended ones, and attached ones
+/// (their caller's session ended with that server), are removed now; detached ones run
+/// on and are removed when they end, as their old keeper would have done.
+async fn collect_one_offs(s: &Arc<Inner>) {
+    let one_offs = match s.runtime.one_offs().await {
+        Ok(one_offs) => one_offs,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list one-off processes; none collected");
+            return;
+        }
+    };
+    for instance in one_offs {
+        if instance.is_running() && !instance.attached {
+            let (runtime, shutdown) = (Arc::clone(&s.runtime), s.shutdown.clone());
+            s.tasks.spawn(async move {
+                tokio::select! {
+                    _ = runtime.wait(&instance.id) => {
+                        let _ = runtime.stop(&instance.id, Duration::ZERO).await;
+                    }
+                    () = shutdown.cancelled() => {}
+                }
+            });
+        } else {
+            if let Err(e) = s.runtime.stop(&instance.id, Duration::ZERO).await {
+                tracing::warn!(container = %instance.name, error = %e, "a one-off process left by an earlier server could not be removed");
+            }
+        }
+    }
 }
 
 /// A container is the current release's if its release and process type match and its
