@@ -315,7 +315,7 @@ fn tokens_are_shown_once_and_revocable() {
 }
 
 #[test]
-fn a_removed_user_loses_their_tokens_and_memberships_but_never_their_apps_silently() {
+fn apps_can_be_transferred_and_a_removed_user_loses_their_tokens_and_memberships() {
     let server = Server::start();
     let alice = server.create_member("alice");
     server.cli(&["apps:create", "shared"]).ok();
@@ -335,7 +335,7 @@ fn a_removed_user_loses_their_tokens_and_memberships_but_never_their_apps_silent
     assert!(
         owner
             .fails()
-            .contains("alice owns alices; destroy those apps first"),
+            .contains("alice owns alices; transfer them first (paas apps:transfer USER -a APP)"),
         "{}",
         owner.stderr
     );
@@ -346,9 +346,20 @@ fn a_removed_user_loses_their_tokens_and_memberships_but_never_their_apps_silent
             .starts_with("alice")
     );
 
+    let not_hers = server.cli_with_token(&alice, &["apps:transfer", "alice", "-a", "shared"]);
+    assert!(
+        not_hers
+            .fails()
+            .contains("only shared's owner (admin) or an admin")
+    );
     server
-        .cli(&["apps:destroy", "alices", "--confirm", "alices"])
+        .cli_with_token(&alice, &["apps:transfer", "admin", "-a", "alices"])
         .ok();
+    let access = server.cli(&["access", "-a", "alices"]);
+    assert_eq!(
+        access.ok(),
+        "=== alices Access\nadmin  owner\nalice  member\n"
+    );
     server
         .cli(&["users:destroy", "alice", "--confirm", "alice"])
         .ok();

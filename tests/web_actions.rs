@@ -218,6 +218,34 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
             .body
             .contains("href=\"/apps/shop\"")
     );
+    let transferred = browser
+        .submit(
+            "/apps/shop/settings",
+            "/apps/shop/transfer",
+            &[("user", "carol")],
+        )
+        .await;
+    assert_eq!(
+        transferred.flash(),
+        "Done: carol owns shop now; the previous owner stays a member"
+    );
+    let owner_kept = browser
+        .submit("/users", "/users/carol/destroy", &[("confirm", "carol")])
+        .await;
+    assert!(
+        owner_kept
+            .flash()
+            .contains("carol owns shop; transfer them first"),
+        "{}",
+        owner_kept.flash()
+    );
+    browser
+        .submit(
+            "/apps/shop/settings",
+            "/apps/shop/transfer",
+            &[("user", &admin_name(&server).await)],
+        )
+        .await;
     let kept = browser
         .submit("/users", "/users/carol/destroy", &[("confirm", "karol")])
         .await;
@@ -379,6 +407,7 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
         "domain.add",
         "token.revoke",
         "user.destroy",
+        "access.transfer",
         "app.maintenance",
         "app.deploy_branch",
         "app.destroy",

@@ -1,4 +1,4 @@
-//! `/api/v1/apps/{app}/members`.
+//! `/api/v1/apps/{app}/members` and `/api/v1/apps/{app}/owner`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -35,5 +35,15 @@ pub async fn remove(
     Path((app, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     access::remove(&p, &actor, &app_name(&app)?, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn transfer(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path(app): Path<String>,
+    Json(req): Json<MemberRequest>,
+) -> Result<StatusCode, ApiError> {
+    access::transfer(&p, &actor, &app_name(&app)?, &req.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

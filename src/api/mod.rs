@@ -18,7 +18,7 @@ mod tokens;
 mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::ops::Platform;
 
@@ -48,6 +48,7 @@ pub fn routes() -> Router<Platform> {
         .route("/https", get(certs::https).put(certs::set_https))
         .route("/members", get(access::list).post(access::add))
         .route("/members/{user}", delete(access::remove))
+        .route("/owner", put(access::transfer))
         .route("/events", get(events::of_app));
     let v1 = Router::new()
         .route("/login", post(users::login))

@@ -1,4 +1,4 @@
-//! `access`, `access:add`, `access:remove`.
+//! `access`, `access:add`, `access:remove`, `apps:transfer`.
 
 use anyhow::Result;
 use reqwest::Method;
@@ -49,6 +49,23 @@ pub async fn remove(ctx: &Ctx, user: &str) -> Result<()> {
             Method::DELETE,
             &format!("{}/members/{user}", app_path(&app)),
             None,
+        )
+        .await
+        .inspect_err(|_| println!("failed"))?;
+    println!("done");
+    Ok(())
+}
+
+pub async fn transfer(ctx: &Ctx, user: &str) -> Result<()> {
+    let app = ctx.app()?;
+    output::begin(&format!("Transferring {app} to {user}"));
+    ctx.client
+        .call(
+            Method::PUT,
+            &format!("{}/owner", app_path(&app)),
+            Some(&MemberRequest {
+                user: user.to_owned(),
+            }),
         )
         .await
         .inspect_err(|_| println!("failed"))?;

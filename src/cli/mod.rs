@@ -85,6 +85,9 @@ pub enum Command {
         #[arg(long)]
         confirm: Option<String>,
     },
+    /// Make another user the app's owner (you stay on as a member)
+    #[command(name = "apps:transfer")]
+    AppsTransfer { user: String },
     /// Show whether the app is in maintenance mode
     Maintenance,
     /// Answer every request with a 503 maintenance page (processes keep running)
@@ -329,6 +332,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Access => access::list(ctx).await,
         AccessAdd { user } => access::add(ctx, &user).await,
         AccessRemove { user } => access::remove(ctx, &user).await,
+        AppsTransfer { user } => access::transfer(ctx, &user).await,
         Users => users::list(ctx).await,
         UsersCreate {
             name,

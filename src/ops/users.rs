@@ -111,7 +111,7 @@ pub async fn destroy(
             let owned = tx.apps_owned_by(user.id)?;
             if !owned.is_empty() {
                 return Err(OpsError::Conflict(format!(
-                    "{name} owns {}; destroy those apps first (paas apps:destroy APP --confirm APP)",
+                    "{name} owns {}; transfer them first (paas apps:transfer USER -a APP) or destroy them",
                     owned.join(", ")
                 )));
             }

@@ -141,6 +141,14 @@ impl Db<'_> {
         Ok(())
     }
 
+    pub fn set_owner(&self, app_id: i64, user_id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE apps SET owner_id = ?2 WHERE id = ?1",
+            params![app_id, user_id],
+        )?;
+        Ok(())
+    }
+
     pub fn remove_member(&self, app_id: i64, user_id: i64) -> Result<bool, StoreError> {
         let n = self.conn.execute(
             "DELETE FROM app_members WHERE app_id = ?1 AND user_id = ?2",

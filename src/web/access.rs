@@ -1,4 +1,4 @@
-//! App members: who besides the owner may see and change an app.
+//! App members: who besides the owner may see and change an app; and who owns it.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -40,6 +40,23 @@ pub async fn remove(
     let result = ops::access::remove(&p, ctx.actor(), &name, user)
         .await
         .map(|()| Flash::notice(format!("{user} no longer has access to {name}")));
+    ctx.finish(&format!("/apps/{name}/settings"), result)
+}
+
+pub async fn transfer(
+    State(p): State<Platform>,
+    Path(app): Path<String>,
+    Posted(ctx, form): Posted<MemberForm>,
+) -> Result<Response, WebError> {
+    let name = parse_name(&app)?;
+    let user = form.user.trim();
+    let result = ops::access::transfer(&p, ctx.actor(), &name, user)
+        .await
+        .map(|()| {
+            Flash::notice(format!(
+                "{user} owns {name} now; the previous owner stays a member"
+            ))
+        });
     ctx.finish(&format!("/apps/{name}/settings"), result)
 }
 

@@ -18,7 +18,7 @@
 //! GET  /apps/{app}/logs        recent lines              GET  .../logs/stream  server-sent events
 //! GET  /apps/{app}/activity    the app's events
 //! GET  /apps/{app}/settings    members, danger zone      POST .../members[/remove], .../destroy,
-//!                                                        .../maintenance, .../deploy-branch
+//!                                                        .../maintenance, .../deploy-branch, .../transfer
 //! GET  /activity               everything you may see
 //! GET  /users                  users (admins)            POST /users, /users/{name}/password|destroy, /users/access
 //! GET  /tokens                 API tokens, your password POST /tokens, /tokens/{id}/revoke, /account/password
@@ -81,6 +81,7 @@ pub fn routes() -> Router<Platform> {
         .route("/deploy-branch", post(apps::deploy_branch))
         .route("/members", post(access::add))
         .route("/members/remove", post(access::remove))
+        .route("/transfer", post(access::transfer))
         .route("/destroy", post(apps::destroy));
     Router::new()
         .route("/", get(apps::dashboard))
