@@ -80,6 +80,10 @@ pub struct Settings {
     #[arg(long, env = "PAAS_KEEP_RELEASES", default_value_t = 5)]
     pub keep_releases: usize,
 
+    /// Seconds BuildKit's cache of a slug build is kept after its last use.
+    #[arg(long, env = "PAAS_BUILD_CACHE_KEEP", default_value_t = 3600)]
+    pub build_cache_keep: u64,
+
     /// Seconds a new web process has to pass its health check.
     #[arg(long, env = "PAAS_BOOT_TIMEOUT", default_value_t = 60)]
     pub boot_timeout: u64,
@@ -163,6 +167,7 @@ impl Settings {
             memory_mb: self.build_memory_mb,
             network: self.build_network.clone(),
             keep_images: self.keep_releases,
+            cache_keep: std::time::Duration::from_secs(self.build_cache_keep),
         }
     }
 

@@ -19,6 +19,22 @@ fn a_python_app_on_the_standard_library_builds_and_answers() {
 }
 
 #[test]
+fn slug_builds_leave_no_build_cache_behind_once_it_is_unused() {
+    let server = Server::start_with(&[("PAAS_BUILD_CACHE_KEEP", "0")]);
+    server.deploy("procfile-shell", "tidy");
+    common::eventually(
+        "the engine's build cache emptied",
+        std::time::Duration::from_secs(60),
+        || {
+            common::docker(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"])
+                .stdout
+                .lines()
+                .any(|line| line == "Build Cache=0")
+        },
+    );
+}
+
+#[test]
 fn a_static_site_builds_and_answers() {
     deploys_and_answers("static", "site", "static ok");
 }

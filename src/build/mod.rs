@@ -61,6 +61,8 @@ pub struct BuildSettings {
     pub network: String,
     /// How many releases' images to keep per app.
     pub keep_images: usize,
+    /// How long BuildKit's cache of a slug build outlives its last use.
+    pub cache_keep: Duration,
 }
 
 #[derive(Clone)]
@@ -270,6 +272,10 @@ impl Builder {
                 slug::make_image(&self.docker, &container, input, &tag, &labels, progress).await;
             let _ = container.remove().await;
             made?;
+            tokio::spawn(prune::build_cache(
+                self.docker.clone(),
+                self.settings.cache_keep,
+            ));
             Built {
                 buildpack: result
                     .buildpacks

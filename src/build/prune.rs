@@ -1,4 +1,4 @@
-//! Old images go, except those a kept release still uses.
+//! Old images go, except those a kept release still uses; and BuildKit's cache of slugs.
 
 use crate::runtime::Docker;
 use crate::store::Store;
@@ -37,5 +37,14 @@ pub async fn old_images(docker: &Docker, store: &Store, app: &str, keep: usize, 
         if let Err(e) = docker.remove_image(&image.id).await {
             tracing::debug!(app, image = %image.id, error = %e, "old image not removed");
         }
+    }
+}
+
+/// Drops the build cache that slug builds leave (a slug's worth per deploy) once unused
+/// for `keep`; what recent builds used stays warm. Run after the build, off its path; a
+/// failure only logs.
+pub async fn build_cache(docker: Docker, keep: std::time::Duration) {
+    if let Err(e) = docker.prune_build_cache(keep).await {
+        tracing::debug!(error = %e, "build cache not pruned");
     }
 }

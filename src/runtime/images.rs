@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    PruneBuildOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use bytes::Bytes;
 use futures_util::stream::{Stream, StreamExt};
@@ -139,6 +139,22 @@ impl Docker {
                 labels: i.labels,
             })
             .collect())
+    }
+
+    /// Drops the BuildKit cache no build used for `keep`. BuildKit keeps each slug it copied
+    /// in its cache as well as in the image; the image keeps what it needs, and the cache
+    /// would otherwise grow by a slug per deploy.
+    pub async fn prune_build_cache(&self, keep: std::time::Duration) -> Result<(), RuntimeError> {
+        let until = HashMap::from([("until".to_owned(), vec![format!("{}s", keep.as_secs())])]);
+        let options = PruneBuildOptionsBuilder::default()
+            .all(true)
+            .filters(&until)
+            .build();
+        self.api
+            .prune_build(Some(options))
+            .await
+            .map(drop)
+            .map_err(self.fail())
     }
 
     pub async fn remove_image(&self, name: &str) -> Result<(), RuntimeError> {
