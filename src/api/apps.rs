@@ -65,12 +65,16 @@ pub async fn update(
         .as_deref()
         .map(BranchName::parse)
         .transpose()?;
-    let mut info = apps::info(&p, &actor, &name).await?;
+    let mut changed = None;
     if let Some(branch) = branch {
-        info = apps::set_deploy_branch(&p, &actor, &name, branch).await?;
+        changed = Some(apps::set_deploy_branch(&p, &actor, &name, branch).await?);
     }
     if let Some(on) = req.maintenance {
-        info = apps::set_maintenance(&p, &actor, &name, on).await?;
+        changed = Some(apps::set_maintenance(&p, &actor, &name, on).await?);
     }
+    let info = match changed {
+        Some(info) => info,
+        None => apps::info(&p, &actor, &name).await?,
+    };
     Ok(axum::Json(info))
 }

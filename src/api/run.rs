@@ -107,7 +107,6 @@ async fn relay(p: Platform, actor: Actor, name: AppName, mut socket: WebSocket) 
         mut output,
         resize,
         exit,
-        keepalive,
     } = session;
     if socket
         .send(event(&RunEvent::Started { dyno }))
@@ -157,7 +156,6 @@ async fn relay(p: Platform, actor: Actor, name: AppName, mut socket: WebSocket) 
         }
     }
     let code = exit.await.ok().flatten();
-    drop(keepalive);
     let last = match code {
         Some(code) => RunEvent::Exited { code },
         None => RunEvent::Failed {

@@ -32,9 +32,8 @@ pub struct RunSession {
     pub output: BoxStream<'static, RunOutput>,
     pub resize: mpsc::UnboundedSender<TermSize>,
     /// The exit code once the process ended and was removed (None: no code known).
+    /// Dropping it before then stops the process.
     pub exit: oneshot::Receiver<Option<i64>>,
-    /// Held only to be dropped: the process's keeper stops it when this goes.
-    pub keepalive: oneshot::Sender<()>,
 }
 
 /// Why a rollout or a convergence failed, in words for the user.

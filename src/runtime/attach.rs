@@ -43,19 +43,14 @@ impl Docker {
         let output = attached
             .output
             .filter_map(move |item| {
-                let host = host.clone();
-                async move {
-                    match item {
-                        Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                            Some(Ok((OutputStream::Stdout, message)))
-                        }
-                        Ok(LogOutput::StdErr { message }) => {
-                            Some(Ok((OutputStream::Stderr, message)))
-                        }
-                        Ok(LogOutput::StdIn { .. }) => None,
-                        Err(e) => Some(Err(RuntimeError::from_bollard(&host, e))),
+                std::future::ready(match item {
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok((OutputStream::Stdout, message)))
                     }
-                }
+                    Ok(LogOutput::StdErr { message }) => Some(Ok((OutputStream::Stderr, message))),
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(RuntimeError::from_bollard(&host, e))),
+                })
             })
             .boxed();
         Ok(Attached {

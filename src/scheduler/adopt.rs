@@ -122,10 +122,8 @@ async fn collect_one_offs(s: &Arc<Inner>) {
                     () = shutdown.cancelled() => {}
                 }
             });
-        } else {
-            if let Err(e) = s.runtime.stop(&instance.id, Duration::ZERO).await {
-                tracing::warn!(container = %instance.name, error = %e, "a one-off process left by an earlier server could not be removed");
-            }
+        } else if let Err(e) = s.runtime.stop(&instance.id, Duration::ZERO).await {
+            tracing::warn!(container = %instance.name, error = %e, "a one-off process left by an earlier server could not be removed");
         }
     }
 }

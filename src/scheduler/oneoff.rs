@@ -96,7 +96,8 @@ pub async fn run(
 
 /// Runs `command` as `run.NNNN` with its stdin and output handed to the caller (and a
 /// terminal of `terminal`'s size). A keeper task waits for the exit, or stops the process
-/// when the caller drops the session, and always removes the container.
+/// when the caller drops the session (its `exit` receiver), and always removes the
+/// container.
 pub async fn attach(
     s: &Inner,
     plan: &ReleasePlan,
@@ -146,8 +147,7 @@ pub async fn attach(
         }
     });
 
-    let (exit_tx, exit) = oneshot::channel();
-    let (keepalive, dropped) = oneshot::channel::<()>();
+    let (mut exit_tx, exit) = oneshot::channel();
     let (runtime, logs, app) = (Arc::clone(&s.runtime), s.logs.clone(), plan.app.clone());
     let keeper_dyno = dyno.clone();
     let shutdown = s.shutdown.clone();
@@ -158,7 +158,7 @@ pub async fn attach(
                 Ok(code) => (Some(code), format!("{keeper_dyno} exited with {code}")),
                 Err(e) => (None, format!("{keeper_dyno} ended with no exit code: {e}")),
             },
-            _ = dropped => (None, format!("{keeper_dyno} stopped: its caller went away")),
+            () = exit_tx.closed() => (None, format!("{keeper_dyno} stopped: its caller went away")),
             () = shutdown.cancelled() => (None, format!("{keeper_dyno} stopped: the server is stopping")),
         };
         let _ = runtime.stop(&id, Duration::ZERO).await;
@@ -181,6 +181,5 @@ pub async fn attach(
         output,
         resize,
         exit,
-        keepalive,
     })
 }

@@ -57,7 +57,7 @@ pub async fn page(
             },
             state: Badge::state(&c.state),
             expires: c.expires_at.as_deref().map(When::parse),
-            user_cert_id: c.id.filter(|_| c.source == "user"),
+            user_cert_id: c.id,
             hostname: c.hostname,
             reason: c.reason,
             issuer: c.issuer,
