@@ -52,9 +52,6 @@ pub enum ServerError {
     Certs(#[from] crate::certs::CertsError),
 }
 
-/// The Docker network app containers share with nothing else.
-pub const APP_NETWORK: &str = "paas";
-
 pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     init_tracing(settings.log_format);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
@@ -101,10 +98,13 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     .await?;
     let docker = Docker::connect(
         settings.docker_host.as_deref(),
-        APP_NETWORK,
         &instance_id(&data_dir)?,
+        settings.subnet_pool(),
     )
     .await?;
+    if let Err(e) = crate::runtime::firewall::install(&settings.container_allow).await {
+        tracing::error!(error = %e, "app containers can reach this host: the firewall rules could not be set");
+    }
     let builder = Builder::new(docker.clone(), store.clone(), settings.build_settings());
     builder.clean_up_interrupted().await;
     let scheduler = Scheduler::start(

@@ -71,10 +71,28 @@ pub struct Settings {
     #[arg(long, env = "PAAS_BUILD_MEMORY_MB", default_value_t = 2048)]
     pub build_memory_mb: u32,
 
-    /// Docker network of build containers: bridge, or host where only the host reaches
-    /// package indexes.
-    #[arg(long, env = "PAAS_BUILD_NETWORK", default_value = "bridge")]
+    /// Docker network of build containers: `app` (the app's own network, as its
+    /// processes), or `host` where only the host reaches package indexes (an admin's
+    /// choice: a build on the host network reaches the host's services).
+    #[arg(long, env = "PAAS_BUILD_NETWORK", default_value = "app")]
     pub build_network: String,
+
+    /// Address pool of the apps' own networks: each app gets one subnet of it.
+    #[arg(long, env = "PAAS_APP_SUBNETS", default_value = "10.200.0.0/15")]
+    pub app_subnets: crate::runtime::Ipv4Net,
+
+    /// Size of each app's subnet (24: 253 containers, 512 apps in the default pool).
+    #[arg(long, env = "PAAS_APP_SUBNET_PREFIX", default_value_t = 24, value_parser = clap::value_parser!(u8).range(16..=29))]
+    pub app_subnet_prefix: u8,
+
+    /// Destinations app and build containers may reach although they are this host or
+    /// link-local (blocked by default): comma-separated ADDRESS[/PREFIX][:PORT].
+    #[arg(long, env = "PAAS_CONTAINER_ALLOW", value_delimiter = ',')]
+    pub container_allow: Vec<crate::runtime::firewall::Allow>,
+
+    /// The most processes one app may run in all (each type is capped at 100 too).
+    #[arg(long, env = "PAAS_MAX_APP_PROCESSES", default_value_t = 100)]
+    pub max_app_processes: u32,
 
     /// Images of this many latest releases are kept per app; older ones are pruned.
     #[arg(long, env = "PAAS_KEEP_RELEASES", default_value_t = 5)]
@@ -168,6 +186,13 @@ impl Settings {
             network: self.build_network.clone(),
             keep_images: self.keep_releases,
             cache_keep: std::time::Duration::from_secs(self.build_cache_keep),
+        }
+    }
+
+    pub fn subnet_pool(&self) -> crate::runtime::SubnetPool {
+        crate::runtime::SubnetPool {
+            pool: self.app_subnets,
+            prefix: self.app_subnet_prefix,
         }
     }
 

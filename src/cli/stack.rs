@@ -14,8 +14,8 @@ pub async fn build(settings: &Settings, force: bool) -> Result<()> {
     let instance = crate::server::instance_id(&data_dir)?;
     let docker = Docker::connect(
         settings.docker_host.as_deref(),
-        crate::server::APP_NETWORK,
         &instance,
+        settings.subnet_pool(),
     )
     .await
     .context("cannot build the stack images")?;

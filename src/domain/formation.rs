@@ -88,6 +88,27 @@ impl ScaleRequest {
         ScaleRequest::new(out)
     }
 
+    /// The quantities of the app after this request, over `current`, must stay within
+    /// `max_total` processes in all.
+    pub fn check_total(
+        &self,
+        app: &str,
+        current: &BTreeMap<String, Quantity>,
+        max_total: u32,
+    ) -> Result<(), Invalid> {
+        let mut after = current.clone();
+        for (t, q) in &self.0 {
+            after.insert(t.to_string(), *q);
+        }
+        let total: u64 = after.values().map(|q| u64::from(*q)).sum();
+        if total > u64::from(max_total) {
+            return Err(Invalid::new(format!(
+                "{app} would run {total} processes: at most {max_total} per app (PAAS_MAX_APP_PROCESSES); scale other types down first"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn new(quantities: BTreeMap<ProcessType, Quantity>) -> Result<Self, Invalid> {
         if quantities.is_empty() {
             return Err(Invalid::new(
@@ -172,6 +193,16 @@ fn parse_memory(raw: &str) -> Result<u32, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_total_of_an_app_counts_the_types_the_request_leaves_alone() {
+        let current = BTreeMap::from([("web".to_owned(), 60), ("worker".to_owned(), 30)]);
+        let request = ScaleRequest::parse_args(&["worker=40"]).unwrap();
+        assert!(request.check_total("myapp", &current, 100).is_ok());
+        let request = ScaleRequest::parse_args(&["worker=41"]).unwrap();
+        let e = request.check_total("myapp", &current, 100).unwrap_err();
+        assert!(e.to_string().contains("at most 100 per app"), "{e}");
+    }
 
     #[test]
     fn memory_sizes_read_megabytes_and_gigabytes() {

@@ -11,6 +11,11 @@ use super::{Actor, OpsError, Platform, visible_app};
 pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, OpsError> {
     let name = AppName::parse(name)?;
     let owner = actor.0.clone();
+    // Its network first: an app whose processes could not be isolated is not made.
+    let known = name.clone();
+    if p.store.read(move |db| db.app(&known)).await?.is_none() {
+        p.deployer.prepare(name.as_str()).await?;
+    }
     let app = p
         .store
         .write(move |tx| {

@@ -62,6 +62,9 @@ pub trait Deployer: Send + Sync + 'static {
         process_type: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), DeployError>>;
 
+    /// Makes what a new app's processes need (its own network), before it is created.
+    fn prepare<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), DeployError>>;
+
     /// Stops and removes everything the app runs and routes.
     fn destroy<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>>;
 

@@ -1,7 +1,7 @@
 //! Processes: the formation (how many of each type), scaling, restarting.
 
 use crate::domain::{AppName, ProcessType, ResizeRequest, ScaleRequest};
-use crate::store::{Db, NewEvent};
+use crate::store::{AppRow, Db, NewEvent};
 use crate::wire::{FormationEntry, ProcessInfo};
 
 use super::{Actor, OpsError, Platform, visible_app};
@@ -67,15 +67,14 @@ pub async fn scale(
 ) -> Result<Vec<FormationEntry>, OpsError> {
     let (actor_in, name_in) = (actor.clone(), name.clone());
     let default_memory = p.settings.default_memory_mb;
+    let max_total = p.settings.max_app_processes;
     let (app, formation) = p
         .store
         .write(move |tx| {
             let app = visible_app(tx, &actor_in, &name_in)?;
             let known = resolved_formation(tx, app.id, default_memory)?;
             check_declared(&app.name, &known, &request)?;
-            for (process_type, quantity) in &request.0 {
-                tx.set_quantity(app.id, process_type.as_str(), *quantity)?;
-            }
+            set_quantities(tx, &app, &known, &request, max_total)?;
             let summary: Vec<String> = request.0.iter().map(|(t, q)| format!("{t}={q}")).collect();
             tx.insert_event(NewEvent {
                 actor: actor_in.name(),
@@ -89,6 +88,26 @@ pub async fn scale(
         .await?;
     p.deployer.scale(&app).await?;
     Ok(formation)
+}
+
+/// Every path that sets a quantity comes here: at most 100 of a type (`ScaleRequest`)
+/// and `max_total` processes for the app.
+pub(crate) fn set_quantities(
+    tx: &Db<'_>,
+    app: &AppRow,
+    known: &[FormationEntry],
+    request: &ScaleRequest,
+    max_total: u32,
+) -> Result<(), OpsError> {
+    let current = known
+        .iter()
+        .map(|f| (f.process_type.clone(), f.quantity))
+        .collect();
+    request.check_total(app.name.as_str(), &current, max_total)?;
+    for (process_type, quantity) in &request.0 {
+        tx.set_quantity(app.id, process_type.as_str(), *quantity)?;
+    }
+    Ok(())
 }
 
 /// Once a build declares its process types, only those can be scaled.

@@ -2,13 +2,13 @@
 //! pipeline of the deploy branch (build the pushed commit, release it with the app's
 //! current config, roll it out). The branch moves only when the pipeline succeeds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedMutexGuard, mpsc};
 
-use crate::domain::ReleaseState;
+use crate::domain::{Invalid, ProcessType, ReleaseState, ScaleRequest};
 use crate::git::push::Push;
 use crate::git::quarantine::PushedObjects;
 use crate::git::report::Reporter;
@@ -17,6 +17,7 @@ use crate::release::Description;
 use crate::store::{AppRow, NewEvent, NewRelease};
 use crate::wire::ReleaseInfo;
 
+use super::ps::set_quantities;
 use super::releases::roll_out;
 use super::{Actor, OpsError, Platform, Progress};
 
@@ -174,16 +175,31 @@ pub async fn deploy_commit(
         .map_err(|e| OpsError::Build(e.to_string()))?;
 
     let description = Description::deploy(commit);
+    let max_total = p.settings.max_app_processes;
     let actor_name = actor.name().to_owned();
     let release = p
         .store
         .write(move |tx| {
-            // app.json's formation counts only on the first deploy, before any scaling.
+            // app.json's formation counts only on the first deploy, before any scaling,
+            // and within the same limits as ps:scale.
             if tx.formation(app_id)?.is_empty() {
-                for (process_type, default) in &build.app_json.formation {
-                    if let Some(quantity) = default.quantity {
-                        tx.set_quantity(app_id, process_type, quantity)?;
-                    }
+                let quantities = build
+                    .app_json
+                    .formation
+                    .iter()
+                    .filter_map(|(t, d)| d.quantity.map(|q| (t, q)))
+                    .map(|(t, q)| Ok((ProcessType::parse(t)?, q)))
+                    .collect::<Result<BTreeMap<_, _>, Invalid>>()
+                    .map_err(|e| app_json_error(&e))?;
+                if !quantities.is_empty() {
+                    let request = ScaleRequest::new(quantities).map_err(|e| app_json_error(&e))?;
+                    let app = tx.app_by_id(app_id)?.ok_or_else(|| {
+                        OpsError::Internal(format!("app {app_id} vanished during a deploy"))
+                    })?;
+                    set_quantities(tx, &app, &[], &request, max_total).map_err(|e| match e {
+                        OpsError::Invalid(e) => app_json_error(&e),
+                        other => other,
+                    })?;
                 }
             }
             let config = match tx.latest_config(app_id)? {
@@ -218,6 +234,10 @@ pub async fn deploy_commit(
         })?;
     progress.step(format!("Deployed to {}", p.web_url(&app.name)));
     Ok(released)
+}
+
+fn app_json_error(e: &Invalid) -> OpsError {
+    OpsError::Invalid(Invalid::new(format!("app.json formation: {e}")))
 }
 
 fn app_name_of(db: &crate::store::Db<'_>, app_id: i64) -> Result<String, OpsError> {

@@ -12,6 +12,9 @@ use futures_util::stream::{Stream, StreamExt};
 
 use super::{Docker, LogStream, RuntimeError, env_list, labels};
 
+/// The `network_mode` of a build on its app's network, with the app's processes.
+pub const APP_NETWORK: &str = "app";
+
 pub struct BuildContainerSpec {
     pub app: String,
     pub build_id: i64,
@@ -20,7 +23,8 @@ pub struct BuildContainerSpec {
     pub env: std::collections::BTreeMap<String, String>,
     pub user: String,
     pub memory_mb: u32,
-    /// `host` when builds must share the host's network to reach package indexes.
+    /// [`APP_NETWORK`]: the app's own network; or an admin's choice (`host` when builds
+    /// must share the host's network to reach package indexes).
     pub network_mode: String,
     /// Named volumes mounted read-write: (volume, path in the container).
     pub volumes: Vec<(String, String)>,
@@ -43,6 +47,11 @@ impl Docker {
         label_map.insert(labels::KIND.into(), "build".into());
         label_map.insert(labels::BUILD.into(), spec.build_id.to_string());
         let memory = i64::from(spec.memory_mb) * 1024 * 1024;
+        let network_mode = if spec.network_mode == APP_NETWORK {
+            self.ensure_app_network(&spec.app).await?
+        } else {
+            spec.network_mode
+        };
         let mounts = spec
             .volumes
             .iter()
@@ -65,7 +74,7 @@ impl Docker {
                 memory_swap: Some(memory),
                 pids_limit: Some(4096),
                 security_opt: Some(vec!["no-new-privileges:true".into()]),
-                network_mode: Some(spec.network_mode),
+                network_mode: Some(network_mode),
                 mounts: Some(mounts),
                 ..Default::default()
             }),

@@ -97,7 +97,7 @@ impl Instance {
 
 impl Docker {
     pub async fn start_process(&self, spec: ProcessSpec) -> Result<Instance, RuntimeError> {
-        self.ensure_network().await?;
+        let network = self.ensure_app_network(&spec.app).await?;
         let suffix: u32 = rand::random::<u32>() % 0x10000;
         let name = format!(
             "paas-{}-{}-{}-v{}-{suffix:04x}",
@@ -119,7 +119,7 @@ impl Docker {
             pids_limit: Some(PIDS_LIMIT),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
-            network_mode: Some(self.network.clone()),
+            network_mode: Some(network.clone()),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::NO),
                 maximum_retry_count: None,
@@ -152,9 +152,7 @@ impl Docker {
             tty: Some(spec.tty),
             host_config: Some(host_config),
             networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(
-                    [(self.network.clone(), EndpointSettings::default())].into(),
-                ),
+                endpoints_config: Some([(network, EndpointSettings::default())].into()),
             }),
             ..Default::default()
         };
@@ -223,7 +221,7 @@ impl Docker {
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
         {
-            Ok(response) => Ok(instance_from(&self.network, response)),
+            Ok(response) => Ok(instance_from(&self.instance, response)),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(None),
             Err(e) => Err(self.fail()(e)),
         }
@@ -288,7 +286,7 @@ impl Docker {
     }
 }
 
-fn instance_from(network: &str, r: ContainerInspectResponse) -> Option<Instance> {
+fn instance_from(instance: &str, r: ContainerInspectResponse) -> Option<Instance> {
     let config = r.config?;
     let labels = config.labels.unwrap_or_default();
     let label = |k: &str| labels.get(k).cloned();
@@ -303,12 +301,18 @@ fn instance_from(network: &str, r: ContainerInspectResponse) -> Option<Instance>
         },
         other => InstanceState::Other(other.to_owned()),
     };
+    let app = label(labels::APP)?;
+    // Its address on the app's network; a process started before apps had networks of
+    // their own (on the shared `paas` bridge) keeps the one it has.
     let ip = r
         .network_settings
         .and_then(|n| n.networks)
-        .and_then(|mut nets| nets.remove(network))
-        .and_then(|n| n.ip_address)
-        .and_then(|ip| ip.parse().ok());
+        .and_then(|mut nets| {
+            let own = nets.remove(&super::networks::network_name(instance, &app));
+            own.or_else(|| nets.into_values().next())
+                .and_then(|n| n.ip_address)
+                .and_then(|ip| ip.parse().ok())
+        });
     Some(Instance {
         id: r.id?,
         name: r
@@ -316,7 +320,7 @@ fn instance_from(network: &str, r: ContainerInspectResponse) -> Option<Instance>
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_owned(),
-        app: label(labels::APP)?,
+        app,
         release: label(labels::RELEASE)?.parse().ok()?,
         process_type: label(labels::PROCESS)?,
         index: label(labels::INDEX)?.parse().ok()?,

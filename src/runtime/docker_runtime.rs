@@ -1,4 +1,4 @@
-//! `Runtime` for one Docker engine: each process is a container on the `paas` bridge
+//! `Runtime` for one Docker engine: each process is a container on its app's own bridge
 //! network, reached at its own address.
 
 use std::net::SocketAddr;
@@ -81,6 +81,16 @@ impl Runtime for Docker {
 
     fn events(&self) -> BoxStream<'static, Result<InstanceEvent, RuntimeError>> {
         self.instance_events()
+    }
+
+    fn prepare_app(&self, app: &str) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        let app = app.to_owned();
+        Box::pin(async move { self.ensure_app_network(&app).await.map(drop) })
+    }
+
+    fn forget_app(&self, app: &str) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        let app = app.to_owned();
+        Box::pin(async move { self.remove_app_network(&app).await })
     }
 
     fn endpoint(&self, instance: &Instance, port: u16) -> Option<SocketAddr> {

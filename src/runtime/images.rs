@@ -77,8 +77,15 @@ impl Docker {
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
         let memory = i32::try_from(u64::from(memory_mb) * 1024 * 1024).unwrap_or(i32::MAX);
+        // RUN steps join the network of the app the image is labelled with, like its
+        // build containers: never the shared default bridge.
+        let network = match image_labels.get(labels::APP) {
+            Some(app) => self.ensure_app_network(app).await?,
+            None => "none".to_owned(),
+        };
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
+            .networkmode(&network)
             .t(tag)
             .rm(true)
             .forcerm(true)

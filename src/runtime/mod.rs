@@ -11,8 +11,10 @@ mod buildkit;
 mod containers;
 mod docker_runtime;
 mod events;
+pub mod firewall;
 mod images;
 mod logs;
+pub mod networks;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ pub use containers::{Instance, InstanceState, ProcessKind, ProcessSpec};
 pub use events::InstanceEvent;
 pub use images::ImageInfo;
 pub use logs::{LogLine, LogStream};
+pub use networks::{Ipv4Net, SubnetPool};
 
 use crate::ops::deploy::BoxFuture;
 
@@ -57,6 +60,14 @@ pub enum RuntimeError {
     Engine(String),
     #[error("{0}")]
     Stream(String),
+    #[error(
+        "no free /{prefix} subnet is left in PAAS_APP_SUBNETS={pool} ({capacity} app networks); give a larger pool or a longer PAAS_APP_SUBNET_PREFIX"
+    )]
+    NetworkPoolFull {
+        pool: String,
+        prefix: u8,
+        capacity: u64,
+    },
 }
 
 impl RuntimeError {
@@ -94,15 +105,18 @@ impl RuntimeError {
     }
 }
 
-/// One Docker engine, and the bridge network app containers share.
+/// One Docker engine, and the networks of the apps on it.
 #[derive(Clone)]
 pub struct Docker {
     api: bollard::Docker,
-    network: String,
     host: String,
     instance: String,
-    /// Set once the app network is known to exist.
-    network_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Where app networks get their subnets.
+    pool: SubnetPool,
+    /// App networks known to exist (checked with the engine once per server run).
+    networks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Held while an app network is made, so two never pick the same subnet.
+    network_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Set once the engine refused a BuildKit build: later builds go straight to the
     /// classic builder.
     buildkit_refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -112,12 +126,12 @@ pub struct Docker {
 const ENGINE_TIMEOUT_SECS: u64 = 3600;
 
 impl Docker {
-    /// Connects to `host` (`unix:///var/run/docker.sock` when none), agrees on an API
-    /// version the engine speaks, and makes sure the `network` bridge exists.
+    /// Connects to `host` (`unix:///var/run/docker.sock` when none) and agrees on an API
+    /// version the engine speaks; app networks take their subnets from `pool`.
     pub async fn connect(
         host: Option<&str>,
-        network: &str,
         instance: &str,
+        pool: SubnetPool,
     ) -> Result<Docker, RuntimeError> {
         let shown = host.unwrap_or("unix:///var/run/docker.sock").to_owned();
         let unreachable = |detail: String| RuntimeError::Unreachable {
@@ -153,18 +167,15 @@ impl Docker {
                 api
             }
         };
-        let docker = Docker {
+        Ok(Docker {
             api,
-            network: network.to_owned(),
             host: shown,
             instance: instance.to_owned(),
-            network_ready: Default::default(),
+            pool,
+            networks: Default::default(),
+            network_lock: Default::default(),
             buildkit_refused: Default::default(),
-        };
-        if let Err(e) = docker.ensure_network().await {
-            tracing::warn!(error = %e, "the app network could not be made yet");
-        }
-        Ok(docker)
+        })
     }
 
     pub fn host(&self) -> &str {
@@ -179,47 +190,6 @@ impl Docker {
     /// Maps an engine error, naming this engine when it cannot be reached.
     fn fail(&self) -> impl Fn(bollard::errors::Error) -> RuntimeError + '_ {
         move |e| RuntimeError::from_bollard(&self.host, e)
-    }
-
-    /// Makes sure the app network exists (checked with the engine once per server run).
-    pub async fn ensure_network(&self) -> Result<(), RuntimeError> {
-        use std::sync::atomic::Ordering;
-        if self.network_ready.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        self.create_network_if_missing().await?;
-        self.network_ready.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn create_network_if_missing(&self) -> Result<(), RuntimeError> {
-        use bollard::models::NetworkCreateRequest;
-        match self
-            .api
-            .inspect_network(
-                &self.network,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if RuntimeError::is_not_found(&e) => {}
-            Err(e) => return Err(self.fail()(e)),
-        }
-        let request = NetworkCreateRequest {
-            name: self.network.clone(),
-            driver: Some("bridge".into()),
-            labels: Some([(labels::MANAGED.to_owned(), "1".to_owned())].into()),
-            ..Default::default()
-        };
-        match self.api.create_network(request).await {
-            Ok(_) => Ok(()),
-            // Another server start raced us to it: fine.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            }) => Ok(()),
-            Err(e) => Err(self.fail()(e)),
-        }
     }
 }
 
@@ -256,6 +226,13 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Starts and deaths of paas processes, as they happen.
     fn events(&self) -> BoxStream<'static, Result<InstanceEvent, RuntimeError>>;
+
+    /// Makes what the app's processes need before the first of them starts: its own
+    /// network. Safe to call again.
+    fn prepare_app(&self, app: &str) -> BoxFuture<'_, Result<(), RuntimeError>>;
+
+    /// Removes what `prepare_app` made, once the app's processes are gone.
+    fn forget_app(&self, app: &str) -> BoxFuture<'_, Result<(), RuntimeError>>;
 
     /// Where the router reaches a running instance.
     fn endpoint(&self, instance: &Instance, port: u16) -> Option<SocketAddr>;

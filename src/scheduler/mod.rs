@@ -193,6 +193,16 @@ impl Deployer for Scheduler {
         Box::pin(rollout::restart(&self.inner, app, process_type))
     }
 
+    fn prepare<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), DeployError>> {
+        Box::pin(async move {
+            self.inner
+                .runtime
+                .prepare_app(app)
+                .await
+                .map_err(|e| DeployError(e.to_string()))
+        })
+    }
+
     fn destroy<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>> {
         Box::pin(rollout::destroy(&self.inner, app))
     }

@@ -217,6 +217,10 @@ pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
         .map_err(|e| DeployError(e.to_string()))?;
     let grace = s.settings.stop_grace;
     join_all(leftovers.iter().map(|i| s.runtime.stop(&i.id, grace))).await;
+    if let Err(e) = s.runtime.forget_app(&name).await {
+        // A one-off still attached keeps the network; it goes with the next destroy.
+        tracing::warn!(app = %name, error = %e, "cannot remove the app network yet");
+    }
     s.registry.forget_app(&name);
     s.logs.remove(&name).await;
     routes::publish(s).await;

@@ -245,6 +245,11 @@ impl Drop for Server {
         if !ids.is_empty() {
             docker(&[&["rm", "-f", "-v"][..], &ids[..]].concat());
         }
+        let networks = docker(&["network", "ls", "-q", "--filter", &label]);
+        let ids: Vec<&str> = networks.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            docker(&[&["network", "rm"][..], &ids[..]].concat());
+        }
         let volumes = docker(&["volume", "ls", "-q", "--filter", &label]);
         let names: Vec<&str> = volumes.stdout.split_whitespace().collect();
         if !names.is_empty() {

@@ -1,0 +1,192 @@
+//! The host firewall around app networks: a container on any paas bridge (`paas+`) may
+//! not open connections to the host itself (the control plane, SSH, a database on the
+//! host: anything on any of the host's addresses) nor to link-local addresses (cloud
+//! metadata), unless an admin allows a destination with `PAAS_CONTAINER_ALLOW`. Replies
+//! to connections the host opened (the router, health checks) pass. Isolation between app
+//! networks is the engine's own (its DOCKER-ISOLATION chains).
+//!
+//! Rules are iptables rules in two chains of our own, `PAAS-INPUT` (jumped to from INPUT)
+//! and `PAAS-FORWARD` (from DOCKER-USER), rewritten whole at every server start.
+
+use std::str::FromStr;
+
+use super::networks::{BRIDGE_PREFIX, InvalidNet, Ipv4Net};
+
+const INPUT_CHAIN: &str = "PAAS-INPUT";
+const FORWARD_CHAIN: &str = "PAAS-FORWARD";
+
+/// Metadata services (169.254.169.254) and everything else link-local.
+const LINK_LOCAL: &str = "169.254.0.0/16";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("cannot run iptables ({0}); install iptables and run paas server as root")]
+    Spawn(std::io::Error),
+    #[error("iptables {args} failed: {stderr}")]
+    Rule { args: String, stderr: String },
+    #[error(
+        "PAAS_CONTAINER_ALLOW entry {0:?} is not ADDRESS[/PREFIX][:PORT], like 192.0.2.10:5432"
+    )]
+    InvalidAllow(String),
+}
+
+/// A destination containers may reach although it is the host or link-local: a network,
+/// and optionally one TCP port of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allow {
+    pub net: Ipv4Net,
+    pub port: Option<u16>,
+}
+
+impl FromStr for Allow {
+    type Err = FirewallError;
+
+    fn from_str(s: &str) -> Result<Self, FirewallError> {
+        let invalid = |_| FirewallError::InvalidAllow(s.to_owned());
+        let (net, port) = match s.rsplit_once(':') {
+            Some((net, port)) => (net, Some(port.parse::<u16>().map_err(|_| invalid(()))?)),
+            None => (s, None),
+        };
+        let net = net.parse().map_err(|_: InvalidNet| invalid(()))?;
+        Ok(Allow { net, port })
+    }
+}
+
+/// The argument lists of every iptables call, in order, that make the rules.
+fn chain_rules(allow: &[Allow]) -> Vec<Vec<String>> {
+    let mut calls = Vec::new();
+    for (chain, blocked) in [(INPUT_CHAIN, None), (FORWARD_CHAIN, Some(LINK_LOCAL))] {
+        let rule = |words: &[&str]| -> Vec<String> {
+            let mut args = vec!["-A".to_owned(), chain.to_owned()];
+            args.extend(words.iter().map(|w| (*w).to_owned()));
+            args
+        };
+        calls.push(vec!["-F".to_owned(), chain.to_owned()]);
+        calls.push(rule(&[
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "RETURN",
+        ]));
+        for a in allow {
+            let net = a.net.to_string();
+            let port = a.port.map(|p| p.to_string());
+            match &port {
+                Some(port) => calls.push(rule(&[
+                    "-d", &net, "-p", "tcp", "--dport", port, "-j", "RETURN",
+                ])),
+                None => calls.push(rule(&["-d", &net, "-j", "RETURN"])),
+            }
+        }
+        let dest: Vec<&str> = blocked.map_or(vec![], |b| vec!["-d", b]);
+        // A TCP reset, so a blocked connect fails at once instead of hanging.
+        let mut tcp = dest.clone();
+        tcp.extend(["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]);
+        calls.push(rule(&tcp));
+        let mut rest = dest;
+        rest.extend(["-j", "REJECT"]);
+        calls.push(rule(&rest));
+    }
+    calls
+}
+
+/// The jumps into our chains: (parent chain, jump rule) for the bridges of app networks.
+fn jumps() -> [(&'static str, Vec<String>); 2] {
+    let bridges = format!("{BRIDGE_PREFIX}+");
+    let jump = |to: &str| {
+        vec![
+            "-i".to_owned(),
+            bridges.clone(),
+            "-j".to_owned(),
+            to.to_owned(),
+        ]
+    };
+    [
+        ("INPUT", jump(INPUT_CHAIN)),
+        ("DOCKER-USER", jump(FORWARD_CHAIN)),
+    ]
+}
+
+/// Writes the rules; safe to run again (each start rewrites our chains whole).
+pub async fn install(allow: &[Allow]) -> Result<(), FirewallError> {
+    for chain in [INPUT_CHAIN, FORWARD_CHAIN] {
+        // Exists already after the first start: fine.
+        let _ = iptables(&["-N", chain]).await;
+    }
+    for args in chain_rules(allow) {
+        iptables(&args).await?;
+    }
+    for (parent, jump) in jumps() {
+        // The engine makes DOCKER-USER when it sets up its own rules; make it if not.
+        if parent == "DOCKER-USER" && iptables(&["-L", parent, "-n"]).await.is_err() {
+            let _ = iptables(&["-N", parent]).await;
+            iptables(&["-I", "FORWARD", "1", "-j", parent]).await?;
+        }
+        let mut check = vec!["-C".to_owned(), parent.to_owned()];
+        check.extend(jump.iter().cloned());
+        if iptables(&check).await.is_err() {
+            let mut insert = vec!["-I".to_owned(), parent.to_owned(), "1".to_owned()];
+            insert.extend(jump);
+            iptables(&insert).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn iptables<S: AsRef<str>>(args: &[S]) -> Result<(), FirewallError> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let output = tokio::process::Command::new("iptables")
+        .arg("-w")
+        .args(&args)
+        .output()
+        .await
+        .map_err(FirewallError::Spawn)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(FirewallError::Rule {
+        args: args.join(" "),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_entries_parse_with_and_without_a_port() {
+        let a: Allow = "192.0.2.10:5432".parse().unwrap();
+        assert_eq!(a.net.to_string(), "192.0.2.10/32");
+        assert_eq!(a.port, Some(5432));
+        let b: Allow = "169.254.169.254/32".parse().unwrap();
+        assert_eq!(b.port, None);
+        assert!("192.0.2.10:http".parse::<Allow>().is_err());
+        assert!("example.com".parse::<Allow>().is_err());
+    }
+
+    #[test]
+    fn allowed_destinations_come_before_the_rejects() {
+        let allow = ["192.0.2.10:5432".parse().unwrap()];
+        let calls: Vec<String> = chain_rules(&allow).iter().map(|c| c.join(" ")).collect();
+        let input: Vec<&String> = calls.iter().filter(|c| c.contains("PAAS-INPUT")).collect();
+        assert_eq!(input[0], "-F PAAS-INPUT");
+        assert!(input[1].contains("ESTABLISHED,RELATED -j RETURN"));
+        assert_eq!(
+            input[2],
+            "-A PAAS-INPUT -d 192.0.2.10/32 -p tcp --dport 5432 -j RETURN"
+        );
+        assert!(input[3].ends_with("-p tcp -j REJECT --reject-with tcp-reset"));
+        assert_eq!(input[4], "-A PAAS-INPUT -j REJECT");
+        let forward: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.contains("PAAS-FORWARD"))
+            .collect();
+        assert_eq!(
+            forward.last().unwrap().as_str(),
+            "-A PAAS-FORWARD -d 169.254.0.0/16 -j REJECT"
+        );
+    }
+}
