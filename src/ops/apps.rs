@@ -11,10 +11,13 @@ use super::{Actor, OpsError, Platform, visible_app};
 pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, OpsError> {
     let name = AppName::parse(name)?;
     let owner = actor.0.clone();
-    // Its network first: an app whose processes could not be isolated is not made.
+    // Its network now; when the engine is down or the address pool full, the first
+    // deploy makes it or says why (the control plane works without the engine).
     let known = name.clone();
-    if p.store.read(move |db| db.app(&known)).await?.is_none() {
-        p.deployer.prepare(name.as_str()).await?;
+    if p.store.read(move |db| db.app(&known)).await?.is_none()
+        && let Err(e) = p.deployer.prepare(name.as_str()).await
+    {
+        tracing::warn!(app = %name, error = %e, "the app network is left to the first deploy");
     }
     let app = p
         .store

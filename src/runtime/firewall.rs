@@ -52,44 +52,27 @@ impl FromStr for Allow {
     }
 }
 
-/// The argument lists of every iptables call, in order, that make the rules.
-fn chain_rules(allow: &[Allow]) -> Vec<Vec<String>> {
-    let mut calls = Vec::new();
+/// The rules of our two chains as `iptables-restore` input: applied in one commit, so
+/// servers starting side by side never interleave half-written chains (a REJECT before
+/// the conntrack RETURN would cut the host off from every container).
+fn chain_rules(allow: &[Allow]) -> String {
+    let mut text = format!("*filter\n:{INPUT_CHAIN} - [0:0]\n:{FORWARD_CHAIN} - [0:0]\n");
     for (chain, blocked) in [(INPUT_CHAIN, None), (FORWARD_CHAIN, Some(LINK_LOCAL))] {
-        let rule = |words: &[&str]| -> Vec<String> {
-            let mut args = vec!["-A".to_owned(), chain.to_owned()];
-            args.extend(words.iter().map(|w| (*w).to_owned()));
-            args
-        };
-        calls.push(vec!["-F".to_owned(), chain.to_owned()]);
-        calls.push(rule(&[
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "ESTABLISHED,RELATED",
-            "-j",
-            "RETURN",
-        ]));
+        text += &format!("-A {chain} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN\n");
         for a in allow {
-            let net = a.net.to_string();
-            let port = a.port.map(|p| p.to_string());
-            match &port {
-                Some(port) => calls.push(rule(&[
-                    "-d", &net, "-p", "tcp", "--dport", port, "-j", "RETURN",
-                ])),
-                None => calls.push(rule(&["-d", &net, "-j", "RETURN"])),
+            match a.port {
+                Some(port) => {
+                    text += &format!("-A {chain} -d {} -p tcp --dport {port} -j RETURN\n", a.net)
+                }
+                None => text += &format!("-A {chain} -d {} -j RETURN\n", a.net),
             }
         }
-        let dest: Vec<&str> = blocked.map_or(vec![], |b| vec!["-d", b]);
+        let dest = blocked.map_or(String::new(), |b| format!(" -d {b}"));
         // A TCP reset, so a blocked connect fails at once instead of hanging.
-        let mut tcp = dest.clone();
-        tcp.extend(["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]);
-        calls.push(rule(&tcp));
-        let mut rest = dest;
-        rest.extend(["-j", "REJECT"]);
-        calls.push(rule(&rest));
+        text += &format!("-A {chain}{dest} -p tcp -j REJECT --reject-with tcp-reset\n");
+        text += &format!("-A {chain}{dest} -j REJECT\n");
     }
-    calls
+    text + "COMMIT\n"
 }
 
 /// The jumps into our chains: (parent chain, jump rule) for the bridges of app networks.
@@ -111,13 +94,7 @@ fn jumps() -> [(&'static str, Vec<String>); 2] {
 
 /// Writes the rules; safe to run again (each start rewrites our chains whole).
 pub async fn install(allow: &[Allow]) -> Result<(), FirewallError> {
-    for chain in [INPUT_CHAIN, FORWARD_CHAIN] {
-        // Exists already after the first start: fine.
-        let _ = iptables(&["-N", chain]).await;
-    }
-    for args in chain_rules(allow) {
-        iptables(&args).await?;
-    }
+    restore(&chain_rules(allow)).await?;
     for (parent, jump) in jumps() {
         // The engine makes DOCKER-USER when it sets up its own rules; make it if not.
         if parent == "DOCKER-USER" && iptables(&["-L", parent, "-n"]).await.is_err() {
@@ -133,6 +110,36 @@ pub async fn install(allow: &[Allow]) -> Result<(), FirewallError> {
         }
     }
     Ok(())
+}
+
+/// `iptables-restore --noflush`: declared chains are made or emptied, then filled, in
+/// one commit; every other rule of the host stays.
+async fn restore(rules: &str) -> Result<(), FirewallError> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("iptables-restore")
+        .args(["-w", "--noflush"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(FirewallError::Spawn)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(rules.as_bytes())
+            .await
+            .map_err(FirewallError::Spawn)?;
+    }
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(FirewallError::Spawn)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(FirewallError::Rule {
+        args: "-restore --noflush".to_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    })
 }
 
 async fn iptables<S: AsRef<str>>(args: &[S]) -> Result<(), FirewallError> {
@@ -170,23 +177,23 @@ mod tests {
     #[test]
     fn allowed_destinations_come_before_the_rejects() {
         let allow = ["192.0.2.10:5432".parse().unwrap()];
-        let calls: Vec<String> = chain_rules(&allow).iter().map(|c| c.join(" ")).collect();
-        let input: Vec<&String> = calls.iter().filter(|c| c.contains("PAAS-INPUT")).collect();
-        assert_eq!(input[0], "-F PAAS-INPUT");
-        assert!(input[1].contains("ESTABLISHED,RELATED -j RETURN"));
+        let text = chain_rules(&allow);
+        let input: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("-A PAAS-INPUT"))
+            .collect();
+        assert!(input[0].ends_with("ESTABLISHED,RELATED -j RETURN"));
         assert_eq!(
-            input[2],
+            input[1],
             "-A PAAS-INPUT -d 192.0.2.10/32 -p tcp --dport 5432 -j RETURN"
         );
-        assert!(input[3].ends_with("-p tcp -j REJECT --reject-with tcp-reset"));
-        assert_eq!(input[4], "-A PAAS-INPUT -j REJECT");
-        let forward: Vec<&String> = calls
-            .iter()
-            .filter(|c| c.contains("PAAS-FORWARD"))
-            .collect();
         assert_eq!(
-            forward.last().unwrap().as_str(),
-            "-A PAAS-FORWARD -d 169.254.0.0/16 -j REJECT"
+            input[2],
+            "-A PAAS-INPUT -p tcp -j REJECT --reject-with tcp-reset"
         );
+        assert_eq!(input[3], "-A PAAS-INPUT -j REJECT");
+        assert!(text.contains("-A PAAS-FORWARD -d 169.254.0.0/16 -j REJECT\n"));
+        assert!(text.starts_with("*filter\n:PAAS-INPUT - [0:0]\n"));
+        assert!(text.ends_with("COMMIT\n"));
     }
 }
