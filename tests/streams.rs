@@ -40,7 +40,26 @@ fn ends_soon_after(mut child: Child, limit: Duration, revoke: impl FnOnce()) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("logs --tail still streaming {limit:?} after access was taken away");
+    panic!("the stream still open {limit:?} after access was taken away");
+}
+
+/// How many `paas run` containers of `app` exist (running or not).
+fn one_offs(server: &Server, app: &str) -> usize {
+    common::docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=paas.managed={}", server.instance()),
+        "--filter",
+        &format!("label=paas.app={app}"),
+        "--filter",
+        "label=paas.kind=oneoff",
+        "--format",
+        "{{.Names}}",
+    ])
+    .stdout
+    .lines()
+    .count()
 }
 
 fn token_id(server: &Server, user: &str) -> String {
@@ -102,4 +121,32 @@ fn a_removed_users_log_stream_ends_at_once() {
             .cli(&["users:destroy", "bob", "--confirm", "bob"])
             .ok();
     });
+}
+
+#[test]
+fn a_members_run_session_is_stopped_when_their_access_is_removed() {
+    let server = Server::start();
+    let _repo = server.deploy("env-echo", "runner");
+    let alice = server.create_member("alice");
+    server.cli(&["access:add", "alice", "-a", "runner"]).ok();
+    let session = server
+        .command(paas_bin())
+        .env("PAAS_TOKEN", &alice)
+        .args(["run", "-a", "runner", "sleep", "300"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("paas run starts");
+    common::eventually("the one-off process", Duration::from_secs(60), || {
+        one_offs(&server, "runner") == 1
+    });
+    ends_soon_after(session, Duration::from_secs(3), || {
+        server.cli(&["access:remove", "alice", "-a", "runner"]).ok();
+    });
+    common::eventually(
+        "the one-off process to be removed",
+        Duration::from_secs(30),
+        || one_offs(&server, "runner") == 0,
+    );
 }
