@@ -73,6 +73,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     create_private_dir(&data_dir)?;
     create_private_dir(&data_dir.join("repos"))?;
     let store = Store::open(&data_dir.join("paas.db"))?;
+    restrict_data_dir(&data_dir)?;
     let repos = Repos::new(data_dir.join("repos"));
     // No push is in flight yet: every quarantine is a crash's leftover.
     let swept = repos.sweep_all(Duration::ZERO).await;
@@ -128,7 +129,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         certs: certs.clone(),
     };
     if let Some(first) = ops::bootstrap::ensure_admin(&platform).await? {
-        print_first_start(&first, &settings);
+        hand_over_first_start(&first, &settings, &data_dir)?;
     }
     tracing::info!(addr = %settings.http_addr, https_addr = %settings.tls.https_addr, data_dir = %data_dir.display(), domain = %settings.domain, "paas server listening");
 
@@ -178,15 +179,22 @@ pub fn control_plane(platform: Platform, router: Router) -> axum::Router {
         .with_state(platform)
 }
 
-/// Prometheus metrics of the router, for a token holder.
+/// Prometheus metrics of the router: an admin's token sees every series, a member's only
+/// those of the apps they can see.
 async fn metrics(
+    axum::extract::State(p): axum::extract::State<Platform>,
     axum::Extension(router): axum::Extension<Router>,
-    _actor: ops::Actor,
-) -> impl IntoResponse {
-    (
+    actor: ops::Actor,
+) -> Result<axum::response::Response, crate::api::error::ApiError> {
+    let only = ops::apps::visible_names(&p, &actor).await?;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        router.metrics_text(),
+        match &only {
+            None => router.metrics_text(),
+            Some(apps) => router.metrics_text_of(apps),
+        },
     )
+        .into_response())
 }
 
 fn certs_config(settings: &Settings) -> crate::certs::CertsConfig {
@@ -237,8 +245,62 @@ pub fn instance_id(data_dir: &Path) -> Result<String, ServerError> {
         _ => {}
     }
     let id = crate::auth::random_hex(8);
-    std::fs::write(&path, &id).map_err(|source| ServerError::DataDir { path, source })?;
+    write_private(&path, &id)?;
     Ok(id)
+}
+
+/// Writes `text` to a file only this user can read (0600 from its creation on).
+fn write_private(path: &Path, text: &str) -> Result<(), ServerError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|source| ServerError::DataDir {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// On every start (an operator's `cp -r` or an old version may have loosened them): the
+/// data dir and its logs dir 0700, the database, its WAL and the log files 0600.
+fn restrict_data_dir(data_dir: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |path: &Path, mode: u32| match std::fs::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(mode),
+    ) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ServerError::DataDir {
+            path: path.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    };
+    set(data_dir, 0o700)?;
+    set(&data_dir.join("repos"), 0o700)?;
+    for file in [
+        "paas.db",
+        "paas.db-wal",
+        "paas.db-shm",
+        "instance-id",
+        FIRST_START_FILE,
+    ] {
+        set(&data_dir.join(file), 0o600)?;
+    }
+    let logs = data_dir.join("logs");
+    set(&logs, 0o700)?;
+    if let Ok(entries) = std::fs::read_dir(&logs) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                set(&entry.path(), 0o600)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn create_private_dir(path: &Path) -> Result<(), ServerError> {
@@ -253,26 +315,51 @@ fn create_private_dir(path: &Path) -> Result<(), ServerError> {
         })
 }
 
-/// Printed once, to the terminal of whoever started the server: not a log line.
-fn print_first_start(first: &ops::bootstrap::FirstStart, settings: &Settings) {
-    let url = format!("http://localhost:{}", settings.http_addr.port());
+/// Where the first start's secrets go when no terminal is there to show them to.
+pub const FIRST_START_FILE: &str = "first-start-credentials";
+
+/// The first start's password and token reach the operator once: on the terminal of
+/// whoever started the server, or, when stderr goes to a journal, a file or a pipe (systemd,
+/// docker, `> log`), in a 0600 file of the data dir whose path alone is printed.
+fn hand_over_first_start(
+    first: &ops::bootstrap::FirstStart,
+    settings: &Settings,
+    data_dir: &Path,
+) -> Result<(), ServerError> {
+    let under_systemd = ["INVOCATION_ID", "JOURNAL_STREAM"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some());
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let text = first_start_text(first, settings);
+    if on_terminal && !under_systemd {
+        eprint!("{text}");
+        return Ok(());
+    }
+    let path = data_dir.join(FIRST_START_FILE);
+    write_private(&path, &text)?;
     eprintln!(
-        "paas: first start: created the admin user \"{}\"",
-        first.admin
+        "paas: first start: created the admin user \"{}\"; its password and token are in {} (readable only by this user): read it, then delete it",
+        first.admin,
+        path.display()
     );
-    eprintln!(
-        "  password: {}   (for the web UI; shown only now)",
-        first.password
+    Ok(())
+}
+
+fn first_start_text(first: &ops::bootstrap::FirstStart, settings: &Settings) -> String {
+    let url = format!("http://localhost:{}", settings.http_addr.port());
+    let mut text = format!(
+        "paas: first start: created the admin user \"{}\"\n  password: {}   (for the web UI; shown only now)\n",
+        first.admin, first.password
     );
     match &first.token {
-        Some(token) => {
-            eprintln!("  token:    {token}   (shown only now)");
-            eprintln!("  log in:   paas login {url} --token {token}");
-        }
-        None => eprintln!(
-            "  token:    the value of PAAS_ADMIN_TOKEN\n  log in:   paas login {url} --token \"$PAAS_ADMIN_TOKEN\""
-        ),
+        Some(token) => text.push_str(&format!(
+            "  token:    {token}   (shown only now)\n  log in:   paas login {url} --token {token}\n"
+        )),
+        None => text.push_str(&format!(
+            "  token:    the value of PAAS_ADMIN_TOKEN\n  log in:   paas login {url} --token \"$PAAS_ADMIN_TOKEN\"\n"
+        )),
     }
+    text
 }
 
 fn init_tracing(format: LogFormat) {

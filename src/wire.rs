@@ -153,6 +153,12 @@ pub struct CreatedUser {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SetPassword {
     pub password: String,
+    /// Needed to change one's own password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+    /// Also revoke every API token of the user.
+    #[serde(default)]
+    pub revoke_tokens: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

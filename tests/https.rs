@@ -296,6 +296,46 @@ fn a_user_supplied_certificate_is_served_for_its_host_only() {
 }
 
 #[test]
+fn a_wildcard_domains_certificate_is_never_served_for_another_tenants_name_under_it() {
+    let server = Server::start();
+    let alice = server.create_member("alice");
+    server.cli(&["apps:create", "corp"]).ok();
+    server
+        .cli(&["domains:add", "*.corp.example", "-a", "corp"])
+        .ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, chain, key) = user_certificate(&["*.corp.example"], "Corp Wildcard CA");
+    let (cert_file, key_file) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert_file, chain).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    server
+        .cli(&[
+            "certs:add",
+            "-a",
+            "corp",
+            cert_file.to_str().unwrap(),
+            key_file.to_str().unwrap(),
+        ])
+        .ok();
+    let covered = served_certificate(server.https_port, "eu.corp.example").unwrap();
+    assert_eq!(covered.issuer, "Corp Wildcard CA");
+    // A member's app takes one name under the wildcard: it routes to them, and it must
+    // not be served (nor listed) with corp's certificate.
+    server.cli_with_token(&alice, &["apps:create", "mine"]).ok();
+    server
+        .cli_with_token(&alice, &["domains:add", "shop.corp.example", "-a", "mine"])
+        .ok();
+    let served = served_certificate(server.https_port, "shop.corp.example").unwrap();
+    assert_eq!(served.issuer, "paas self-signed");
+    let listed = server.cli_with_token(&alice, &["certs", "-a", "mine", "--json"]);
+    assert!(
+        !listed.ok().contains("Corp Wildcard CA"),
+        "{}",
+        listed.stdout
+    );
+}
+
+#[test]
 fn an_unknown_server_name_gets_the_default_certificate_never_another_apps() {
     let server = Server::start();
     server.cli(&["apps:create", "corp"]).ok();

@@ -350,3 +350,32 @@ async fn user_provided_strings_are_escaped_everywhere_they_are_shown() {
     assert!(page.body.contains("&#60;b&#62;bad"), "{}", page.flash());
     assert!(!page.body.contains("<b>bad</b>"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_members_live_log_stream_ends_when_their_access_is_removed() {
+    let server = Server::start();
+    let created = server.cli(&["users:create", "carol"]);
+    let password = created
+        .ok()
+        .lines()
+        .find_map(|l| l.strip_prefix("Password: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    server.cli(&["apps:create", "team"]).ok();
+    server.cli(&["access:add", "carol", "-a", "team"]).ok();
+    let carol = Browser::new(&server);
+    assert_eq!(carol.login("carol", &password).await.status, 200);
+    let mut stream = carol.stream("/apps/team/logs/stream").await;
+    assert!(
+        !stream
+            .ends_within(std::time::Duration::from_millis(500))
+            .await,
+        "the stream is open while carol has access"
+    );
+    server.cli(&["access:remove", "carol", "-a", "team"]).ok();
+    assert!(
+        stream.ends_within(std::time::Duration::from_secs(2)).await,
+        "the stream outlived carol's access"
+    );
+}

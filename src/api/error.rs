@@ -10,6 +10,8 @@ use crate::wire::ErrorBody;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds for `Retry-After` (429 only).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -37,12 +40,21 @@ impl From<OpsError> for ApiError {
             OpsError::Conflict(_) => StatusCode::CONFLICT,
             OpsError::Forbidden(_) => StatusCode::FORBIDDEN,
             OpsError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            OpsError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            OpsError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             OpsError::Deploy(_) => StatusCode::BAD_GATEWAY,
             OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
             OpsError::Store(_) | OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.to_string())
+        let retry_after = match &e {
+            OpsError::TooManyAttempts {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }
 
@@ -71,6 +83,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

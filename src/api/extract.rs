@@ -2,8 +2,8 @@
 //! and app names from the path.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 use crate::domain::AppName;
@@ -18,21 +18,23 @@ impl FromRequestParts<Platform> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, p: &Platform) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("not logged in; run paas login"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "send the token as Authorization: Bearer TOKEN; run paas login",
-                )
-            })?;
-        Ok(tokens::authenticate(p, token.trim()).await?)
+        Ok(tokens::authenticate(p, bearer_token(&parts.headers)?).await?)
     }
+}
+
+/// The token of `Authorization: Bearer TOKEN`; streams keep it to watch their access.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("not logged in; run paas login"))?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("send the token as Authorization: Bearer TOKEN; run paas login")
+        })
 }
 
 /// A JSON body whose errors say what was wrong with it.

@@ -1,18 +1,19 @@
 //! `/api/v1/apps/{app}/logs`: history as text lines, then (with `tail=true`) new lines as
-//! they arrive, in one streamed response.
+//! they arrive, in one streamed response that ends when the token's access to the app does.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::logs::{LogFilter, Source};
+use crate::ops::grants::Grant;
 use crate::ops::{Actor, Platform, logs};
 
 use super::error::ApiError;
-use super::extract::app_name;
+use super::extract::{app_name, bearer_token};
 
 #[derive(Deserialize)]
 pub struct LogQuery {
@@ -33,25 +34,22 @@ pub async fn stream(
     actor: Actor,
     Path(app): Path<String>,
     Query(q): Query<LogQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let filter = parse_filter(q.ps, q.source.as_deref())?;
-    let view = logs::view(
-        &p,
-        &actor,
-        &app_name(&app)?,
-        q.lines,
-        filter.clone(),
-        q.tail,
-    )
-    .await?;
+    let name = app_name(&app)?;
+    let grant = match q.tail {
+        true => Some(Grant::of_token(&p, bearer_token(&headers)?, &actor, &name).await?),
+        false => None,
+    };
+    let view = logs::view(&p, &actor, &name, q.lines, filter.clone(), q.tail).await?;
     let history = futures_util::stream::iter(
         view.history
             .into_iter()
             .map(|e| Ok::<_, std::io::Error>(format!("{e}\n"))),
     );
-    let body = match view.live {
-        None => Body::from_stream(history),
-        Some(live) => {
+    let body = match (view.live, grant) {
+        (Some(live), Some(grant)) => {
             let live = futures_util::stream::unfold(live, |mut rx| async move {
                 loop {
                     match rx.recv().await {
@@ -62,9 +60,11 @@ pub async fn stream(
                 }
             })
             .filter(move |e| std::future::ready(filter.matches(e)))
-            .map(|e| Ok(format!("{e}\n")));
+            .map(|e| Ok(format!("{e}\n")))
+            .take_until(grant.lost(p));
             Body::from_stream(history.chain(live))
         }
+        _ => Body::from_stream(history),
     };
     Ok((
         [

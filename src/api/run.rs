@@ -1,11 +1,12 @@
 //! One-off processes. `POST /api/v1/apps/{app}/run` starts one and streams its output as
 //! newline-delimited JSON events, ending with its exit code; `GET .../run/attach` is a
-//! WebSocket with the process's stdin, output and terminal (`paas run`).
+//! WebSocket with the process's stdin, output and terminal (`paas run`). Both end when the
+//! token's access to the app does; an attached process is stopped then.
 
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -13,23 +14,27 @@ use tokio::sync::mpsc;
 
 use crate::domain::AppName;
 use crate::ops::deploy::{RunOutput, RunSession};
+use crate::ops::grants::Grant;
 use crate::ops::{Actor, Platform, run};
 use crate::wire::{RUN_STDERR, RUN_STDOUT, RunAttach, RunControl, RunEvent, RunRequest};
 
 use super::error::ApiError;
-use super::extract::{Json, app_name};
+use super::extract::{Json, app_name, bearer_token};
 
 pub async fn start(
     State(p): State<Platform>,
     actor: Actor,
     Path(app): Path<String>,
+    headers: HeaderMap,
     Json(req): Json<RunRequest>,
 ) -> Result<Response, ApiError> {
     let name = app_name(&app)?;
+    let grant = Grant::of_token(&p, bearer_token(&headers)?, &actor, &name).await?;
     if req.detach {
         let (dyno, _) = run::run(&p, &actor, &name, &req.command, None).await?;
         return Ok(ndjson(Body::from(line(&RunEvent::Started { dyno }))));
     }
+    let lost = grant.lost(p.clone());
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let output_tx = tx.clone();
     let output: crate::ops::deploy::OutputSink = Box::new(move |text: &str| {
@@ -50,9 +55,11 @@ pub async fn start(
         };
         let _ = tx.send(line(&event));
     });
+    // Without access the output stops; the process runs to its end as a detached one.
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|l| (Ok::<_, std::io::Error>(l), rx))
-    });
+    })
+    .take_until(lost);
     Ok(ndjson(Body::from_stream(stream)))
 }
 
@@ -74,32 +81,48 @@ pub async fn attach(
     State(p): State<Platform>,
     actor: Actor,
     Path(app): Path<String>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let name = app_name(&app)?;
     // Refused here, before the upgrade, an unknown app is a plain 404 with its hint.
-    crate::ops::apps::find(&p, &actor, &name).await?;
-    Ok(upgrade.on_upgrade(move |socket| relay(p, actor, name, socket)))
+    let grant = Grant::of_token(&p, bearer_token(&headers)?, &actor, &name).await?;
+    Ok(upgrade.on_upgrade(move |socket| relay(p, actor, name, grant, socket)))
 }
 
-async fn relay(p: Platform, actor: Actor, name: AppName, mut socket: WebSocket) {
+/// Reads the command from the first message and starts it; a failure is told to the
+/// caller on the socket.
+async fn open_session(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    socket: &mut WebSocket,
+) -> Option<RunSession> {
     let request = match socket.recv().await {
         Some(Ok(Message::Text(text))) => serde_json::from_str::<RunAttach>(text.as_str())
             .map_err(|e| format!("the first message must name the command: {e}")),
         _ => Err("the first message must name the command".to_owned()),
     };
     let session = match request {
-        Ok(request) => run::attach(&p, &actor, &name, &request.command, request.terminal)
+        Ok(request) => run::attach(p, actor, name, &request.command, request.terminal)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
-    let session = match session {
-        Ok(session) => session,
+    match session {
+        Ok(session) => Some(session),
         Err(error) => {
             let _ = socket.send(event(&RunEvent::Failed { error })).await;
-            return;
+            None
         }
+    }
+}
+
+async fn relay(p: Platform, actor: Actor, name: AppName, grant: Grant, mut socket: WebSocket) {
+    let lost = grant.lost(p.clone());
+    tokio::pin!(lost);
+    let Some(session) = open_session(&p, &actor, &name, &mut socket).await else {
+        return;
     };
     let RunSession {
         dyno,
@@ -118,16 +141,16 @@ async fn relay(p: Platform, actor: Actor, name: AppName, mut socket: WebSocket) 
     let mut stdin_open = true;
     loop {
         tokio::select! {
+            // Returning drops the session, which stops the process.
+            () = &mut lost => {
+                let error = format!("your access to {name} was revoked; the process was stopped");
+                let _ = socket.send(event(&RunEvent::Failed { error })).await;
+                let _ = socket.close().await;
+                return;
+            }
             chunk = output.next() => {
                 let Some(chunk) = chunk else { break };
-                let (stream, bytes) = match chunk {
-                    RunOutput::Stdout(bytes) => (RUN_STDOUT, bytes),
-                    RunOutput::Stderr(bytes) => (RUN_STDERR, bytes),
-                };
-                let mut frame = Vec::with_capacity(bytes.len() + 1);
-                frame.push(stream);
-                frame.extend_from_slice(&bytes);
-                if socket.send(Message::Binary(frame.into())).await.is_err() {
+                if socket.send(frame(chunk)).await.is_err() {
                     return;
                 }
             }
@@ -164,6 +187,18 @@ async fn relay(p: Platform, actor: Actor, name: AppName, mut socket: WebSocket) 
     };
     let _ = socket.send(event(&last)).await;
     let _ = socket.close().await;
+}
+
+/// Output as a binary message: first byte stdout or stderr, then the bytes.
+fn frame(chunk: RunOutput) -> Message {
+    let (stream, bytes) = match chunk {
+        RunOutput::Stdout(bytes) => (RUN_STDOUT, bytes),
+        RunOutput::Stderr(bytes) => (RUN_STDERR, bytes),
+    };
+    let mut frame = Vec::with_capacity(bytes.len() + 1);
+    frame.push(stream);
+    frame.extend_from_slice(&bytes);
+    Message::Binary(frame.into())
 }
 
 fn event(event: &RunEvent) -> Message {

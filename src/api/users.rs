@@ -4,7 +4,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use crate::ops::users::PasswordChange;
 use crate::ops::{Actor, Platform, tokens, users};
+use crate::router::ClientInfo;
 use crate::wire::{
     CreateUser, CreatedToken, CreatedUser, LoginRequest, SetPassword, UserInfo, WhoAmI,
 };
@@ -12,12 +14,18 @@ use crate::wire::{
 use super::error::ApiError;
 use super::extract::Json;
 
+/// The client address the failed-login limits count: the peer, or behind a trusted proxy
+/// the forwarded client.
+fn client_addr(client: Option<axum::Extension<ClientInfo>>) -> std::net::IpAddr {
+    client.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.addr)
+}
+
 pub async fn login(
     State(p): State<Platform>,
-    connection: Option<axum::Extension<crate::router::ConnectionInfo>>,
+    client: Option<axum::Extension<ClientInfo>>,
     Json(req): Json<LoginRequest>,
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
-    let addr = connection.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+    let addr = client_addr(client);
     let token = tokens::login(&p, &req.user, &req.password, req.token_name, addr).await?;
     Ok((StatusCode::CREATED, axum::Json(token)))
 }
@@ -51,9 +59,16 @@ pub async fn set_password(
     State(p): State<Platform>,
     actor: Actor,
     Path(name): Path<String>,
+    client: Option<axum::Extension<ClientInfo>>,
     Json(req): Json<SetPassword>,
 ) -> Result<StatusCode, ApiError> {
-    users::set_password(&p, &actor, &name, req.password).await?;
+    let change = PasswordChange {
+        password: req.password,
+        current: req.current_password,
+        end_tokens: req.revoke_tokens,
+        addr: client_addr(client),
+    };
+    users::set_password(&p, &actor, &name, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,8 +7,8 @@ mod password;
 mod rate_limit;
 mod token;
 
-pub use password::{hash_password, verify_password};
-pub use rate_limit::LoginLimiter;
+pub use password::{hash_password, verify_password, verify_password_or_decoy};
+pub use rate_limit::{Attempt, LoginLimiter, Refusal};
 pub use token::{ApiToken, hash_token, random_hex};
 
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,21 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
+/// Checks `password` against `stored`, or (when there is no stored hash) against a decoy
+/// hash made once, so an unknown user takes as long as a wrong password. False then.
+pub fn verify_password_or_decoy(password: &str, stored: Option<&str>) -> bool {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match stored {
+        Some(hash) => verify_password(password, hash),
+        None => {
+            let decoy =
+                DECOY.get_or_init(|| hash_password(&super::random_hex(16)).unwrap_or_default());
+            let _ = verify_password(password, decoy);
+            false
+        }
+    }
+}
+
 /// False for a wrong password and for an unreadable stored hash alike.
 pub fn verify_password(password: &str, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {

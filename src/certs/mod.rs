@@ -278,15 +278,19 @@ impl Certs {
         let cache = self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner());
         let has_acme = |host: &str| cache.contains_key(&CertFile::Acme(host.to_owned()));
         let mut by_name = HashMap::new();
+        let default = Arc::clone(&self.inner.default.certified);
         let mut place = |app_id: Option<i64>, host: &str| {
             let file = match plan::serving(app_id, host, facts, has_acme, now) {
-                plan::Serving::User(id) => CertFile::User(id),
-                plan::Serving::Acme(host) => CertFile::Acme(host),
-                plan::Serving::Default => return,
+                plan::Serving::User(id) => Some(CertFile::User(id)),
+                plan::Serving::Acme(host) => Some(CertFile::Acme(host)),
+                plan::Serving::Default => None,
             };
-            if let Some(loaded) = cache.get(&file) {
-                by_name.insert(host.to_owned(), Arc::clone(&loaded.certified));
-            }
+            // Every name of an app gets an entry, the default if nothing else: the lookup's
+            // wildcard fallback must never hand it another app's `*.` certificate.
+            let certified = file
+                .and_then(|file| cache.get(&file))
+                .map_or_else(|| Arc::clone(&default), |l| Arc::clone(&l.certified));
+            by_name.insert(host.to_owned(), certified);
         };
         for app in &facts.apps {
             for host in &app.hosts {

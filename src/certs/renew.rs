@@ -74,7 +74,9 @@ async fn pass(
 }
 
 /// Starts managing new hostnames; stops managing (and deletes the files of) names no app
-/// has any more, and removes files no row explains.
+/// has any more, and removes files no row explains. A name that moved to another app
+/// starts over: the certificate ordered for its former app is deleted, never shown or
+/// served as the new app's.
 async fn sync_rows(
     certs: &Certs,
     facts: &Facts,
@@ -96,6 +98,11 @@ async fn sync_rows(
         })
         .map(|(host, app)| (host.clone(), *app))
         .collect();
+    let moved: Vec<String> = to_add
+        .iter()
+        .filter(|(host, _)| facts.acme.iter().any(|row| &row.hostname == host))
+        .map(|(host, _)| host.clone())
+        .collect();
     if !stale.is_empty() || !to_add.is_empty() {
         let stale = stale.clone();
         certs
@@ -113,7 +120,11 @@ async fn sync_rows(
             .await?;
     }
     let files = certs.inner.files.clone();
-    let keep: Vec<String> = desired.keys().cloned().collect();
+    let keep: Vec<String> = desired
+        .keys()
+        .filter(|host| !moved.contains(host))
+        .cloned()
+        .collect();
     let removed = tokio::task::spawn_blocking(move || {
         let mut removed = Vec::new();
         for host in files.acme_hostnames().unwrap_or_default() {

@@ -179,9 +179,15 @@ pub enum Command {
         #[arg(long)]
         password: bool,
     },
-    /// Set a user's password (your own, or anyone's as an admin)
+    /// Set a user's password (your own with the current one, or anyone's as an admin);
+    /// their web sessions end
     #[command(name = "users:passwd")]
-    UsersPasswd { name: Option<String> },
+    UsersPasswd {
+        name: Option<String>,
+        /// Also revoke every API token of the user
+        #[arg(long)]
+        revoke_tokens: bool,
+    },
     /// Remove a user (admins): their tokens and sessions end at once
     #[command(name = "users:destroy")]
     UsersDestroy {
@@ -339,7 +345,10 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
             admin,
             password,
         } => users::create(ctx, &name, admin, password).await,
-        UsersPasswd { name } => users::passwd(ctx, name).await,
+        UsersPasswd {
+            name,
+            revoke_tokens,
+        } => users::passwd(ctx, name, revoke_tokens).await,
         UsersDestroy { name, confirm } => users::destroy(ctx, &name, confirm).await,
         Tokens => tokens::list(ctx).await,
         TokensCreate { name } => tokens::create(ctx, &name).await,

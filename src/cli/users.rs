@@ -52,10 +52,17 @@ pub async fn create(ctx: &Ctx, name: &str, admin: bool, ask_password: bool) -> R
     Ok(())
 }
 
-pub async fn passwd(ctx: &Ctx, name: Option<String>) -> Result<()> {
-    let name = match name {
-        Some(name) => name,
-        None => ctx.client.get::<WhoAmI>("/api/v1/whoami").await?.name,
+pub async fn passwd(ctx: &Ctx, name: Option<String>, revoke_tokens: bool) -> Result<()> {
+    let me = ctx.client.get::<WhoAmI>("/api/v1/whoami").await?.name;
+    let name = name.unwrap_or_else(|| me.clone());
+    // One's own password changes only with the current one (a stolen token is not enough).
+    let current_password = if name == me {
+        Some(
+            rpassword::prompt_password("Current password: ")
+                .context("cannot read the current password")?,
+        )
+    } else {
+        None
     };
     let password = rpassword::prompt_password(format!("New password for {name}: "))
         .context("cannot read the password")?;
@@ -64,11 +71,18 @@ pub async fn passwd(ctx: &Ctx, name: Option<String>) -> Result<()> {
         .call(
             Method::POST,
             &format!("/api/v1/users/{name}/password"),
-            Some(&SetPassword { password }),
+            Some(&SetPassword {
+                password,
+                current_password,
+                revoke_tokens,
+            }),
         )
         .await
         .inspect_err(|_| println!("failed"))?;
     println!("done");
+    if revoke_tokens {
+        println!("Every token of {name} was revoked; log in again with paas login");
+    }
     Ok(())
 }
 

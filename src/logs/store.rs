@@ -1,9 +1,11 @@
 //! The bounded on-disk history: `DATA/logs/APP.log`, rotated once to `APP.log.1` past
-//! its size cap, so each app keeps between one and two caps of recent lines.
+//! its size cap, so each app keeps between one and two caps of recent lines. The files are
+//! 0600 in a 0700 directory: app output often carries secrets.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use super::{LogEntry, LogFilter};
@@ -25,7 +27,10 @@ impl LogFiles {
     }
 
     pub fn append(&self, batch: &[(String, LogEntry)]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
         let mut by_app: Vec<(&str, String)> = Vec::new();
         for (app, entry) in batch {
             let line = format!("{entry}\n");
@@ -39,7 +44,11 @@ impl LogFiles {
             if std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_FILE_BYTES) {
                 std::fs::rename(&path, path.with_extension("log.1"))?;
             }
-            let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)?;
             file.write_all(text.as_bytes())?;
         }
         Ok(())

@@ -75,6 +75,23 @@ pub async fn info(p: &Platform, actor: &Actor, name: &AppName) -> Result<AppInfo
     info_of(p, app).await
 }
 
+/// Names of the apps `actor` can see; `None` for an admin, who sees every app and the
+/// platform-wide figures.
+pub async fn visible_names(
+    p: &Platform,
+    actor: &Actor,
+) -> Result<Option<std::collections::HashSet<String>>, OpsError> {
+    if actor.is_admin() {
+        return Ok(None);
+    }
+    let user = actor.0.clone();
+    let apps = p
+        .store
+        .read(move |db| db.apps_for(&user).map_err(OpsError::from))
+        .await?;
+    Ok(Some(apps.into_iter().map(|a| a.name.to_string()).collect()))
+}
+
 /// Looks the app up for `actor`: "not found" also when it exists but is not theirs.
 pub async fn find(p: &Platform, actor: &Actor, name: &AppName) -> Result<AppRow, OpsError> {
     let actor = actor.clone();

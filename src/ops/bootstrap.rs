@@ -25,7 +25,7 @@ pub async fn ensure_admin(p: &Platform) -> Result<Option<FirstStart>, OpsError> 
         return Ok(None);
     }
     let password = generate_password();
-    let hash = hash_off_thread(password.clone()).await?;
+    let hash = hash_off_thread(p, password.clone()).await?;
     let (token, operator_supplied) = match &p.settings.admin_token {
         Some(value) => (ApiToken::from_operator(value.clone()), true),
         None => (ApiToken::generate(), false),

@@ -1,4 +1,6 @@
-//! Custom domains: which hostnames route to an app besides `APP.PAAS_DOMAIN`.
+//! Custom domains: which hostnames route to an app besides `APP.PAAS_DOMAIN`. The control
+//! plane's own names (`localhost`, IP literals, `PAAS_CONTROL_HOST` and wildcards over it)
+//! are nobody's to add.
 
 use crate::domain::{AppName, Hostname, Invalid};
 use crate::store::{DomainRow, NewEvent};
@@ -29,6 +31,11 @@ pub async fn add(
     hostname: &str,
 ) -> Result<DomainInfo, OpsError> {
     let hostname = Hostname::parse(hostname)?;
+    if names_the_control_plane(&hostname, p.settings.control_host.as_deref()) {
+        return Err(OpsError::Invalid(Invalid::new(format!(
+            "{hostname} names this paas's control plane, not an app; add a domain of your own, like www.example.com"
+        ))));
+    }
     if p.settings.is_platform_host(&hostname) {
         return Err(OpsError::Invalid(Invalid::new(format!(
             "{hostname} is on the platform domain {}; apps get APP.{} without adding it",
@@ -104,5 +111,58 @@ fn to_info(p: &Platform, d: DomainRow) -> DomainInfo {
         hostname: d.hostname.to_string(),
         app: d.app_name,
         created_at: d.created_at.rfc3339(),
+    }
+}
+
+/// `localhost`, an IPv4 literal (no top-level domain is all digits), the control host, or
+/// a wildcard that would cover it.
+fn names_the_control_plane(host: &Hostname, control_host: Option<&str>) -> bool {
+    let name = host.as_str();
+    let last_label = name.rsplit('.').next().unwrap_or(name);
+    if name == "localhost" || last_label.chars().all(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    control_host.is_some_and(|control| {
+        let control = control.trim().trim_end_matches('.').to_ascii_lowercase();
+        let control = control
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(control.as_str(), |(host, _)| host);
+        crate::certs::x509::name_covers(name, control)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str) -> Hostname {
+        Hostname::parse(name).unwrap()
+    }
+
+    #[test]
+    fn the_control_planes_names_are_nobodys_custom_domain() {
+        let control = Some("Admin.Example.com.");
+        for name in [
+            "localhost",
+            "127.0.0.1",
+            "10.1.2.3",
+            "admin.example.com",
+            "*.example.com",
+        ] {
+            assert!(names_the_control_plane(&host(name), control), "{name}");
+        }
+        for name in [
+            "www.example.com",
+            "*.shop.example.com",
+            "app.localhost",
+            "x1.example.com",
+        ] {
+            assert!(!names_the_control_plane(&host(name), control), "{name}");
+        }
+        assert!(names_the_control_plane(
+            &host("paas.example.org"),
+            Some("paas.example.org:8443")
+        ));
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod deploy;
 pub mod domains;
 pub mod events;
+pub mod grants;
 pub mod logs;
 pub mod ps;
 pub mod push;
@@ -83,8 +84,11 @@ pub enum OpsError {
     Forbidden(String),
     #[error("{0}")]
     Unauthorized(String),
-    #[error("{0}")]
-    TooManyAttempts(String),
+    #[error("{message}")]
+    TooManyAttempts {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Deploy(#[from] DeployError),
     #[error("build failed: {0}")]

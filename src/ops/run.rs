@@ -1,4 +1,6 @@
 //! One-off processes (`paas run`): admin tasks in a fresh container of the current release.
+//! The audit trail records the program and how many arguments it got, never their values
+//! (`paas run env SECRET=... cmd` must not put the secret in `paas events`).
 
 use crate::domain::{AppName, Invalid};
 use crate::store::{AppRow, NewEvent};
@@ -48,7 +50,7 @@ async fn record(
     let (actor_name, app_name, what) = (
         actor.name().to_owned(),
         app.name.to_string(),
-        command.to_owned(),
+        audit_summary(command),
     );
     p.store
         .write(move |tx| {
@@ -62,4 +64,59 @@ async fn record(
         })
         .await?;
     Ok(app)
+}
+
+/// What the audit trail says was run: the program's name and the number of words after
+/// it. Leading `NAME=value` assignments are counted, never shown.
+fn audit_summary(command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let assignments = words
+        .iter()
+        .take_while(|w| w.split_once('=').is_some_and(|(k, _)| !k.is_empty()))
+        .count();
+    let Some(program) = words.get(assignments) else {
+        return format!("a command of {} words", words.len());
+    };
+    let program: String = program
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let arguments = words.len() - assignments - 1;
+    let mut summary = match arguments {
+        0 => program,
+        1 => format!("{program} with 1 argument"),
+        n => format!("{program} with {n} arguments"),
+    };
+    match assignments {
+        0 => {}
+        1 => summary.push_str(" (1 variable set)"),
+        n => summary.push_str(&format!(" ({n} variables set)")),
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audit_summary;
+
+    #[test]
+    fn the_audit_trail_names_the_program_and_counts_its_arguments() {
+        assert_eq!(audit_summary("bash"), "bash");
+        assert_eq!(
+            audit_summary("python manage.py migrate"),
+            "python with 2 arguments"
+        );
+        assert_eq!(
+            audit_summary("API_KEY=s3cret ./deploy.sh --token=hunter2"),
+            "./deploy.sh with 1 argument (1 variable set)"
+        );
+        assert_eq!(audit_summary("A=1 B=2"), "a command of 2 words");
+        for summary in [
+            audit_summary("API_KEY=s3cret run"),
+            audit_summary("curl -H 'Authorization: hunter2' x"),
+        ] {
+            assert!(!summary.contains("s3cret") && !summary.contains("hunter2"));
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::auth::{self, random_hex};
+use crate::auth::{self, Refusal, random_hex};
 use crate::domain::Timestamp;
 use crate::store::NewEvent;
 
@@ -18,6 +18,7 @@ pub struct Session {
     pub actor: Actor,
     /// Every form of the session must carry this value.
     pub csrf: String,
+    pub expires_at: Timestamp,
 }
 
 /// Signs in: returns the cookie secret (kept only hashed) and the session.
@@ -46,41 +47,62 @@ pub async fn login(
             Ok::<_, OpsError>(())
         })
         .await?;
-    Ok((secret, Session { actor, csrf }))
+    Ok((
+        secret,
+        Session {
+            actor,
+            csrf,
+            expires_at: expires,
+        },
+    ))
 }
 
-/// Checks a password under the failed-login limits (API logins use it too).
+/// Checks a password under the failed-login limits (API logins and password changes use
+/// it too). The attempt is counted before the hash, and waits for one of the few hashing
+/// slots; `addr` is the client (behind `PAAS_TRUSTED_PROXIES`, the forwarded one).
 pub async fn limited_password_check(
     p: &Platform,
     user: &str,
     password: &str,
     addr: IpAddr,
 ) -> Result<Actor, OpsError> {
-    let now = Instant::now();
-    let keys = [format!("ip:{addr}"), format!("user:{user}")];
-    for key in &keys {
-        if let Some(wait) = p.login_limiter.blocked_for(key, now) {
-            let who = if key.starts_with("ip:") {
-                "this address"
-            } else {
-                "this user"
-            };
-            return Err(OpsError::TooManyAttempts(format!(
-                "too many failed sign-ins for {who}; try again in {} minutes",
-                wait.as_secs().div_ceil(60).max(1)
-            )));
+    let key = user.trim().to_lowercase();
+    let attempt = p
+        .login_limiter
+        .begin(&key, addr, Instant::now())
+        .map_err(refused)?;
+    let slot = match p.login_limiter.hash_slot().await {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            attempt.cancel();
+            return Err(refused(refusal));
         }
-    }
-    match tokens::check_password(p, user, password).await {
-        Ok(actor) => {
-            keys.iter().for_each(|k| p.login_limiter.record_success(k));
-            Ok(actor)
+    };
+    let checked = tokens::check_password(p, user, password).await;
+    drop(slot);
+    // A failure keeps its place in the counters: dropping the attempt records it.
+    let actor = checked?;
+    attempt.succeeded();
+    Ok(actor)
+}
+
+fn refused(refusal: Refusal) -> OpsError {
+    let wait = refusal.retry_after();
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let message = match refusal {
+        Refusal::Address(_) => {
+            format!("too many failed sign-ins from this address; try again in {minutes} minutes")
         }
-        Err(e) => {
-            keys.iter()
-                .for_each(|k| p.login_limiter.record_failure(k, now));
-            Err(e)
+        Refusal::User(_) => {
+            format!("too many failed sign-ins for this user; try again in {minutes} minutes")
         }
+        Refusal::Busy(_) => {
+            "the server is busy checking other sign-ins; try again in a few seconds".to_owned()
+        }
+    };
+    OpsError::TooManyAttempts {
+        message,
+        retry_after_secs: wait.as_secs().max(1),
     }
 }
 
@@ -91,6 +113,7 @@ pub async fn find(p: &Platform, secret: &str) -> Result<Option<Session>, OpsErro
     Ok(row.map(|r| Session {
         actor: Actor(r.user),
         csrf: r.csrf,
+        expires_at: r.expires_at,
     }))
 }
 
@@ -122,6 +145,7 @@ mod tests {
                 created_at: Timestamp(0),
             }),
             csrf: "abc123".into(),
+            expires_at: Timestamp(0),
         };
         assert!(csrf_matches(&session, "abc123"));
         assert!(!csrf_matches(&session, "abc124"));

@@ -44,8 +44,9 @@ pub async fn check_password(p: &Platform, user: &str, password: &str) -> Result<
         .await?;
     let password = password.to_owned();
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    // An unknown user costs a hash too, so timing does not tell which names exist.
     let ok = tokio::task::spawn_blocking(move || {
-        stored.is_some_and(|hash| auth::verify_password(&password, &hash))
+        auth::verify_password_or_decoy(&password, stored.as_deref())
     })
     .await
     .map_err(|e| OpsError::Internal(e.to_string()))?;

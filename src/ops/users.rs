@@ -27,7 +27,7 @@ pub async fn create(p: &Platform, actor: &Actor, req: CreateUser) -> Result<Crea
             (password.clone(), Some(password))
         }
     };
-    let hash = hash_off_thread(password).await?;
+    let hash = hash_off_thread(p, password).await?;
     let actor_name = actor.name().to_owned();
     let user = p
         .store
@@ -54,17 +54,33 @@ pub async fn create(p: &Platform, actor: &Actor, req: CreateUser) -> Result<Crea
     })
 }
 
+/// A new password, and what proves the change may be made.
+pub struct PasswordChange {
+    pub password: String,
+    /// Required to change one's own password (an admin resetting another's needs none).
+    pub current: Option<String>,
+    /// Also revoke every API token of the user.
+    pub end_tokens: bool,
+    /// The client, for the failed-login limits the current password is checked under.
+    pub addr: std::net::IpAddr,
+}
+
+/// Sets a password: one's own with the current one, anyone's as an admin. Every session
+/// of the user ends (and every token, when asked).
 pub async fn set_password(
     p: &Platform,
     actor: &Actor,
     name: &str,
-    password: String,
+    change: PasswordChange,
 ) -> Result<(), OpsError> {
     if name != actor.name() {
         actor.require_admin("reset another user's password")?;
+    } else {
+        check_current(p, name, change.current.as_deref(), change.addr).await?;
     }
-    let hash = hash_off_thread(password).await?;
-    let (name, actor_name) = (name.to_owned(), actor.name().to_owned());
+    let hash = hash_off_thread(p, change.password).await?;
+    let (name, actor_name, end_tokens) =
+        (name.to_owned(), actor.name().to_owned(), change.end_tokens);
     p.store
         .write(move |tx| {
             let user = tx.user_by_name(&name)?.ok_or_else(|| {
@@ -72,15 +88,41 @@ pub async fn set_password(
             })?;
             tx.set_password_hash(user.id, &hash)?;
             tx.revoke_user_sessions(user.id)?;
+            let tokens = if end_tokens {
+                format!(" and {} tokens", tx.revoke_user_tokens(user.id)?)
+            } else {
+                String::new()
+            };
             tx.insert_event(NewEvent {
                 actor: &actor_name,
                 app_name: None,
                 action: "user.password",
-                detail: &format!("changed {name}'s password"),
+                detail: &format!("changed {name}'s password; ended their sessions{tokens}"),
             })?;
             Ok(())
         })
         .await
+}
+
+/// One's own password changes only with the current one, under the sign-in limits.
+async fn check_current(
+    p: &Platform,
+    name: &str,
+    current: Option<&str>,
+    addr: std::net::IpAddr,
+) -> Result<(), OpsError> {
+    let Some(current) = current.filter(|c| !c.is_empty()) else {
+        return Err(OpsError::Invalid(Invalid::new(
+            "to change your own password, give your current one too",
+        )));
+    };
+    match super::sessions::limited_password_check(p, name, current, addr).await {
+        Ok(_) => Ok(()),
+        Err(OpsError::Unauthorized(_)) => Err(OpsError::Forbidden(
+            "your current password is not right; nothing was changed".into(),
+        )),
+        Err(other) => Err(other),
+    }
 }
 
 /// Removes a user (admins only, never oneself): their tokens stop working and their
@@ -127,8 +169,18 @@ pub async fn destroy(
         .await
 }
 
-/// argon2id is deliberately slow: keep it off the async threads.
-pub(crate) async fn hash_off_thread(password: String) -> Result<String, OpsError> {
+/// argon2id is deliberately slow and memory-hard: keep it off the async threads, and
+/// within the few hashing slots sign-ins share.
+pub(crate) async fn hash_off_thread(p: &Platform, password: String) -> Result<String, OpsError> {
+    let _slot = p
+        .login_limiter
+        .hash_slot()
+        .await
+        .map_err(|refusal| OpsError::TooManyAttempts {
+            message: "the server is busy hashing other passwords; try again in a few seconds"
+                .to_owned(),
+            retry_after_secs: refusal.retry_after().as_secs().max(1),
+        })?;
     tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .map_err(|e| OpsError::Internal(e.to_string()))?

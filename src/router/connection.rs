@@ -26,6 +26,17 @@ pub struct ConnectionInfo {
     pub is_tls: bool,
 }
 
+/// Who sent a control-plane request, as far as the connection and `PAAS_TRUSTED_PROXIES`
+/// tell: behind a trusted proxy, the forwarded client address and scheme count.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientInfo {
+    /// The client address (the failed-login limits are keyed by it).
+    pub addr: std::net::IpAddr,
+    /// TLS carried the request to paas, or to the trusted proxy in front of it
+    /// (`X-Forwarded-Proto: https`): cookies are `Secure` then.
+    pub secure: bool,
+}
+
 /// `ConnectionInfo` plus what is worth computing once per connection instead of per request.
 pub(crate) struct ConnectionContext {
     pub(crate) info: ConnectionInfo,

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use hyper::HeaderMap;
 use hyper::header::{
-    CONNECTION, EXPECT, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, EXPECT, FORWARDED, HeaderName, HeaderValue, PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 
 use super::connection::ConnectionContext;
@@ -18,6 +18,7 @@ pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwa
 pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub(crate) static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
@@ -98,7 +99,8 @@ pub(crate) fn prepare_request(
 }
 
 /// `X-Forwarded-*` from the connection. A trusted proxy's values are kept (its
-/// `X-Forwarded-For` gets the peer appended); anyone else's are replaced.
+/// `X-Forwarded-For` gets the peer appended); anyone else's are replaced, and their
+/// `Forwarded` and `X-Real-IP` (which apps also read for the client) removed.
 fn set_forwarded(headers: &mut HeaderMap, conn: &ConnectionContext) {
     if conn.peer_trusted {
         append_forwarded_for(headers, conn);
@@ -115,6 +117,8 @@ fn set_forwarded(headers: &mut HeaderMap, conn: &ConnectionContext) {
         }
         return;
     }
+    headers.remove(FORWARDED);
+    headers.remove(&X_REAL_IP);
     headers.insert(&X_FORWARDED_FOR, conn.forwarded_for.clone());
     headers.insert(&X_FORWARDED_PROTO, conn.forwarded_proto());
     headers.insert(&X_FORWARDED_PORT, conn.forwarded_port.clone());
@@ -164,6 +168,26 @@ pub(crate) fn client_ip(
         .rev()
         .find(|ip| !settings.is_trusted_proxy(*ip))
         .unwrap_or(peer)
+}
+
+/// The client of a control-plane request: the peer, or behind a trusted proxy the
+/// forwarded address and scheme (`X-Forwarded-Proto` of anyone else counts for nothing).
+pub(crate) fn control_client(
+    headers: &HeaderMap,
+    conn: &ConnectionContext,
+    settings: &RouterSettings,
+) -> super::ClientInfo {
+    let peer = conn.info.peer.ip().to_canonical();
+    let forwarded_https = conn.peer_trusted
+        && headers
+            .get(&X_FORWARDED_PROTO)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    super::ClientInfo {
+        addr: client_ip(headers, peer, conn.peer_trusted, settings).to_canonical(),
+        secure: conn.info.is_tls || forwarded_https,
+    }
 }
 
 /// Prepares an app's response headers for the client.
@@ -246,9 +270,13 @@ mod tests {
             ("x-forwarded-for", "1.1.1.1"),
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "evil.com"),
+            ("forwarded", "for=1.1.1.1;proto=https"),
+            ("x-real-ip", "1.1.1.1"),
         ]);
         let id = HeaderValue::from_static("rid");
         prepare_request(&mut headers, &conn, &id, false);
+        assert!(!headers.contains_key("forwarded"));
+        assert!(!headers.contains_key("x-real-ip"));
         assert_eq!(headers["x-forwarded-for"], "203.0.113.7");
         assert_eq!(headers["x-forwarded-proto"], "http");
         assert_eq!(headers["x-forwarded-host"], "app.localhost:8080");
@@ -266,8 +294,10 @@ mod tests {
             ("x-forwarded-for", "10.0.0.9"),
             ("x-forwarded-proto", "https"),
             ("x-forwarded-port", "443"),
+            ("x-real-ip", "198.51.100.1"),
         ]);
         prepare_request(&mut headers, &conn, &HeaderValue::from_static("r"), false);
+        assert_eq!(headers["x-real-ip"], "198.51.100.1");
         assert_eq!(
             headers["x-forwarded-for"],
             "198.51.100.1, 10.0.0.9, 10.0.0.2"
@@ -290,5 +320,25 @@ mod tests {
             "198.51.100.1"
         );
         assert_eq!(client_ip(&headers, peer, false, &settings), peer);
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_makes_the_control_plane_see_https_and_another_client() {
+        let forged = request(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        let untrusted = context("203.0.113.7:5555", false);
+        let client = control_client(&forged, &untrusted, &RouterSettings::default());
+        assert!(!client.secure);
+        assert_eq!(client.addr.to_string(), "203.0.113.7");
+        let proxy = context("10.0.0.2:5555", true);
+        let settings = RouterSettings {
+            trusted_proxies: vec!["10.0.0.2".parse::<IpAddr>().unwrap().into_cidr()],
+            ..RouterSettings::default()
+        };
+        let client = control_client(&forged, &proxy, &settings);
+        assert!(client.secure);
+        assert_eq!(client.addr.to_string(), "198.51.100.1");
     }
 }

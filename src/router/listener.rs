@@ -28,6 +28,7 @@ use tower::Service;
 use super::body::ProxyBody;
 use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo};
 use super::error::RouterError;
+use super::headers;
 use super::host::HostKey;
 use super::pages::{Page, wants_html};
 use super::watch::{CLOSE, IDLE, SHUTDOWN, Sweeper};
@@ -242,13 +243,13 @@ where
         .as_ref()
         .is_some_and(|h| shared.settings.is_control_key(h))
     {
-        // The control plane needs the peer (failed-login limits) and TLS (cookie flags).
+        // The control plane learns the peer and the client (failed-login limits), and
+        // whether TLS carried the request (the web UI marks its cookies `Secure` then).
+        let client = headers::control_client(request.headers(), &conn, &shared.settings);
         request.extensions_mut().insert(conn.info);
+        request.extensions_mut().insert(client);
         let html = wants_html(request.headers());
         let request_id = request_id::from_headers_or_new(request.headers());
-        // The control plane learns the peer and whether TLS carried the request (the web
-        // UI marks its cookie `Secure` then).
-        request.extensions_mut().insert(conn.info);
         let ready: Result<(), BoxError> = poll_fn(|cx| control.poll_ready(cx))
             .await
             .map_err(Into::into);

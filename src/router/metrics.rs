@@ -1,9 +1,10 @@
 //! Prometheus counters of the router: requests by app and status class, time to response
 //! headers by app, upstream errors by kind, and (read from the live table at scrape time)
 //! in-flight requests per endpoint. Atomics only on the request path; the text format is
-//! rendered on demand. Does not serve /metrics.
+//! rendered on demand, either whole (for admins: every app and the platform-wide series)
+//! or limited to some apps' series (a member's). Does not serve /metrics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -122,17 +123,24 @@ impl Metrics {
         self.unknown_host.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition of every counter, plus in-flight from `snapshot`.
-    pub(crate) fn render(&self, snapshot: &RouteSnapshot) -> String {
+    /// The Prometheus text exposition, plus in-flight from `snapshot`: of every app and
+    /// the platform-wide series with `only` = `None`, else of the apps it names alone.
+    pub(crate) fn render(
+        &self,
+        snapshot: &RouteSnapshot,
+        only: Option<&HashSet<String>>,
+    ) -> String {
+        let shown = |name: &str| only.is_none_or(|apps| apps.contains(name));
         let apps: Vec<(Arc<str>, Arc<AppMetrics>)> = {
             let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
             apps.iter()
+                .filter(|(name, _)| shown(name))
                 .map(|(name, m)| (Arc::clone(name), Arc::clone(m)))
                 .collect()
         };
         let mut out = String::with_capacity(1024 + apps.len() * 2048);
         // Writing to a String cannot fail; the results are ignored on purpose.
-        let _ = self.render_into(&mut out, &apps, snapshot);
+        let _ = self.render_into(&mut out, &apps, snapshot, only.is_none(), &shown);
         out
     }
 
@@ -141,6 +149,8 @@ impl Metrics {
         out: &mut String,
         apps: &[(Arc<str>, Arc<AppMetrics>)],
         snapshot: &RouteSnapshot,
+        platform_wide: bool,
+        shown: &dyn Fn(&str) -> bool,
     ) -> std::fmt::Result {
         out.push_str(
             "# HELP paas_router_requests_total Requests answered, by app and status class.\n",
@@ -156,12 +166,14 @@ impl Metrics {
                 )?;
             }
         }
-        out.push_str(
-            "# HELP paas_router_unknown_host_requests_total Requests for a host no app serves.\n",
-        );
-        out.push_str("# TYPE paas_router_unknown_host_requests_total counter\n");
-        let unknown = self.unknown_host.load(Ordering::Relaxed);
-        writeln!(out, "paas_router_unknown_host_requests_total {unknown}")?;
+        if platform_wide {
+            out.push_str(
+                "# HELP paas_router_unknown_host_requests_total Requests for a host no app serves.\n",
+            );
+            out.push_str("# TYPE paas_router_unknown_host_requests_total counter\n");
+            let unknown = self.unknown_host.load(Ordering::Relaxed);
+            writeln!(out, "paas_router_unknown_host_requests_total {unknown}")?;
+        }
 
         out.push_str("# HELP paas_router_response_seconds Time from routing to the app's response headers.\n");
         out.push_str("# TYPE paas_router_response_seconds histogram\n");
@@ -208,7 +220,7 @@ impl Metrics {
 
         out.push_str("# HELP paas_router_in_flight Requests in flight, by app and process.\n");
         out.push_str("# TYPE paas_router_in_flight gauge\n");
-        for entry in snapshot.apps() {
+        for entry in snapshot.apps().filter(|e| shown(e.name())) {
             if let AppRoute::Serving(endpoints) = entry.route() {
                 let app = escape(entry.name());
                 for endpoint in endpoints {
@@ -243,7 +255,7 @@ mod tests {
         app.observe(204, Duration::from_millis(20));
         app.observe(503, Duration::from_secs(60));
         app.upstream_error(UpstreamErrorKind::ResponseTimeout);
-        let text = metrics.render(&RouteSnapshot::default());
+        let text = metrics.render(&RouteSnapshot::default(), None);
         for expected in [
             "paas_router_requests_total{app=\"web-app\",class=\"2xx\"} 2",
             "paas_router_requests_total{app=\"web-app\",class=\"5xx\"} 1",
@@ -256,6 +268,25 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_limited_rendering_shows_only_the_named_apps_and_no_platform_series() {
+        let metrics = Metrics::default();
+        metrics
+            .for_app(&Arc::from("mine"))
+            .observe(200, Duration::from_millis(1));
+        metrics
+            .for_app(&Arc::from("theirs"))
+            .observe(200, Duration::from_millis(1));
+        metrics.unknown_host();
+        let only = HashSet::from(["mine".to_owned()]);
+        let text = metrics.render(&RouteSnapshot::default(), Some(&only));
+        assert!(text.contains("app=\"mine\""), "{text}");
+        assert!(!text.contains("theirs"), "{text}");
+        assert!(!text.contains("unknown_host"), "{text}");
+        let all = metrics.render(&RouteSnapshot::default(), None);
+        assert!(all.contains("theirs") && all.contains("unknown_host_requests_total 1"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub use access_log::{AccessLine, ErrorCode};
 pub use body::{BodyError, ProxyBody};
 pub use builder::{AppSpec, AppState, EndpointSpec, RouteSnapshotBuilder};
 pub use cidr::IpCidr;
-pub use connection::ConnectionInfo;
+pub use connection::{ClientInfo, ConnectionInfo};
 pub use endpoint::Endpoint;
 pub use error::RouterError;
 pub use https::{AppHttps, HttpsHooks, HttpsPolicies};
@@ -138,9 +138,16 @@ impl Router {
         self.shared.table.load_full()
     }
 
-    /// Prometheus text exposition of the router's metrics.
+    /// Prometheus text exposition of every app's and the platform-wide metrics (admins).
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render(&self.shared.table.load())
+        self.shared.metrics.render(&self.shared.table.load(), None)
+    }
+
+    /// The series of the apps named, and nothing platform-wide (a member's view).
+    pub fn metrics_text_of(&self, apps: &std::collections::HashSet<String>) -> String {
+        self.shared
+            .metrics
+            .render(&self.shared.table.load(), Some(apps))
     }
 
     /// HTTPS policies and ACME HTTP-01 tokens, set by the certificate manager.

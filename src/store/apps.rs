@@ -103,6 +103,7 @@ impl Db<'_> {
     }
 
     pub fn delete_app(&self, app_id: i64) -> Result<(), StoreError> {
+        self.revokes_access();
         self.conn
             .execute("DELETE FROM apps WHERE id = ?1", params![app_id])?;
         Ok(())
@@ -142,6 +143,7 @@ impl Db<'_> {
     }
 
     pub fn set_owner(&self, app_id: i64, user_id: i64) -> Result<(), StoreError> {
+        self.revokes_access();
         self.conn.execute(
             "UPDATE apps SET owner_id = ?2 WHERE id = ?1",
             params![app_id, user_id],
@@ -150,6 +152,7 @@ impl Db<'_> {
     }
 
     pub fn remove_member(&self, app_id: i64, user_id: i64) -> Result<bool, StoreError> {
+        self.revokes_access();
         let n = self.conn.execute(
             "DELETE FROM app_members WHERE app_id = ?1 AND user_id = ?2",
             params![app_id, user_id],

@@ -121,11 +121,14 @@ impl Db<'_> {
             .transpose()
     }
 
-    /// Starts managing `hostname` (pending, due now), or moves it to another app.
+    /// Starts managing `hostname` (pending, due now), or moves it to another app, which
+    /// starts over: nothing of the former app's orders (state, reason, issuer) is kept.
     pub fn ensure_acme_cert(&self, hostname: &str, app_id: Option<i64>) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO acme_certs (hostname, app_id, state, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (hostname) DO UPDATE SET app_id = excluded.app_id
+             ON CONFLICT (hostname) DO UPDATE SET app_id = excluded.app_id,
+                 state = excluded.state, reason = NULL, issuer = NULL, not_after = NULL,
+                 failures = 0, next_attempt_at = 0, updated_at = excluded.updated_at
              WHERE acme_certs.app_id IS NOT excluded.app_id",
             params![
                 hostname,

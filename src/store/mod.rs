@@ -4,6 +4,10 @@
 //! writers anyway, and one `BEGIN IMMEDIATE` transaction per use case is what makes
 //! concurrent changes (twenty `config:set` at once) lose nothing. Each topic adds its typed
 //! queries to [`Db`] in its own file.
+//!
+//! A committed transaction that took access away (a token, session, user or membership
+//! removed, an app destroyed or handed over) bumps the store's revocation counter, which
+//! long-lived streams watch to re-check what let them in ([`Store::revocations`]).
 
 mod apps;
 mod builds;
@@ -18,10 +22,12 @@ mod sessions;
 mod tokens;
 mod users;
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::watch;
 
 pub use apps::AppRow;
 pub use builds::{BuildOutcome, BuildRow, NewBuild};
@@ -54,11 +60,22 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Counts committed transactions that took access away.
+    revocations: Arc<watch::Sender<u64>>,
 }
 
 /// Typed queries over one connection or transaction; every SQL statement lives on it.
 pub struct Db<'a> {
     conn: &'a Connection,
+    /// Set by the queries that take access away; read after the commit.
+    revokes: Cell<bool>,
+}
+
+impl Db<'_> {
+    /// Marks this transaction as one that takes access away.
+    fn revokes_access(&self) {
+        self.revokes.set(true);
+    }
 }
 
 impl Store {
@@ -70,9 +87,20 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        Ok(Store {
+        Ok(Store::over(conn))
+    }
+
+    fn over(conn: Connection) -> Store {
+        Store {
             conn: Arc::new(Mutex::new(conn)),
-        })
+            revocations: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// Changes each time a committed transaction took access away: a token, session,
+    /// user or membership removed, an app destroyed or given another owner.
+    pub fn revocations(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns `Ok`.
@@ -104,6 +132,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let revocations = Arc::clone(&self.revocations);
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
@@ -111,8 +140,16 @@ impl Store {
             let tx = guard
                 .transaction_with_behavior(behavior)
                 .map_err(StoreError::from)?;
-            let out = f(&Db { conn: &tx })?;
+            let db = Db {
+                conn: &tx,
+                revokes: Cell::new(false),
+            };
+            let out = f(&db)?;
+            let revoked = db.revokes.get();
             tx.commit().map_err(StoreError::from)?;
+            if revoked {
+                revocations.send_modify(|n| *n = n.wrapping_add(1));
+            }
             Ok(out)
         })
         .await
@@ -134,9 +171,7 @@ pub(crate) fn open_in_memory() -> Store {
     conn.pragma_update(None, "foreign_keys", "ON")
         .expect("foreign keys switch on");
     schema::migrate(&mut conn).expect("migrations apply");
-    Store {
-        conn: Arc::new(Mutex::new(conn)),
-    }
+    Store::over(conn)
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ impl Db<'_> {
     }
 
     pub fn revoke_session(&self, hash: &[u8]) -> Result<(), StoreError> {
+        self.revokes_access();
         self.conn.execute(
             "UPDATE sessions SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
             params![hash, Timestamp::now().0],
@@ -65,6 +66,7 @@ impl Db<'_> {
 
     /// Ends every session of a user (their password changed, or an admin asked).
     pub fn revoke_user_sessions(&self, user_id: i64) -> Result<usize, StoreError> {
+        self.revokes_access();
         Ok(self.conn.execute(
             "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
             params![user_id, Timestamp::now().0],

@@ -97,7 +97,29 @@ impl Db<'_> {
             .optional()?)
     }
 
+    /// The id of the user of the live token with this hash, without marking it used.
+    pub fn live_token_user(&self, hash: &[u8]) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT user_id FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                params![hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Revokes every live token of a user; how many there were.
+    pub fn revoke_user_tokens(&self, user_id: i64) -> Result<usize, StoreError> {
+        self.revokes_access();
+        Ok(self.conn.execute(
+            "UPDATE tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+            params![user_id, Timestamp::now().0],
+        )?)
+    }
+
     pub fn revoke_token(&self, id: i64) -> Result<(), StoreError> {
+        self.revokes_access();
         self.conn.execute(
             "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
             params![id, Timestamp::now().0],

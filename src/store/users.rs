@@ -86,6 +86,7 @@ impl Db<'_> {
 
     /// Removes the user; their tokens, sessions and memberships go with them.
     pub fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
+        self.revokes_access();
         self.conn
             .execute("DELETE FROM users WHERE id = ?1", params![user_id])?;
         Ok(())

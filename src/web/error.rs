@@ -57,7 +57,7 @@ impl IntoResponse for WebError {
                 }
                 OpsError::Invalid(_) | OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 OpsError::Conflict(_) => StatusCode::CONFLICT,
-                OpsError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+                OpsError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
                 OpsError::Deploy(_) => StatusCode::BAD_GATEWAY,
                 OpsError::Store(_) | OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

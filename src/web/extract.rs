@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ops::sessions::{self, Session};
 use crate::ops::{Actor, OpsError, Platform};
-use crate::router::ConnectionInfo;
+use crate::router::{ClientInfo, ConnectionInfo};
 
 use super::cookies::Cookie;
 use super::error::{WebError, public_message};
@@ -27,9 +27,11 @@ const MAX_FORM_BYTES: usize = 256 * 1024;
 /// How the browser reached the control plane.
 #[derive(Debug, Clone)]
 pub struct Client {
-    /// The request came over TLS: cookies get `Secure` and the `__Host-` prefix.
+    /// The request came over TLS (to paas, or to a trusted proxy in front of it): cookies
+    /// get `Secure` and the `__Host-` prefix.
     pub secure: bool,
-    /// The peer address, for the failed-login limit.
+    /// The client address (behind a trusted proxy, the forwarded one), for the
+    /// failed-login limits.
     pub addr: IpAddr,
     /// `http://host:port` as the browser wrote it: the base of git URLs to copy.
     pub base_url: String,
@@ -37,11 +39,16 @@ pub struct Client {
 
 impl Client {
     pub fn of(parts: &Parts) -> Client {
-        let info = parts.extensions.get::<ConnectionInfo>();
-        let secure = info.is_some_and(|i| i.is_tls);
-        let addr = info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |i| {
-            i.peer.ip().to_canonical()
-        });
+        let (secure, addr) = match parts.extensions.get::<ClientInfo>() {
+            Some(client) => (client.secure, client.addr),
+            None => {
+                let info = parts.extensions.get::<ConnectionInfo>();
+                let addr = info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |i| {
+                    i.peer.ip().to_canonical()
+                });
+                (info.is_some_and(|i| i.is_tls), addr)
+            }
+        };
         let host = parts
             .headers
             .get(header::HOST)

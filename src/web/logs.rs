@@ -1,5 +1,6 @@
 //! Logs: the recent lines as a plain page (enough without JavaScript), and the same
-//! stream live as server-sent events, which `paas.js` appends as they come.
+//! stream live as server-sent events, which `paas.js` appends as they come. The live
+//! stream ends when the session's access to the app does (sign-out, removal, expiry).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -14,18 +15,17 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::domain::Timestamp;
 use crate::logs::{LogEntry, LogFilter, Source};
+use crate::ops::grants::Grant;
 use crate::ops::{self, Platform};
 
 use super::apps::{AppHead, load, parse_name};
+use super::cookies::Cookie;
 use super::error::WebError;
 use super::extract::Ctx;
 use super::view::{Layout, Nav};
 
 /// Lines the page shows before following.
 const HISTORY_LINES: usize = 300;
-/// A live stream ends after this long and the browser reconnects, signed in anew: so a
-/// revoked session stops receiving lines.
-const STREAM_LIFETIME: Duration = Duration::from_secs(600);
 
 #[derive(Deserialize, Default)]
 pub struct LogQuery {
@@ -159,15 +159,20 @@ pub async fn stream(
     State(p): State<Platform>,
     Path(app): Path<String>,
     Query(q): Query<LogQuery>,
+    headers: axum::http::HeaderMap,
     ctx: Ctx,
 ) -> Result<Response, WebError> {
     let name = parse_name(&app)?;
     let filter = q.filter();
+    let secret = Cookie::Session
+        .read(&headers, ctx.client.secure)
+        .unwrap_or_default();
+    let grant = Grant::of_session(&p, &secret, &ctx.session, &name).await?;
     let view = ops::logs::view(&p, ctx.actor(), &name, 0, filter.clone(), true).await?;
     let Some(live) = view.live else {
         return Err(WebError::NotFound("this log cannot be followed".into()));
     };
-    let events = live_events(live, filter).take_until(tokio::time::sleep(STREAM_LIFETIME));
+    let events = live_events(live, filter).take_until(grant.lost(p));
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();

@@ -129,7 +129,13 @@ pub async fn reset_password(
     } else {
         (form.password, None)
     };
-    let result = ops::users::set_password(&p, ctx.actor(), &name, password).await;
+    let change = ops::users::PasswordChange {
+        password,
+        current: None,
+        end_tokens: false,
+        addr: ctx.client.addr,
+    };
+    let result = ops::users::set_password(&p, ctx.actor(), &name, change).await;
     if result.is_ok() && name == ctx.actor().name() {
         return Ok(signed_out(
             &ctx,
@@ -189,18 +195,13 @@ pub async fn change_own_password(
         return ctx.finish(back, Err(e));
     }
     let me = ctx.actor().name().to_owned();
-    if let Err(e) =
-        ops::sessions::limited_password_check(&p, &me, &form.current, ctx.client.addr).await
-    {
-        let e = match e {
-            OpsError::Unauthorized(_) => OpsError::Unauthorized(
-                "your current password is not right; nothing was changed".into(),
-            ),
-            other => other,
-        };
-        return ctx.finish(back, Err(e));
-    }
-    match ops::users::set_password(&p, ctx.actor(), &me, form.password).await {
+    let change = ops::users::PasswordChange {
+        password: form.password,
+        current: Some(form.current),
+        end_tokens: false,
+        addr: ctx.client.addr,
+    };
+    match ops::users::set_password(&p, ctx.actor(), &me, change).await {
         Ok(()) => Ok(signed_out(
             &ctx,
             "password changed and every session of yours ended; sign in with the new one",

@@ -272,14 +272,29 @@ impl EventStream {
         }
         self.received.clone()
     }
+
+    /// Whether the server ends the stream within `timeout` (keep-alive comments and
+    /// lines meanwhile are read and kept).
+    pub async fn ends_within(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(chunk))) => self.received.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(_) => return true,
+            }
+        }
+    }
 }
 
-/// The admin password the server printed on first start.
+/// The admin password of the first start: with no terminal to show it on, the server
+/// writes it to a 0600 file in its data dir.
 pub fn admin_password(server: &Server) -> String {
     let mut password = None;
+    let file = server.data_dir.path().join("first-start-credentials");
     eventually("the first-start password", Duration::from_secs(10), || {
-        password = server
-            .log_text()
+        password = std::fs::read_to_string(&file)
+            .unwrap_or_default()
             .lines()
             .find_map(|l| l.trim().strip_prefix("password: "))
             .and_then(|rest| rest.split_whitespace().next())
