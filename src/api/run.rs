@@ -30,12 +30,27 @@ pub async fn start(
         let (dyno, _) = run::run(&p, &actor, &name, &req.command, None).await?;
         return Ok(ndjson(Body::from(line(&RunEvent::Started { dyno }))));
     }
-    let (tx, rx) = mpsc::unbounded_channel::<String>();
+    // Bounded: a caller reading slower than the process prints loses lines (and is told how
+    // many once it catches up); the server does not hold them.
+    let (tx, rx) = mpsc::channel::<String>(OUTPUT_LINES);
     let output_tx = tx.clone();
+    let dropped = std::sync::atomic::AtomicU64::new(0);
     let output: crate::ops::deploy::OutputSink = Box::new(move |text: &str| {
-        let _ = output_tx.send(line(&RunEvent::Output {
+        use std::sync::atomic::Ordering::Relaxed;
+        let missed = dropped.swap(0, Relaxed);
+        let notice = RunEvent::Output {
+            line: format!("... {missed} lines dropped"),
+        };
+        if missed > 0 && output_tx.try_send(line(&notice)).is_err() {
+            dropped.fetch_add(missed + 1, Relaxed);
+            return;
+        }
+        let event = RunEvent::Output {
             line: text.to_owned(),
-        }));
+        };
+        if output_tx.try_send(line(&event)).is_err() {
+            dropped.fetch_add(1, Relaxed);
+        }
     });
     // The process runs on, reporting into the channel, while the response streams.
     tokio::spawn(async move {
@@ -48,13 +63,16 @@ pub async fn start(
                 error: e.to_string(),
             },
         };
-        let _ = tx.send(line(&event));
+        let _ = tx.send(line(&event)).await;
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|l| (Ok::<_, std::io::Error>(l), rx))
     });
     Ok(ndjson(Body::from_stream(stream)))
 }
+
+/// Output lines of a one-off process a caller may fall behind by.
+const OUTPUT_LINES: usize = 1024;
 
 fn line(event: &RunEvent) -> String {
     let mut text = serde_json::to_string(event).unwrap_or_default();
@@ -140,7 +158,8 @@ async fn relay(p: Platform, actor: Actor, name: AppName, mut socket: WebSocket) 
                 Some(Ok(Message::Text(text))) => {
                     match serde_json::from_str::<RunControl>(text.as_str()) {
                         Ok(RunControl::Resize(size)) => {
-                            let _ = resize.send(size);
+                            // A flood of resizes loses some; the last one that fits wins.
+                            let _ = resize.try_send(size);
                         }
                         Ok(RunControl::Eof) => {
                             stdin_open = false;
