@@ -18,19 +18,25 @@ fn a_python_app_on_the_standard_library_builds_and_answers() {
     deploys_and_answers("python-stdlib", "py", "python-stdlib ok");
 }
 
-/// The engine's BuildKit cache records, by id.
+/// The engine's BuildKit cache records, by id (asked again while another disk-usage
+/// operation runs: the engine runs one at a time).
 fn build_cache_ids() -> Vec<String> {
-    common::docker(&[
+    let args = [
         "system",
         "df",
         "-v",
         "--format",
         "{{range .BuildCache}}{{.ID}} {{end}}",
-    ])
-    .ok()
-    .split_whitespace()
-    .map(str::to_owned)
-    .collect()
+    ];
+    for _ in 0..100 {
+        let df = common::docker(&args);
+        if df.code == 0 {
+            return df.stdout.split_whitespace().map(str::to_owned).collect();
+        }
+        assert!(df.stderr.contains("already running"), "{}", df.stderr);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("docker system df kept refusing");
 }
 
 /// The ids of a `build cache recorded` line of the server's log.
