@@ -223,7 +223,27 @@ impl Builder {
         }
         log.finish();
         let build_id = record.id;
-        let (state, detail, image, size, built, app_json) = match &outcome {
+        self.record_outcome(build_id, &outcome).await?;
+        outcome?;
+        progress.step(format!(
+            "Build finished in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
+        self.store
+            .read(move |db| db.build(build_id))
+            .await?
+            .ok_or_else(|| {
+                BuildError::Store(StoreError::Corrupt(format!("build {build_id} vanished")))
+            })
+    }
+
+    /// Writes how the build ended into its record, whatever the outcome.
+    async fn record_outcome(
+        &self,
+        build_id: i64,
+        outcome: &Result<(Built, String, i64, AppJson), BuildError>,
+    ) -> Result<(), BuildError> {
+        let (state, detail, image, size, built, app_json) = match outcome {
             Ok((built, image, size, app_json)) => (
                 BuildState::Succeeded,
                 None,
@@ -267,17 +287,7 @@ impl Builder {
                 )
             })
             .await?;
-        outcome?;
-        progress.step(format!(
-            "Build finished in {:.1}s",
-            started.elapsed().as_secs_f64()
-        ));
-        self.store
-            .read(move |db| db.build(build_id))
-            .await?
-            .ok_or_else(|| {
-                BuildError::Store(StoreError::Corrupt(format!("build {build_id} vanished")))
-            })
+        Ok(())
     }
 
     async fn run(
