@@ -8,6 +8,7 @@
 //! domain/    types and validation of the platform's vocabulary; no I/O
 //! wire.rs    the HTTP API's JSON shapes, shared by api/, web/ and cli/
 //! settings   PAAS_* server settings
+//! progress   the bounded line stream long operations report to (below every layer)
 //! store/     rusqlite: migrations and every SQL statement
 //! auth/      argon2 passwords, API tokens
 //! release/   config layering and release descriptions (pure)
@@ -36,6 +37,7 @@ pub mod domain;
 pub mod git;
 pub mod logs;
 pub mod ops;
+pub mod progress;
 pub mod release;
 pub mod router;
 pub mod runtime;

@@ -2,7 +2,7 @@
 //! `paas server --help` lists them (clap reads the doc comments below).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::domain::{AppName, Hostname};
 
@@ -51,7 +51,8 @@ pub struct Settings {
     pub stack_run_image: Option<String>,
 
     /// A directory of extra CA certificates (*.crt) the stack images trust, for hosts
-    /// whose HTTPS goes through a TLS-inspecting proxy (pip, npm and git in builds).
+    /// whose HTTPS goes through a TLS-inspecting proxy (pip, npm and git in builds)
+    /// [default: /usr/local/share/ca-certificates when it holds *.crt files].
     #[arg(long, env = "PAAS_EXTRA_CA_CERTS")]
     pub extra_ca_certs: Option<PathBuf>,
 
@@ -93,6 +94,26 @@ pub struct Settings {
     /// The most processes one app may run in all (each type is capped at 100 too).
     #[arg(long, env = "PAAS_MAX_APP_PROCESSES", default_value_t = 100)]
     pub max_app_processes: u32,
+
+    /// The only directory whose buildpacks may be named by a server path (BUILDPACK_URL or
+    /// .buildpacks), and only by admins; members use built-in names and git URLs
+    /// [default: DATA/buildpacks].
+    #[arg(long, env = "PAAS_BUILDPACKS_DIR")]
+    pub buildpacks_dir: Option<PathBuf>,
+
+    /// Images a member's Dockerfile may start from (FROM, COPY --from, RUN --mount from=)
+    /// besides the stack images and the app's own: a comma list of names, `*` at the end
+    /// matches any rest (python:*, mycorp/*). Admins' builds may use any local image.
+    #[arg(long, env = "PAAS_ALLOWED_BASE_IMAGES", value_delimiter = ',')]
+    pub allowed_base_images: Vec<String>,
+
+    /// Largest pushed source tree a build unpacks (all files inflated), in bytes.
+    #[arg(long, env = "PAAS_MAX_SOURCE_BYTES", default_value_t = 2 << 30)]
+    pub max_source_bytes: u64,
+
+    /// Largest single file of a pushed source tree (inflated), in bytes.
+    #[arg(long, env = "PAAS_MAX_FILE_BYTES", default_value_t = 512 << 20)]
+    pub max_file_bytes: u64,
 
     /// Images of this many latest releases are kept per app; older ones are pruned.
     #[arg(long, env = "PAAS_KEEP_RELEASES", default_value_t = 5)]
@@ -142,6 +163,20 @@ pub struct Settings {
     pub tls: crate::certs::TlsSettings,
 }
 
+/// Where Debian's update-ca-certificates takes the host's locally added CAs from.
+const HOST_CA_DIR: &str = "/usr/local/share/ca-certificates";
+
+/// True if `dir` holds a `*.crt` file (the stacks then trust the CAs in it).
+fn holds_certificates(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "crt"))
+        })
+        .unwrap_or(false)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -174,7 +209,10 @@ impl Settings {
             run_image: self.stack_run_image.clone(),
             work_dir: self.data_dir().join("stack"),
             mirror: self.debian_mirror.clone(),
-            extra_ca_certs: self.extra_ca_certs.clone(),
+            extra_ca_certs: self
+                .extra_ca_certs
+                .clone()
+                .or_else(|| holds_certificates(Path::new(HOST_CA_DIR)).then(|| HOST_CA_DIR.into())),
         }
     }
 
@@ -186,6 +224,21 @@ impl Settings {
             network: self.build_network.clone(),
             keep_images: self.keep_releases,
             cache_keep: std::time::Duration::from_secs(self.build_cache_keep),
+            buildpacks_dir: self
+                .buildpacks_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir().join("buildpacks")),
+            allowed_base_images: self
+                .allowed_base_images
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            limits: crate::build::SourceLimits {
+                max_source_bytes: self.max_source_bytes,
+                max_file_bytes: self.max_file_bytes,
+            },
+            data_dir: self.data_dir(),
         }
     }
 
@@ -247,6 +300,31 @@ mod tests {
             settings(&["--http-addr", "0.0.0.0:80", "--domain", "apps.example.com"]).app_url(&app),
             "http://myapp.apps.example.com"
         );
+    }
+
+    #[test]
+    fn a_directory_of_crt_files_holds_certificates_and_others_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!holds_certificates(dir.path()), "empty");
+        std::fs::write(dir.path().join("README"), "x").unwrap();
+        assert!(!holds_certificates(dir.path()), "no *.crt");
+        std::fs::write(dir.path().join("proxy.crt"), "x").unwrap();
+        assert!(holds_certificates(dir.path()));
+        assert!(!holds_certificates(&dir.path().join("missing")));
+    }
+
+    #[test]
+    fn build_settings_default_the_buildpacks_dir_into_the_data_dir() {
+        let s = settings(&[
+            "--data-dir",
+            "/srv/paas",
+            "--allowed-base-images",
+            "python:*, ,x",
+        ]);
+        let build = s.build_settings();
+        assert_eq!(build.buildpacks_dir, PathBuf::from("/srv/paas/buildpacks"));
+        assert_eq!(build.allowed_base_images, ["python:*", "x"]);
+        assert_eq!(build.limits.max_file_bytes, 512 << 20);
     }
 
     #[test]

@@ -35,12 +35,27 @@ pub async fn start(
         return Ok(ndjson(Body::from(line(&RunEvent::Started { dyno }))));
     }
     let lost = grant.lost(p.clone());
-    let (tx, rx) = mpsc::unbounded_channel::<String>();
+    // Bounded: a caller reading slower than the process prints loses lines (and is told how
+    // many once it catches up); the server does not hold them.
+    let (tx, rx) = mpsc::channel::<String>(OUTPUT_LINES);
     let output_tx = tx.clone();
+    let dropped = std::sync::atomic::AtomicU64::new(0);
     let output: crate::ops::deploy::OutputSink = Box::new(move |text: &str| {
-        let _ = output_tx.send(line(&RunEvent::Output {
+        use std::sync::atomic::Ordering::Relaxed;
+        let missed = dropped.swap(0, Relaxed);
+        let notice = RunEvent::Output {
+            line: format!("... {missed} lines dropped"),
+        };
+        if missed > 0 && output_tx.try_send(line(&notice)).is_err() {
+            dropped.fetch_add(missed + 1, Relaxed);
+            return;
+        }
+        let event = RunEvent::Output {
             line: text.to_owned(),
-        }));
+        };
+        if output_tx.try_send(line(&event)).is_err() {
+            dropped.fetch_add(1, Relaxed);
+        }
     });
     // The process runs on, reporting into the channel, while the response streams.
     tokio::spawn(async move {
@@ -53,7 +68,7 @@ pub async fn start(
                 error: e.to_string(),
             },
         };
-        let _ = tx.send(line(&event));
+        let _ = tx.send(line(&event)).await;
     });
     // Without access the output stops; the process runs to its end as a detached one.
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -62,6 +77,9 @@ pub async fn start(
     .take_until(lost);
     Ok(ndjson(Body::from_stream(stream)))
 }
+
+/// Output lines of a one-off process a caller may fall behind by.
+const OUTPUT_LINES: usize = 1024;
 
 fn line(event: &RunEvent) -> String {
     let mut text = serde_json::to_string(event).unwrap_or_default();
@@ -163,7 +181,8 @@ async fn relay(p: Platform, actor: Actor, name: AppName, grant: Grant, mut socke
                 Some(Ok(Message::Text(text))) => {
                     match serde_json::from_str::<RunControl>(text.as_str()) {
                         Ok(RunControl::Resize(size)) => {
-                            let _ = resize.send(size);
+                            // A flood of resizes loses some; the last one that fits wins.
+                            let _ = resize.try_send(size);
                         }
                         Ok(RunControl::Eof) => {
                             stdin_open = false;

@@ -1,116 +1,153 @@
 //! Dockerfile builds: the commit's tree is the build context, built by the engine with no
-//! pull; a `FROM` image the engine lacks is refused up front with how to fix it.
+//! pull. Every image the Dockerfile builds on (`dockerfile_refs`) is checked first: a
+//! member's against what is theirs to use, anyone's against what the engine has.
 
 use std::collections::HashMap;
 
-use crate::ops::Progress;
+use crate::progress::Progress;
 use crate::runtime::Docker;
 
+use super::dockerfile_refs::{ImageRef, image_refs};
+use super::hints::Watch;
 use super::log::BuildLog;
 use super::source;
+use super::stack::{DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE};
 use super::{BuildError, BuildInput};
+
+/// What a Dockerfile build makes: the file (already read), the tag and the labels.
+pub struct Context<'a> {
+    pub dockerfile: &'a str,
+    pub tag: &'a str,
+    pub labels: &'a HashMap<String, String>,
+}
 
 pub async fn build(
     docker: &Docker,
     input: &BuildInput<'_>,
-    tag: &str,
-    labels: &HashMap<String, String>,
+    context: Context<'_>,
     log: &mut BuildLog,
     progress: &Progress,
 ) -> Result<(), BuildError> {
-    let dockerfile = read_dockerfile(input).await?;
-    for image in base_images(&dockerfile) {
-        if docker.image(&image).await?.is_none() {
-            return Err(BuildError::Dockerfile(format!(
-                "FROM {image}: that image is not in the Docker engine and paas never pulls images; \
-                 use FROM {} or load it on the server with docker load",
-                input.stacks.run
-            )));
-        }
+    for image in image_refs(context.dockerfile) {
+        check_image(docker, input, &image).await?;
     }
     progress.step("Building with the Dockerfile");
-    let context = source::tar_stream(input.objects.clone(), input.commit.to_owned());
-    let mut lines = Vec::new();
+    let tar = source::tar_stream(
+        input.objects.clone(),
+        input.commit.to_owned(),
+        input.settings.limits,
+    );
+    let mut hints = Watch::default();
     let built = tokio::time::timeout(
         input.settings.timeout,
         docker.build_from_context(
-            context,
-            tag,
-            labels,
+            tar,
+            context.tag,
+            context.labels,
             input.settings.memory_mb,
             true,
             |line| {
                 progress.detail(line);
-                lines.push(line.to_owned());
+                log.line(line);
+                hints.see(line);
             },
         ),
     )
     .await;
-    for line in &lines {
-        log.line(line).await;
-    }
     match built {
-        Ok(result) => result.map_err(|e| BuildError::Compile(format!("docker build failed: {e}"))),
+        Ok(result) => result
+            .map_err(|e| BuildError::Compile(hints.explain(format!("docker build failed: {e}")))),
         Err(_) => Err(BuildError::Timeout(input.settings.timeout)),
     }
 }
 
-async fn read_dockerfile(input: &BuildInput<'_>) -> Result<String, BuildError> {
-    let (objects, commit) = (input.objects.clone(), input.commit.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let repo = objects
-            .open_repository()
-            .map_err(|e| BuildError::Source(e.to_string()))?;
-        let oid = git2::Oid::from_str(&commit).map_err(|e| BuildError::Source(e.to_string()))?;
-        let tree = repo
-            .find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(|e| BuildError::Source(e.to_string()))?;
-        let entry = tree
-            .get_name("Dockerfile")
-            .ok_or_else(|| BuildError::Source("the Dockerfile vanished".into()))?;
-        let blob = entry
-            .to_object(&repo)
-            .and_then(|o| o.peel_to_blob())
-            .map_err(|e| BuildError::Source(e.to_string()))?;
-        Ok(String::from_utf8_lossy(blob.content()).into_owned())
-    })
-    .await
-    .map_err(|e| BuildError::Source(e.to_string()))?
+/// A member may build on the stacks, the app's own images and the allowed base images;
+/// the refusal is the same whether the image exists or not, and names no other. Admins
+/// may use any image the engine has. Nothing is ever pulled.
+async fn check_image(
+    docker: &Docker,
+    input: &BuildInput<'_>,
+    image: &ImageRef,
+) -> Result<(), BuildError> {
+    let admin = input.policy.admin;
+    if !image.resolved {
+        if admin {
+            return Ok(());
+        }
+        return Err(BuildError::Refused(format!(
+            "{} {}: the image cannot be checked before the build; name it, or give its build argument a default (ARG NAME=image before the first FROM)",
+            image.instruction, image.name
+        )));
+    }
+    let name = familiar(&image.name);
+    if !admin && !may_use(input, &name) {
+        return Err(BuildError::Refused(format!(
+            "{} {}: a build may start only from the stack images ({}, {}), this app's own images (paas/{}:bN) and images an admin allows (PAAS_ALLOWED_BASE_IMAGES)",
+            image.instruction, image.name, input.stacks.run, input.stacks.build, input.app
+        )));
+    }
+    // By its name: the engine would also take a name for an image id prefix.
+    let found = docker.image(&name).await?;
+    if found.is_some_and(|i| admin || i.tags.contains(&name)) {
+        return Ok(());
+    }
+    Err(BuildError::Dockerfile(format!(
+        "{} {}: that image is not in the Docker engine and paas never pulls images; \
+         use FROM {} or load it on the server with docker load",
+        image.instruction, image.name, input.stacks.run
+    )))
 }
 
-/// The images `FROM` lines name, leaving out earlier stages, `scratch` and names built
-/// from build arguments (those cannot be checked before the build).
-pub fn base_images(dockerfile: &str) -> Vec<String> {
-    let mut stages: Vec<String> = Vec::new();
-    let mut images = Vec::new();
-    for line in dockerfile.lines() {
-        let mut words = line.split_whitespace();
-        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
-            continue;
-        }
-        let mut image = None;
-        for word in words.by_ref() {
-            if !word.starts_with("--") {
-                image = Some(word.to_owned());
-                break;
-            }
-        }
-        let Some(image) = image else { continue };
-        let is_earlier_stage = stages.contains(&image.to_ascii_lowercase());
-        if let (Some(as_kw), Some(name)) = (words.next(), words.next())
-            && as_kw.eq_ignore_ascii_case("AS")
-        {
-            stages.push(name.to_ascii_lowercase());
-        }
-        if image == "scratch" || image.contains('$') || is_earlier_stage {
-            continue;
-        }
-        if !images.contains(&image) {
-            images.push(image);
+/// What a member's build may start from, by the image's familiar name.
+fn may_use(input: &BuildInput<'_>, name: &str) -> bool {
+    let stacks = [
+        input.stacks.run.as_str(),
+        input.stacks.build.as_str(),
+        DEFAULT_RUN_IMAGE,
+        DEFAULT_BUILD_IMAGE,
+    ];
+    stacks.contains(&name)
+        || is_own_image(input.app, name)
+        || input
+            .settings
+            .allowed_base_images
+            .iter()
+            .any(|pattern| matches_pattern(pattern, name))
+}
+
+/// `paas/APP:TAG`: the app's own images (paas tags nothing else in that repository).
+fn is_own_image(app: &str, name: &str) -> bool {
+    name.strip_prefix("paas/")
+        .and_then(|rest| rest.strip_prefix(app))
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|tag| !tag.is_empty() && !tag.contains(['/', '@', ':']))
+}
+
+/// An allowed-images entry: a name, or a prefix ending in `*`.
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => familiar(pattern) == name,
+    }
+}
+
+/// Docker's short form of a reference, as the engine lists tags: no `docker.io/` or
+/// `library/`, and `:latest` when it names no tag or digest.
+fn familiar(name: &str) -> String {
+    let mut short = name;
+    for registry in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] {
+        if let Some(rest) = short.strip_prefix(registry) {
+            short = rest;
+            break;
         }
     }
-    images
+    let short = short.strip_prefix("library/").unwrap_or(short);
+    let last = short.rsplit('/').next().unwrap_or(short);
+    if short.contains('@') || last.contains(':') {
+        short.to_owned()
+    } else {
+        format!("{short}:latest")
+    }
 }
 
 #[cfg(test)]
@@ -118,11 +155,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_images_skip_stages_scratch_and_build_args() {
-        let dockerfile = "FROM paas/stack-build:bookworm AS builder\nRUN make\nFROM --platform=linux/amd64 builder AS again\nFROM scratch\nFROM $BASE\nfrom paas/stack-run:bookworm\n";
-        assert_eq!(
-            base_images(dockerfile),
-            ["paas/stack-build:bookworm", "paas/stack-run:bookworm"]
-        );
+    fn names_are_compared_in_the_engines_short_form() {
+        assert_eq!(familiar("python"), "python:latest");
+        assert_eq!(familiar("docker.io/library/python:3.12"), "python:3.12");
+        assert_eq!(familiar("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(familiar("paas/app@sha256:00"), "paas/app@sha256:00");
+    }
+
+    #[test]
+    fn an_apps_own_images_are_its_repository_only() {
+        assert!(is_own_image("web", "paas/web:b3"));
+        assert!(!is_own_image("web", "paas/web-2:b3"));
+        assert!(!is_own_image("web", "paas/webx:b1"));
+        assert!(!is_own_image("web", "paas/web:"));
+        assert!(!is_own_image("web", "paas/web@sha256:00"));
+        assert!(!is_own_image("web", "other/paas/web:b1"));
+    }
+
+    #[test]
+    fn allowed_images_are_names_or_prefixes() {
+        assert!(matches_pattern("python:*", "python:3.12"));
+        assert!(matches_pattern("python", "python:latest"));
+        assert!(matches_pattern("mycorp/*", "mycorp/base:1"));
+        assert!(!matches_pattern("python:*", "pythonista:1"));
+        assert!(!matches_pattern("mycorp/base:1", "mycorp/base:2"));
     }
 }

@@ -5,7 +5,9 @@
 
 mod buildpacks;
 mod dockerfile;
+mod dockerfile_refs;
 mod embedded;
+mod hints;
 mod log;
 mod prune;
 mod slug;
@@ -13,6 +15,7 @@ mod source;
 pub mod stack;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,10 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{AppJson, BuildState, ConfigVars, Procfile};
 use crate::git::quarantine::PushedObjects;
-use crate::ops::Progress;
+use crate::progress::Progress;
 use crate::runtime::{Docker, RuntimeError, labels};
 use crate::store::{AppRow, BuildOutcome, BuildRow, NewBuild, Store, StoreError};
 
+pub use source::SourceLimits;
 pub use stack::{StackSettings, Stacks};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,12 @@ pub enum BuildError {
     Compile(String),
     #[error("{0}")]
     Dockerfile(String),
+    /// What the pusher may not name (a server path, another app's image).
+    #[error("{0}")]
+    Refused(String),
+    /// A pushed file or tree larger than the settings allow.
+    #[error("{0}")]
+    SourceLimit(String),
     #[error("the build took longer than {}s and was stopped (PAAS_BUILD_TIMEOUT)", .0.as_secs())]
     Timeout(Duration),
     #[error("the build was cancelled")]
@@ -63,6 +73,30 @@ pub struct BuildSettings {
     pub keep_images: usize,
     /// How long BuildKit's cache of a slug build outlives its last use.
     pub cache_keep: Duration,
+    /// `PAAS_BUILDPACKS_DIR`: the only place server-path buildpacks come from.
+    pub buildpacks_dir: PathBuf,
+    /// `PAAS_ALLOWED_BASE_IMAGES`: what members' Dockerfiles may start from besides the
+    /// stacks and their app's own images (`*` at the end matches any rest).
+    pub allowed_base_images: Vec<String>,
+    pub limits: SourceLimits,
+    /// Build logs and the record of our BuildKit cache live under `DATA/builds`.
+    pub data_dir: PathBuf,
+}
+
+impl BuildSettings {
+    fn builds_dir(&self) -> PathBuf {
+        self.data_dir.join("builds")
+    }
+}
+
+/// What the pusher may name in a build. Plain data from whoever knows the user (ops' Actor),
+/// so nothing here depends on ops/.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildPolicy {
+    /// Admins may name server buildpack directories (under `PAAS_BUILDPACKS_DIR`) and
+    /// build from any image in the engine; members get built-in buildpacks, git URLs, and
+    /// the stacks, their app's own images and the allowed base images.
+    pub admin: bool,
 }
 
 #[derive(Clone)]
@@ -72,6 +106,7 @@ pub struct Builder {
     settings: Arc<BuildSettings>,
     running: Arc<Mutex<HashMap<String, CancellationToken>>>,
     stack_lock: Arc<tokio::sync::Mutex<()>>,
+    cache_records: prune::CacheRecords,
 }
 
 /// Everything one build reads.
@@ -85,6 +120,7 @@ pub(crate) struct BuildInput<'a> {
     pub settings: &'a BuildSettings,
     pub cancel: &'a CancellationToken,
     pub instance: &'a str,
+    pub policy: BuildPolicy,
 }
 
 /// What the image of a successful build holds.
@@ -98,9 +134,10 @@ impl Builder {
         Builder {
             docker,
             store,
-            settings: Arc::new(settings),
+            cache_records: prune::CacheRecords::new(settings.builds_dir()),
             running: Arc::new(Mutex::new(HashMap::new())),
             stack_lock: Arc::new(tokio::sync::Mutex::new(())),
+            settings: Arc::new(settings),
         }
     }
 
@@ -114,8 +151,9 @@ impl Builder {
         stack::ensure(&self.docker, &self.settings.stacks, progress).await
     }
 
-    /// Builds `commit` of `app` into `paas/APP:bN`; the Build record and its log are kept
-    /// whatever happens.
+    /// Builds `commit` of `app` into `paas/APP:bN` with what `policy` lets the pusher name;
+    /// the Build record and its log are kept whatever happens.
+    #[allow(clippy::too_many_arguments)]
     pub async fn build(
         &self,
         app: &AppRow,
@@ -123,11 +161,20 @@ impl Builder {
         objects: &PushedObjects,
         config: &ConfigVars,
         author: &str,
+        policy: BuildPolicy,
         progress: &Progress,
     ) -> Result<BuildRow, BuildError> {
         let cancel = self.claim(app.name.as_str())?;
         let result = self
-            .build_claimed(app, commit, objects, config, author, progress, &cancel)
+            .build_claimed(
+                app,
+                commit,
+                objects,
+                config,
+                (author, policy),
+                progress,
+                &cancel,
+            )
             .await;
         self.release_claim(app.name.as_str());
         result
@@ -140,7 +187,7 @@ impl Builder {
         commit: &str,
         objects: &PushedObjects,
         config: &ConfigVars,
-        author: &str,
+        (author, policy): (&str, BuildPolicy),
         progress: &Progress,
         cancel: &CancellationToken,
     ) -> Result<BuildRow, BuildError> {
@@ -156,7 +203,7 @@ impl Builder {
                 })
             })
             .await?;
-        let mut log = log::BuildLog::new(self.store.clone(), record.id);
+        let mut log = log::BuildLog::create(&self.settings.builds_dir(), record.id);
         let input = BuildInput {
             app: app.name.as_str(),
             build_id: record.id,
@@ -167,12 +214,36 @@ impl Builder {
             settings: &self.settings,
             cancel,
             instance: self.docker.instance(),
+            policy,
         };
         let started = std::time::Instant::now();
         let outcome = self.run(&input, &mut log, progress).await;
-        log.flush().await;
+        if let Err(e) = &outcome {
+            log.line(&format!(" !     build failed: {e}"));
+        }
+        log.finish();
         let build_id = record.id;
-        let (state, detail, image, size, built, app_json) = match &outcome {
+        self.record_outcome(build_id, &outcome).await?;
+        outcome?;
+        progress.step(format!(
+            "Build finished in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
+        self.store
+            .read(move |db| db.build(build_id))
+            .await?
+            .ok_or_else(|| {
+                BuildError::Store(StoreError::Corrupt(format!("build {build_id} vanished")))
+            })
+    }
+
+    /// Writes how the build ended into its record, whatever the outcome.
+    async fn record_outcome(
+        &self,
+        build_id: i64,
+        outcome: &Result<(Built, String, i64, AppJson), BuildError>,
+    ) -> Result<(), BuildError> {
+        let (state, detail, image, size, built, app_json) = match outcome {
             Ok((built, image, size, app_json)) => (
                 BuildState::Succeeded,
                 None,
@@ -216,17 +287,7 @@ impl Builder {
                 )
             })
             .await?;
-        outcome?;
-        progress.step(format!(
-            "Build finished in {:.1}s",
-            started.elapsed().as_secs_f64()
-        ));
-        self.store
-            .read(move |db| db.build(build_id))
-            .await?
-            .ok_or_else(|| {
-                BuildError::Store(StoreError::Corrupt(format!("build {build_id} vanished")))
-            })
+        Ok(())
     }
 
     async fn run(
@@ -235,14 +296,14 @@ impl Builder {
         log: &mut log::BuildLog,
         progress: &Progress,
     ) -> Result<(Built, String, i64, AppJson), BuildError> {
-        let info = source::inspect(input.objects, input.commit).await?;
+        let info = source::inspect(input.objects, input.commit, input.settings.limits).await?;
         let app_json = match &info.app_json {
             Some(text) => AppJson::parse(text).map_err(BuildError::Source)?,
             None => AppJson::default(),
         };
         let tag = format!("paas/{}:b{}", input.app, input.build_id);
         let forced = input.config.contains_key("BUILDPACK_URL") || info.buildpacks_file.is_some();
-        let built = if info.has_dockerfile && !forced {
+        let built = if let Some(dockerfile) = info.dockerfile.as_deref().filter(|_| !forced) {
             let procfile = match &info.procfile {
                 Some(text) => {
                     Procfile::parse(text).map_err(|e| BuildError::Source(e.to_string()))?
@@ -259,7 +320,12 @@ impl Builder {
                 process_types.insert("web".into(), String::new());
             }
             let labels = image_labels(input, &process_types);
-            dockerfile::build(&self.docker, input, &tag, &labels, log, progress).await?;
+            let context = dockerfile::Context {
+                dockerfile,
+                tag: &tag,
+                labels: &labels,
+            };
+            dockerfile::build(&self.docker, input, context, log, progress).await?;
             Built {
                 process_types,
                 buildpack: "dockerfile".into(),
@@ -268,14 +334,17 @@ impl Builder {
             let (container, result) =
                 buildpacks::compile(&self.docker, input, &info, log, progress).await?;
             let labels = image_labels(input, &result.process_types);
+            let before = self.cache_records.snapshot(&self.docker).await;
             let made =
                 slug::make_image(&self.docker, &container, input, &tag, &labels, progress).await;
             let _ = container.remove().await;
             made?;
-            tokio::spawn(prune::build_cache(
-                self.docker.clone(),
-                self.settings.cache_keep,
-            ));
+            let records = self.cache_records.clone();
+            let (docker, keep) = (self.docker.clone(), self.settings.cache_keep);
+            tokio::spawn(async move {
+                records.remember_new(&docker, before).await;
+                records.prune(&docker, keep).await;
+            });
             Built {
                 buildpack: result
                     .buildpacks
@@ -328,8 +397,34 @@ impl Builder {
         }
     }
 
-    /// Removes the app's images and build cache.
+    /// Build `id`'s log from its file; None for builds that kept theirs in the store.
+    pub async fn read_log(&self, id: i64) -> Result<Option<String>, BuildError> {
+        log::read(&self.settings.builds_dir(), id)
+            .await
+            .map_err(|e| BuildError::Source(format!("cannot read the log of build {id}: {e}")))
+    }
+
+    /// Removes the log files of builds `ids` (an app being destroyed).
+    async fn forget_logs(&self, ids: &[i64]) {
+        let dir = self.settings.builds_dir();
+        for id in ids {
+            let _ = tokio::fs::remove_file(log::path(&dir, *id)).await;
+        }
+    }
+
+    /// Removes the app's images, build cache and build logs.
     pub async fn forget_app(&self, app: &str) -> Result<(), BuildError> {
+        let name = crate::domain::AppName::parse(app).map_err(|e| BuildError::Source(e.0))?;
+        let ids = self
+            .store
+            .read(move |db| {
+                let Some(app) = db.app(&name)? else {
+                    return Ok(Vec::new());
+                };
+                Ok::<_, StoreError>(db.builds(app.id, i64::MAX)?.iter().map(|b| b.id).collect())
+            })
+            .await?;
+        self.forget_logs(&ids).await;
         for image in self.docker.app_images(app).await? {
             self.docker.remove_image(&image.id).await?;
         }

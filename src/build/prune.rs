@@ -1,4 +1,9 @@
-//! Old images go, except those a kept release still uses; and BuildKit's cache of slugs.
+//! Old images go, except those a kept release still uses; and the BuildKit cache our slug
+//! builds made, once unused for `PAAS_BUILD_CACHE_KEEP`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::runtime::Docker;
 use crate::store::Store;
@@ -40,11 +45,97 @@ pub async fn old_images(docker: &Docker, store: &Store, app: &str, keep: usize, 
     }
 }
 
-/// Drops the build cache that slug builds leave (a slug's worth per deploy) once unused
-/// for `keep`; what recent builds used stays warm. Run after the build, off its path; a
-/// failure only logs.
-pub async fn build_cache(docker: Docker, keep: std::time::Duration) {
-    if let Err(e) = docker.prune_build_cache(keep).await {
-        tracing::debug!(error = %e, "build cache not pruned");
+/// BuildKit cache records our slug builds made, kept in `DATA/builds/cache-records` (one
+/// id a line) so they can be pruned after their keep time, across restarts. A record is
+/// ours when it appeared during one of our slug builds; the engine's other cache (other
+/// servers' builds, an operator's `docker build`) is never pruned by us.
+#[derive(Clone)]
+pub struct CacheRecords {
+    file: PathBuf,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Records pruned in one engine call (the ids go into one filter expression).
+const PRUNE_BATCH: usize = 100;
+
+impl CacheRecords {
+    pub fn new(builds_dir: PathBuf) -> Self {
+        CacheRecords {
+            file: builds_dir.join("cache-records"),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The engine's cache records before a build (None if they cannot be listed: then
+    /// nothing is attributed to the build).
+    pub async fn snapshot(&self, docker: &Docker) -> Option<HashSet<String>> {
+        match docker.build_cache_ids().await {
+            Ok(ids) => Some(ids.into_iter().collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the build cache; this build's is not pruned");
+                None
+            }
+        }
+    }
+
+    /// Records the cache records that appeared since `before` as ours.
+    pub async fn remember_new(&self, docker: &Docker, before: Option<HashSet<String>>) {
+        let Some(before) = before else { return };
+        let Ok(now) = docker.build_cache_ids().await else {
+            return;
+        };
+        let new: Vec<String> = now.into_iter().filter(|id| !before.contains(id)).collect();
+        if new.is_empty() {
+            return;
+        }
+        let _guard = self.lock.lock().await;
+        let mut ids = self.read().await;
+        tracing::info!(ids = %new.join(","), "build cache recorded");
+        ids.extend(new);
+        self.write(&ids).await;
+    }
+
+    /// Prunes our records unused for `keep`; forgets those the engine no longer has.
+    /// Failures only log: pruning never fails a build.
+    pub async fn prune(&self, docker: &Docker, keep: std::time::Duration) {
+        let _guard = self.lock.lock().await;
+        let ids = self.read().await;
+        if ids.is_empty() {
+            return;
+        }
+        let mut pruned = Vec::new();
+        for batch in ids.chunks(PRUNE_BATCH) {
+            match docker.prune_build_cache(batch, keep).await {
+                Ok(deleted) => pruned.extend(deleted),
+                Err(e) => tracing::debug!(error = %e, "build cache not pruned"),
+            }
+        }
+        if !pruned.is_empty() {
+            tracing::info!(records = pruned.len(), ids = %pruned.join(","), "build cache pruned");
+        }
+        let Ok(present) = docker.build_cache_ids().await else {
+            return;
+        };
+        let present: HashSet<String> = present.into_iter().collect();
+        let kept: Vec<String> = ids.into_iter().filter(|id| present.contains(id)).collect();
+        self.write(&kept).await;
+    }
+
+    async fn read(&self) -> Vec<String> {
+        tokio::fs::read_to_string(&self.file)
+            .await
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    async fn write(&self, ids: &[String]) {
+        if let Some(dir) = self.file.parent() {
+            let _ = tokio::fs::create_dir_all(dir).await;
+        }
+        let mut text = ids.join("\n");
+        text.push('\n');
+        if let Err(e) = tokio::fs::write(&self.file, text).await {
+            tracing::warn!(error = %e, file = %self.file.display(), "cannot keep the build cache records");
+        }
     }
 }

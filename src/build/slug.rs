@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use futures_util::StreamExt;
 
-use crate::ops::Progress;
+use crate::progress::Progress;
 use crate::runtime::{BuildContainer, Docker};
 
 use super::{BuildError, BuildInput, source};

@@ -1,7 +1,10 @@
 //! The pushed commit as build input: a few files read from its tree, and the whole tree
-//! streamed as a tar (no work tree on disk; files owned by the `app` user).
+//! streamed as a tar (no work tree on disk; files owned by the `app` user). What a push
+//! inflates into is capped (`SourceLimits`), file by file and in all, before anything is
+//! read, and files stream into the tar in pieces (`git::blob`): a small pack of a huge
+//! file of zeros never becomes that file in the server's memory.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use bytes::Bytes;
 use futures_util::stream::Stream;
@@ -15,36 +18,163 @@ use super::BuildError;
 /// The uid and gid of the stack's `app` user.
 pub const APP_UID: u64 = 1000;
 
+/// Caps on what a push may inflate into: its pack is small, a file of zeros in it is not.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceLimits {
+    /// `PAAS_MAX_SOURCE_BYTES`: all files of the tree together.
+    pub max_source_bytes: u64,
+    /// `PAAS_MAX_FILE_BYTES`: any one file.
+    pub max_file_bytes: u64,
+}
+
+/// The files paas reads whole (Procfile, app.json, .buildpacks, Dockerfile), and symlink
+/// targets, are at most this large.
+const MAX_READ_BYTES: u64 = 1 << 20;
+
 /// Files of the commit the build decides things by.
 #[derive(Debug, Default)]
 pub struct SourceInfo {
-    pub has_dockerfile: bool,
+    pub dockerfile: Option<String>,
     pub app_json: Option<String>,
     pub procfile: Option<String>,
     pub buildpacks_file: Option<String>,
 }
 
-pub async fn inspect(objects: &PushedObjects, commit: &str) -> Result<SourceInfo, BuildError> {
+/// Checks the tree against `limits` (from object headers: nothing is inflated) and reads
+/// the files the build decides by.
+pub async fn inspect(
+    objects: &PushedObjects,
+    commit: &str,
+    limits: SourceLimits,
+) -> Result<SourceInfo, BuildError> {
     let (objects, commit) = (objects.clone(), commit.to_owned());
     tokio::task::spawn_blocking(move || {
         let repo = objects
             .open_repository()
             .map_err(|e| BuildError::Source(e.to_string()))?;
         let tree = commit_tree(&repo, &commit)?;
-        let read = |name: &str| -> Option<String> {
-            let entry = tree.get_name(name)?;
-            let blob = entry.to_object(&repo).ok()?.peel_to_blob().ok()?;
-            Some(String::from_utf8_lossy(blob.content()).into_owned())
-        };
+        check_sizes(&repo, &tree, limits)?;
+        let read = |name: &str| read_small(&repo, &tree, name);
         Ok(SourceInfo {
-            has_dockerfile: tree.get_name("Dockerfile").is_some(),
-            app_json: read("app.json"),
-            procfile: read("Procfile"),
-            buildpacks_file: read(".buildpacks"),
+            dockerfile: read("Dockerfile")?,
+            app_json: read("app.json")?,
+            procfile: read("Procfile")?,
+            buildpacks_file: read(".buildpacks")?,
         })
     })
     .await
     .map_err(|e| BuildError::Source(e.to_string()))?
+}
+
+/// A file at the tree's root paas reads itself, refused above [`MAX_READ_BYTES`].
+fn read_small(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    name: &str,
+) -> Result<Option<String>, BuildError> {
+    let Some(entry) = tree.get_name(name) else {
+        return Ok(None);
+    };
+    if entry.kind() != Some(ObjectType::Blob) {
+        return Ok(None);
+    }
+    let odb = repo.odb().map_err(|e| BuildError::Source(e.to_string()))?;
+    let (size, _) = odb
+        .read_header(entry.id())
+        .map_err(|e| BuildError::Source(format!("{name}: {e}")))?;
+    if size as u64 > MAX_READ_BYTES {
+        return Err(BuildError::SourceLimit(format!(
+            "{name} is {}, paas reads at most {}; make it smaller",
+            human(size as u64),
+            human(MAX_READ_BYTES)
+        )));
+    }
+    let blob = repo
+        .find_blob(entry.id())
+        .map_err(|e| BuildError::Source(format!("{name}: {e}")))?;
+    Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+}
+
+/// Sizes of the tree's files from their object headers: each under the file limit, all
+/// together under the source limit.
+fn check_sizes(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    limits: SourceLimits,
+) -> Result<(), BuildError> {
+    let odb = repo.odb().map_err(|e| BuildError::Source(e.to_string()))?;
+    let mut tally = Tally::new(limits);
+    let mut failure = None;
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(ObjectType::Blob) {
+            return TreeWalkResult::Ok;
+        }
+        let path = format!("{dir}{}", String::from_utf8_lossy(entry.name_bytes()));
+        let checked = odb
+            .read_header(entry.id())
+            .map_err(|e| BuildError::Source(format!("{path}: {e}")))
+            .and_then(|(size, _)| tally.add(&path, size as u64, entry.filemode() == 0o120000));
+        match checked {
+            Ok(()) => TreeWalkResult::Ok,
+            Err(e) => {
+                failure = Some(e);
+                TreeWalkResult::Abort
+            }
+        }
+    })
+    .map_err(|e| failure.take().unwrap_or(BuildError::Source(e.to_string())))?;
+    failure.map_or(Ok(()), Err)
+}
+
+/// The inflated bytes counted so far against the limits.
+struct Tally {
+    limits: SourceLimits,
+    total: u64,
+}
+
+impl Tally {
+    fn new(limits: SourceLimits) -> Self {
+        Tally { limits, total: 0 }
+    }
+
+    fn add(&mut self, path: &str, size: u64, symlink: bool) -> Result<(), BuildError> {
+        if symlink && size > MAX_READ_BYTES {
+            return Err(BuildError::SourceLimit(format!(
+                "symlink {path} has a target of {}; a symlink's target is a path",
+                human(size)
+            )));
+        }
+        if size > self.limits.max_file_bytes {
+            return Err(BuildError::SourceLimit(format!(
+                "file {path} is {}, over PAAS_MAX_FILE_BYTES ({}); remove it from the repository or ask an admin to raise the limit",
+                human(size),
+                human(self.limits.max_file_bytes)
+            )));
+        }
+        self.total += size;
+        if self.total > self.limits.max_source_bytes {
+            return Err(BuildError::SourceLimit(format!(
+                "the pushed files add up to more than PAAS_MAX_SOURCE_BYTES ({}) at {path}; remove large files from the repository or ask an admin to raise the limit",
+                human(self.limits.max_source_bytes)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `5.0 MiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn commit_tree<'r>(repo: &'r Repository, commit: &str) -> Result<git2::Tree<'r>, BuildError> {
@@ -55,10 +185,12 @@ fn commit_tree<'r>(repo: &'r Repository, commit: &str) -> Result<git2::Tree<'r>,
         .map_err(|e| BuildError::Source(format!("commit {commit} cannot be read: {e}")))
 }
 
-/// A tar of the commit's tree, produced while it is read.
+/// A tar of the commit's tree, produced while it is read: each file streams from its
+/// object into the tar, so memory holds a chunk, not a file.
 pub fn tar_stream(
     objects: PushedObjects,
     commit: String,
+    limits: SourceLimits,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let (tx, rx) = mpsc::channel(16);
     tokio::task::spawn_blocking(move || {
@@ -66,7 +198,7 @@ pub fn tar_stream(
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        if let Err(e) = write_tree_tar(&objects, &commit, sink) {
+        if let Err(e) = write_tree_tar(&objects, &commit, limits, sink) {
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
     });
@@ -76,13 +208,16 @@ pub fn tar_stream(
 fn write_tree_tar(
     objects: &PushedObjects,
     commit: &str,
+    limits: SourceLimits,
     sink: ChannelWriter,
 ) -> Result<(), BuildError> {
     let repo = objects
         .open_repository()
         .map_err(|e| BuildError::Source(e.to_string()))?;
+    let odb = repo.odb().map_err(|e| BuildError::Source(e.to_string()))?;
     let tree = commit_tree(&repo, commit)?;
     let mut tar = tar::Builder::new(sink);
+    let mut tally = Tally::new(limits);
     let mut failure = None;
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         let Ok(name) = entry.name() else {
@@ -90,36 +225,19 @@ fn write_tree_tar(
         };
         let path = format!("{dir}{name}");
         let result = match entry.kind() {
-            Some(ObjectType::Tree) => {
-                append(&mut tar, &path, tar::EntryType::Directory, 0o755, &[], None)
+            Some(ObjectType::Tree) => append(
+                &mut tar,
+                &path,
+                tar::EntryType::Directory,
+                0o755,
+                std::io::empty(),
+                0,
+                None,
+            )
+            .map_err(|e| BuildError::Source(format!("writing the source archive: {e}"))),
+            Some(ObjectType::Blob) => {
+                append_blob(&mut tar, objects, &odb, &mut tally, &path, entry)
             }
-            Some(ObjectType::Blob) => match repo.find_blob(entry.id()) {
-                Ok(blob) => {
-                    let mode = entry.filemode();
-                    if mode == 0o120000 {
-                        let target = String::from_utf8_lossy(blob.content()).into_owned();
-                        append(
-                            &mut tar,
-                            &path,
-                            tar::EntryType::Symlink,
-                            0o777,
-                            &[],
-                            Some(&target),
-                        )
-                    } else {
-                        let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-                        append(
-                            &mut tar,
-                            &path,
-                            tar::EntryType::Regular,
-                            perm,
-                            blob.content(),
-                            None,
-                        )
-                    }
-                }
-                Err(e) => Err(std::io::Error::other(e.to_string())),
-            },
             // Submodules (commits) are not fetched: Heroku skips them too.
             _ => Ok(()),
         };
@@ -131,15 +249,59 @@ fn write_tree_tar(
             }
         }
     })
-    .map_err(|e| BuildError::Source(e.to_string()))?;
+    .map_err(|e| failure.take().unwrap_or(BuildError::Source(e.to_string())))?;
     if let Some(e) = failure {
-        return Err(BuildError::Source(format!(
-            "writing the source archive: {e}"
-        )));
+        return Err(e);
     }
     tar.into_inner()
         .and_then(|mut sink| sink.flush())
         .map_err(|e| BuildError::Source(format!("writing the source archive: {e}")))
+}
+
+/// One file of the tree into the tar, read from its object in pieces.
+fn append_blob<W: Write>(
+    tar: &mut tar::Builder<W>,
+    objects: &PushedObjects,
+    odb: &git2::Odb<'_>,
+    tally: &mut Tally,
+    path: &str,
+    entry: &git2::TreeEntry<'_>,
+) -> Result<(), BuildError> {
+    let blob = objects
+        .open_blob(odb, entry.id())
+        .map_err(|e| BuildError::Source(format!("{path}: {e}")))?;
+    let mode = entry.filemode();
+    tally.add(path, blob.size, mode == 0o120000)?;
+    let written = if mode == 0o120000 {
+        let mut target = Vec::new();
+        blob.content
+            .take(MAX_READ_BYTES)
+            .read_to_end(&mut target)
+            .and_then(|_| {
+                let target = String::from_utf8_lossy(&target).into_owned();
+                append(
+                    tar,
+                    path,
+                    tar::EntryType::Symlink,
+                    0o777,
+                    std::io::empty(),
+                    0,
+                    Some(&target),
+                )
+            })
+    } else {
+        let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+        append(
+            tar,
+            path,
+            tar::EntryType::Regular,
+            perm,
+            blob.content,
+            blob.size,
+            None,
+        )
+    };
+    written.map_err(|e| BuildError::Source(format!("writing {path} into the source archive: {e}")))
 }
 
 pub(crate) fn append<W: Write>(
@@ -147,7 +309,8 @@ pub(crate) fn append<W: Write>(
     path: &str,
     kind: tar::EntryType,
     mode: u32,
-    data: &[u8],
+    data: impl Read,
+    size: u64,
     link: Option<&str>,
 ) -> std::io::Result<()> {
     let mut header = tar::Header::new_gnu();
@@ -156,7 +319,7 @@ pub(crate) fn append<W: Write>(
     header.set_uid(APP_UID);
     header.set_gid(APP_UID);
     header.set_mtime(0);
-    header.set_size(data.len() as u64);
+    header.set_size(size);
     if let Some(target) = link {
         tar.append_link(&mut header, path, target)
     } else {
@@ -168,7 +331,16 @@ pub(crate) fn append<W: Write>(
 pub fn memory_tar(files: &[(&str, &[u8])]) -> Result<Vec<u8>, std::io::Error> {
     let mut tar = tar::Builder::new(Vec::new());
     for (path, data) in files {
-        append(&mut tar, path, tar::EntryType::Regular, 0o644, data, None)?;
+        let size = data.len() as u64;
+        append(
+            &mut tar,
+            path,
+            tar::EntryType::Regular,
+            0o644,
+            *data,
+            size,
+            None,
+        )?;
     }
     tar.into_inner()
 }
@@ -221,6 +393,37 @@ pub fn channel_stream<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limits_name_the_file_and_the_setting() {
+        let limits = SourceLimits {
+            max_source_bytes: 10 << 20,
+            max_file_bytes: 4 << 20,
+        };
+        let mut tally = Tally::new(limits);
+        tally.add("a", 4 << 20, false).unwrap();
+        let big = tally
+            .add("data/big.bin", 5 << 20, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            big.starts_with("file data/big.bin is 5.0 MiB, over PAAS_MAX_FILE_BYTES (4.0 MiB)"),
+            "{big}"
+        );
+        tally.add("b", 4 << 20, false).unwrap();
+        let all = tally.add("c", 3 << 20, false).unwrap_err().to_string();
+        assert!(
+            all.contains("PAAS_MAX_SOURCE_BYTES (10.0 MiB) at c"),
+            "{all}"
+        );
+        let link = Tally::new(limits)
+            .add("l", 2 << 20, true)
+            .unwrap_err()
+            .to_string();
+        assert!(link.starts_with("symlink l"), "{link}");
+        assert_eq!(human(512), "512 bytes");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+    }
 
     #[test]
     fn memory_tars_hold_files_owned_by_the_app_user() {

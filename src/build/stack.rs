@@ -8,7 +8,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::ops::Progress;
+use crate::progress::Progress;
 use crate::runtime::Docker;
 
 use super::{BuildError, embedded, source};

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 
 use crate::build::stack::{self, StackKind};
-use crate::ops::Progress;
+use crate::progress::Progress;
 use crate::runtime::Docker;
 use crate::settings::Settings;
 
@@ -19,13 +19,12 @@ pub async fn build(settings: &Settings, force: bool) -> Result<()> {
     )
     .await
     .context("cannot build the stack images")?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (progress, mut rx) = Progress::channel();
     let printer = tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
             println!("{line}");
         }
     });
-    let progress = Progress::to(tx);
     let stack_settings = settings.stack_settings();
     let started = std::time::Instant::now();
     let result = if force {

@@ -19,6 +19,7 @@
 //! refs           compare-and-swap ref updates under lock
 //! report         streamed response: side-band frames, report-status v1/v2
 //! repo           DATA/repos/NAME.git: init, delete, sweep stale quarantines
+//! blob           a pushed blob read in pieces (pack entries inflated as read)
 //! libgit2        process-wide mmap limits (call once at start-up)
 //! ```
 //!
@@ -48,6 +49,7 @@
 //! libgit2 maps at most a few windows of a pack (up to 8 GiB otherwise).
 
 pub mod advertisement;
+pub mod blob;
 pub mod body;
 pub mod capabilities;
 pub mod connectivity;

@@ -1,4 +1,5 @@
-//! Builds: list, show with the log, cancel the running one.
+//! Builds: list, show with the log (its file, or the row of a build from before logs were
+//! files), cancel the running one.
 
 use crate::domain::{AppName, Timestamp};
 use crate::store::BuildRow;
@@ -28,7 +29,7 @@ pub async fn info(
     id: Option<i64>,
 ) -> Result<BuildInfo, OpsError> {
     let (actor, name) = (actor.clone(), name.clone());
-    let (row, log) = p
+    let row = p
         .store
         .read(move |db| {
             let app = visible_app(db, &actor, &name)?;
@@ -44,10 +45,18 @@ pub async fn info(
                     "{name} has no builds yet; deploy with git push paas main"
                 )),
             })?;
-            let log = db.build_log(row.id)?;
-            Ok::<_, OpsError>((row, log))
+            Ok::<_, OpsError>(row)
         })
         .await?;
+    // The log is a file (DATA/builds/ID.log); builds from before it was kept the database.
+    let log = match p.builder.read_log(row.id).await {
+        Ok(Some(log)) => log,
+        Ok(None) => {
+            let id = row.id;
+            p.store.read(move |db| db.build_log(id)).await?
+        }
+        Err(e) => return Err(OpsError::Internal(e.to_string())),
+    };
     Ok(to_info(row, Some(log)))
 }
 

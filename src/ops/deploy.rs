@@ -1,5 +1,6 @@
-//! The seam between the release store and whatever runs releases: the `Deployer` port,
-//! and `Progress`, the line stream a deploy reports to (a `git push`, an API call).
+//! The seam between the release store and whatever runs releases: the `Deployer` port.
+//! `Progress`, the line stream a deploy reports to, lives in `crate::progress` (re-exported
+//! here for the callers that name it through ops).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +10,7 @@ use futures_util::stream::BoxStream;
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::progress::Progress;
 use crate::store::{AppRow, ReleaseRow};
 use crate::wire::{ProcessInfo, TermSize};
 
@@ -30,7 +32,8 @@ pub struct RunSession {
     pub input: Pin<Box<dyn AsyncWrite + Send>>,
     /// Ends when the process closed its output.
     pub output: BoxStream<'static, RunOutput>,
-    pub resize: mpsc::UnboundedSender<TermSize>,
+    /// Bounded: resizes that do not fit are dropped.
+    pub resize: mpsc::Sender<TermSize>,
     /// The exit code once the process ended and was removed (None: no code known).
     /// Dropping it before then stops the process.
     pub exit: oneshot::Receiver<Option<i64>>,
@@ -91,37 +94,4 @@ pub trait Deployer: Send + Sync + 'static {
         command: &'a str,
         terminal: Option<TermSize>,
     ) -> BoxFuture<'a, Result<RunSession, DeployError>>;
-}
-
-/// Where a long operation reports its progress, line by line, Heroku style
-/// (`-----> Releasing v7`). Dropped lines are fine: a client that went away stops nothing.
-#[derive(Clone, Default)]
-pub struct Progress {
-    sink: Option<mpsc::UnboundedSender<String>>,
-}
-
-impl Progress {
-    pub fn to(sink: mpsc::UnboundedSender<String>) -> Self {
-        Progress { sink: Some(sink) }
-    }
-
-    pub fn silent() -> Self {
-        Progress { sink: None }
-    }
-
-    /// A `-----> ` heading.
-    pub fn step(&self, text: impl AsRef<str>) {
-        self.line(format!("-----> {}", text.as_ref()));
-    }
-
-    /// An indented detail line under the last heading.
-    pub fn detail(&self, text: impl AsRef<str>) {
-        self.line(format!("       {}", text.as_ref()));
-    }
-
-    pub fn line(&self, text: String) {
-        if let Some(sink) = &self.sink {
-            let _ = sink.send(text);
-        }
-    }
 }

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedMutexGuard, mpsc};
+use tokio::sync::OwnedMutexGuard;
 
+use crate::build::BuildPolicy;
 use crate::domain::{Invalid, ProcessType, ReleaseState, ScaleRequest};
 use crate::git::push::Push;
 use crate::git::quarantine::PushedObjects;
@@ -57,14 +58,15 @@ impl DeployLocks {
 /// branch, moves the refs that survived, and reports to the pusher.
 pub async fn receive(p: Platform, actor: Actor, app: AppRow, mut push: Push, reporter: Reporter) {
     let sideband = reporter.progress();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    // Bounded: a pusher slower than the build loses lines (and is told how many), the
+    // server's memory does not grow with a build's output.
+    let (progress, mut rx) = Progress::channel();
     let forward = tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
             // A pusher that went away stops seeing lines; the deploy goes on.
             let _ = sideband.line(&line).await;
         }
     });
-    let progress = Progress::to(tx);
     // The deploy lock is held until the ref has moved: the next push must see it moved.
     let deploy_lock = decide(&p, &actor, &app, &mut push, &progress).await;
     drop(progress);
@@ -168,9 +170,21 @@ pub async fn deploy_commit(
     if !push_options.is_empty() {
         progress.step(format!("Push options: {}", push_options.join(", ")));
     }
+    // What the pusher may name in the build (server buildpacks, base images) is theirs.
+    let policy = BuildPolicy {
+        admin: actor.is_admin(),
+    };
     let build = p
         .builder
-        .build(app, commit, objects, &config, actor.name(), progress)
+        .build(
+            app,
+            commit,
+            objects,
+            &config,
+            actor.name(),
+            policy,
+            progress,
+        )
         .await
         .map_err(|e| OpsError::Build(e.to_string()))?;
 

@@ -120,6 +120,53 @@ impl Docker {
         }
     }
 
+    /// The ids of the engine's BuildKit cache records (`GET /system/df`, read here because
+    /// bollard's response type has the newer API's shape, not 20.10's `BuildCache` list).
+    /// The engine runs one disk-usage operation at a time and refuses the others: those
+    /// are asked again, for up to about ten seconds.
+    pub async fn build_cache_ids(&self) -> Result<Vec<String>, RuntimeError> {
+        let mut attempt = 0;
+        loop {
+            match self.disk_usage_cache_ids().await {
+                Err(RuntimeError::Engine(message))
+                    if message.contains("already running") && attempt < 40 =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn disk_usage_cache_ids(&self) -> Result<Vec<String>, RuntimeError> {
+        let version = self.api.client_version();
+        let path = format!(
+            "/v{}.{}/system/df",
+            version.major_version, version.minor_version
+        );
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, "docker")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let unreachable = |detail: String| RuntimeError::Unreachable {
+            host: self.host.clone(),
+            detail,
+        };
+        let response = self.send(request).await.map_err(unreachable)?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(RuntimeError::Engine(engine_message(&body)));
+        }
+        Ok(cache_ids(&body))
+    }
+
     async fn send<B>(
         &self,
         request: hyper::Request<B>,
@@ -220,6 +267,21 @@ fn parse_line(line: &[u8]) -> Outcome {
     Outcome::Progress
 }
 
+/// `BuildCache[].ID` of a `/system/df` answer.
+fn cache_ids(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            let records = v.get("BuildCache")?.as_array()?.iter();
+            Some(
+                records
+                    .filter_map(|r| r.get("ID")?.as_str().map(str::to_owned))
+                    .collect(),
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// The engine's `{"message": ...}` error body, or the body as text.
 fn engine_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -268,6 +330,13 @@ mod tests {
             Outcome::Progress
         );
         assert_eq!(parse_line(b"not json"), Outcome::Progress);
+    }
+
+    #[test]
+    fn cache_records_are_read_from_the_disk_usage_answer() {
+        let body = br#"{"Images":[],"BuildCache":[{"ID":"abc","Type":"regular"},{"ID":"def"}]}"#;
+        assert_eq!(cache_ids(body), ["abc", "def"]);
+        assert!(cache_ids(br#"{"BuildCache":null}"#).is_empty());
     }
 
     #[test]

@@ -148,20 +148,37 @@ impl Docker {
             .collect())
     }
 
-    /// Drops the BuildKit cache no build used for `keep`. BuildKit keeps each slug it copied
-    /// in its cache as well as in the image; the image keeps what it needs, and the cache
-    /// would otherwise grow by a slug per deploy.
-    pub async fn prune_build_cache(&self, keep: std::time::Duration) -> Result<(), RuntimeError> {
-        let until = HashMap::from([("until".to_owned(), vec![format!("{}s", keep.as_secs())])]);
+    /// Drops the BuildKit cache records `ids` that no build used for `keep`, and returns
+    /// the ids the engine deleted. Only those records: other builds' cache on the same
+    /// engine is not ours to drop. (Docker 20.10 takes one value per filter; `id` is a
+    /// regular expression.)
+    pub async fn prune_build_cache(
+        &self,
+        ids: &[String],
+        keep: std::time::Duration,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let ids: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filters = HashMap::from([
+            ("id".to_owned(), vec![format!("^({})$", ids.join("|"))]),
+            ("until".to_owned(), vec![format!("{}s", keep.as_secs())]),
+        ]);
         let options = PruneBuildOptionsBuilder::default()
             .all(true)
-            .filters(&until)
+            .filters(&filters)
             .build();
-        self.api
+        let pruned = self
+            .api
             .prune_build(Some(options))
             .await
-            .map(drop)
-            .map_err(self.fail())
+            .map_err(self.fail())?;
+        Ok(pruned.caches_deleted.unwrap_or_default())
     }
 
     pub async fn remove_image(&self, name: &str) -> Result<(), RuntimeError> {

@@ -128,9 +128,9 @@ pub async fn attach(
         format!("starting {dyno} (attached): {command}"),
     );
 
-    let (resize, mut sizes) = mpsc::unbounded_channel::<TermSize>();
+    let (resize, mut sizes) = mpsc::channel::<TermSize>(16);
     if let Some(size) = terminal {
-        let _ = resize.send(size);
+        let _ = resize.try_send(size);
     }
     let runtime = Arc::clone(&s.runtime);
     let resized = id.clone();

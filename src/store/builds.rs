@@ -1,4 +1,5 @@
-//! Builds: one row per pushed commit built, kept with its log whatever the outcome.
+//! Builds: one row per pushed commit built, kept whatever the outcome. Their logs are files
+//! (`build/log.rs`); the `log` column holds those of builds made before.
 
 use std::collections::BTreeMap;
 
@@ -110,20 +111,14 @@ impl Db<'_> {
         rows.map(|r| finish(r?)).collect()
     }
 
+    /// The log kept in the row by builds from before logs went to files (`build/log.rs`);
+    /// empty for newer builds.
     pub fn build_log(&self, id: i64) -> Result<String, StoreError> {
         Ok(self
             .conn
             .query_row("SELECT log FROM builds WHERE id = ?1", params![id], |r| {
                 r.get(0)
             })?)
-    }
-
-    pub fn append_build_log(&self, id: i64, text: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE builds SET log = log || ?2 WHERE id = ?1",
-            params![id, text],
-        )?;
-        Ok(())
     }
 
     /// The one place a build's state changes once it has started.
