@@ -81,6 +81,9 @@ pub struct ReleaseInfo {
     /// The release's app config; only in single-release answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BTreeMap<String, String>>,
+    /// The lines of its rollout so far, while it is rolling out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use crate::ops::{Actor, Platform, Progress, config};
 use crate::wire::{ConfigPatch, ConfigUpdated};
 
 use super::error::ApiError;
-use super::extract::{Json, app_name};
+use super::extract::{Json, Waiting, app_name};
 
 type Vars = axum::Json<BTreeMap<String, String>>;
 
@@ -24,9 +24,11 @@ pub async fn update(
     State(p): State<Platform>,
     actor: Actor,
     Path(app): Path<String>,
+    Waiting(wait): Waiting,
     Json(patch): Json<ConfigPatch>,
 ) -> Result<axum::Json<ConfigUpdated>, ApiError> {
-    let updated = config::update(&p, &actor, &app_name(&app)?, patch, &Progress::silent()).await?;
+    let name = app_name(&app)?;
+    let updated = config::update(&p, &actor, &name, patch, wait, &Progress::silent()).await?;
     Ok(axum::Json(updated))
 }
 

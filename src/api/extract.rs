@@ -22,6 +22,29 @@ impl FromRequestParts<Platform> for Actor {
     }
 }
 
+/// `?wait=false` (the CLI's `--no-wait`): hand the change over and answer at once, the
+/// release still pending; by default the answer comes when the change is done.
+pub struct Waiting(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Waiting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        for pair in query.split('&') {
+            match pair {
+                "wait=false" | "wait=0" => return Ok(Waiting(false)),
+                "wait=true" | "wait=1" | "wait" => return Ok(Waiting(true)),
+                p if p.starts_with("wait=") => {
+                    return Err(ApiError::bad_request("wait takes true or false"));
+                }
+                _ => {}
+            }
+        }
+        Ok(Waiting(true))
+    }
+}
+
 /// The token of `Authorization: Bearer TOKEN`; streams keep it to watch their access.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let header = headers

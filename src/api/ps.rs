@@ -9,7 +9,7 @@ use crate::ops::{Actor, Platform, ps};
 use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
 
 use super::error::ApiError;
-use super::extract::{Json, app_name};
+use super::extract::{Json, Waiting, app_name};
 
 pub async fn formation(
     State(p): State<Platform>,
@@ -25,6 +25,7 @@ pub async fn scale(
     State(p): State<Platform>,
     actor: Actor,
     Path(app): Path<String>,
+    Waiting(wait): Waiting,
     Json(patch): Json<FormationPatch>,
 ) -> Result<axum::Json<Vec<FormationEntry>>, ApiError> {
     let name = app_name(&app)?;
@@ -40,7 +41,7 @@ pub async fn scale(
     }
     if !patch.quantities.is_empty() || formation.is_none() {
         let request = ScaleRequest::new(by_type(patch.quantities)?)?;
-        formation = Some(ps::scale(&p, &actor, &name, request).await?);
+        formation = Some(ps::scale(&p, &actor, &name, request, wait).await?);
     }
     Ok(axum::Json(formation.unwrap_or_default()))
 }
@@ -55,9 +56,17 @@ pub async fn restart(
     State(p): State<Platform>,
     actor: Actor,
     Path(app): Path<String>,
+    Waiting(wait): Waiting,
     Json(req): Json<RestartRequest>,
 ) -> Result<StatusCode, ApiError> {
-    ps::restart(&p, &actor, &app_name(&app)?, req.process_type.as_deref()).await?;
+    ps::restart(
+        &p,
+        &actor,
+        &app_name(&app)?,
+        req.process_type.as_deref(),
+        wait,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -6,7 +6,7 @@ use crate::ops::{Actor, Platform, Progress, releases};
 use crate::wire::{ReleaseInfo, RollbackRequest};
 
 use super::error::ApiError;
-use super::extract::{Json, app_name};
+use super::extract::{Json, Waiting, app_name};
 
 pub async fn list(
     State(p): State<Platform>,
@@ -33,6 +33,7 @@ pub async fn rollback(
     State(p): State<Platform>,
     actor: Actor,
     Path(app): Path<String>,
+    Waiting(wait): Waiting,
     Json(req): Json<RollbackRequest>,
 ) -> Result<axum::Json<ReleaseInfo>, ApiError> {
     let release = releases::rollback(
@@ -40,6 +41,7 @@ pub async fn rollback(
         &actor,
         &app_name(&app)?,
         req.version,
+        wait,
         &Progress::silent(),
     )
     .await?;

@@ -46,7 +46,7 @@ pub async fn get(ctx: &Ctx, key: &str, global: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn set(ctx: &Ctx, pairs: &[String], global: bool) -> Result<()> {
+pub async fn set(ctx: &Ctx, pairs: &[String], global: bool, no_wait: bool) -> Result<()> {
     let mut patch = ConfigPatch::new();
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else {
@@ -55,7 +55,8 @@ pub async fn set(ctx: &Ctx, pairs: &[String], global: bool) -> Result<()> {
         patch.insert(key.to_owned(), Some(value.to_owned()));
     }
     let keys: Vec<&str> = patch.keys().map(String::as_str).collect();
-    let updated = apply(ctx, &format!("Setting {}", keys.join(", ")), global, &patch).await?;
+    let action = format!("Setting {}", keys.join(", "));
+    let updated = apply(ctx, &action, global, no_wait, &patch).await?;
     if !ctx.json {
         output::key_values(
             updated
@@ -68,15 +69,10 @@ pub async fn set(ctx: &Ctx, pairs: &[String], global: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn unset(ctx: &Ctx, keys: &[String], global: bool) -> Result<()> {
+pub async fn unset(ctx: &Ctx, keys: &[String], global: bool, no_wait: bool) -> Result<()> {
     let patch: ConfigPatch = keys.iter().map(|k| (k.clone(), None)).collect();
-    apply(
-        ctx,
-        &format!("Unsetting {}", keys.join(", ")),
-        global,
-        &patch,
-    )
-    .await?;
+    let action = format!("Unsetting {}", keys.join(", "));
+    apply(ctx, &action, global, no_wait, &patch).await?;
     Ok(())
 }
 
@@ -85,9 +81,13 @@ async fn apply(
     ctx: &Ctx,
     action: &str,
     global: bool,
+    no_wait: bool,
     patch: &ConfigPatch,
 ) -> Result<ConfigUpdated> {
-    let path = config_path(ctx, global)?;
+    let mut path = config_path(ctx, global)?;
+    if no_wait {
+        path.push_str("?wait=false");
+    }
     let what = if global {
         format!("{action} globally")
     } else {
@@ -109,7 +109,7 @@ async fn apply(
         output::json(&updated)?;
     } else {
         match &updated.release {
-            Some(release) => println!("done, v{}", release.version),
+            Some(release) => println!("{}", output::release_outcome(release)),
             None => println!("done"),
         }
     }

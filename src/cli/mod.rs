@@ -119,6 +119,9 @@ pub enum Command {
         pairs: Vec<String>,
         #[arg(long)]
         global: bool,
+        /// Return once the release is made; it rolls out on the server
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Remove config vars and release the change: KEY ...
     #[command(name = "config:unset")]
@@ -127,6 +130,9 @@ pub enum Command {
         keys: Vec<String>,
         #[arg(long)]
         global: bool,
+        /// Return once the release is made; it rolls out on the server
+        #[arg(long)]
+        no_wait: bool,
     },
     /// List releases, newest first
     Releases,
@@ -134,12 +140,22 @@ pub enum Command {
     #[command(name = "releases:info")]
     ReleasesInfo { version: String },
     /// Release the build and config of an earlier release again (default: the previous one)
-    Rollback { version: Option<String> },
+    Rollback {
+        version: Option<String>,
+        /// Return once the release is made; it rolls out on the server
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Show the formation and every process with its state
     Ps,
     /// Change how many of each process type run: web=2 worker=1
     #[command(name = "ps:scale")]
-    PsScale { pairs: Vec<String> },
+    PsScale {
+        pairs: Vec<String>,
+        /// Return once the formation is stored; the server converges to it
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Set memory limits per process type and restart them: web=1024M worker=256M
     #[command(name = "ps:resize")]
     PsResize {
@@ -148,7 +164,12 @@ pub enum Command {
     },
     /// Restart processes (all, or one type) with no downtime
     #[command(name = "ps:restart")]
-    PsRestart { process_type: Option<String> },
+    PsRestart {
+        process_type: Option<String>,
+        /// Return at once; the server restarts the processes
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// List custom domains
     Domains,
     /// Add a custom domain
@@ -322,14 +343,25 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         MaintenanceOff => apps::maintenance(ctx, Some(false)).await,
         Config { global, shell } => config::show(ctx, global, shell).await,
         ConfigGet { key, global } => config::get(ctx, &key, global).await,
-        ConfigSet { pairs, global } => config::set(ctx, &pairs, global).await,
-        ConfigUnset { keys, global } => config::unset(ctx, &keys, global).await,
+        ConfigSet {
+            pairs,
+            global,
+            no_wait,
+        } => config::set(ctx, &pairs, global, no_wait).await,
+        ConfigUnset {
+            keys,
+            global,
+            no_wait,
+        } => config::unset(ctx, &keys, global, no_wait).await,
         Releases => releases::list(ctx).await,
         ReleasesInfo { version } => releases::info(ctx, &version).await,
-        Rollback { version } => releases::rollback(ctx, version).await,
+        Rollback { version, no_wait } => releases::rollback(ctx, version, no_wait).await,
         Ps => ps::show(ctx).await,
-        PsScale { pairs } => ps::scale(ctx, &pairs).await,
-        PsRestart { process_type } => ps::restart(ctx, process_type).await,
+        PsScale { pairs, no_wait } => ps::scale(ctx, &pairs, no_wait).await,
+        PsRestart {
+            process_type,
+            no_wait,
+        } => ps::restart(ctx, process_type, no_wait).await,
         PsResize { pairs } => ps::resize(ctx, &pairs).await,
         Domains => domains::list(ctx).await,
         DomainsAdd { hostname } => domains::add(ctx, &hostname).await,

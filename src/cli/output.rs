@@ -76,6 +76,20 @@ pub fn begin(text: &str) {
     let _ = std::io::stdout().flush();
 }
 
+/// How a change of release ended, after `begin`: `done, v4`; `queued, v4 is rolling out`
+/// (`--no-wait`); or why a release never started.
+pub fn release_outcome(release: &crate::wire::ReleaseInfo) -> String {
+    let v = release.version;
+    match release.state.as_str() {
+        "pending" => format!("queued, v{v} is rolling out; follow it with paas releases:info v{v}"),
+        "superseded" => format!(
+            "done, v{v} {}",
+            release.state_detail.as_deref().unwrap_or("was superseded")
+        ),
+        _ => format!("done, v{v}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use crate::domain::Timestamp;
 use crate::domain::{ResizeRequest, ScaleRequest};
 use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
 
+use super::releases::wait_query;
 use super::{Ctx, app_path, output};
 
 /// The formation, then every process with its state, release, uptime and restarts.
@@ -85,7 +86,7 @@ fn print_formation(app: &str, formation: &[FormationEntry]) {
     output::table(&["TYPE", "QUANTITY", "MEMORY", "COMMAND"], &rows);
 }
 
-pub async fn scale(ctx: &Ctx, pairs: &[String]) -> Result<()> {
+pub async fn scale(ctx: &Ctx, pairs: &[String], no_wait: bool) -> Result<()> {
     let app = ctx.app()?;
     if pairs.is_empty() {
         return show(ctx).await;
@@ -100,7 +101,10 @@ pub async fn scale(ctx: &Ctx, pairs: &[String]) -> Result<()> {
     }
     let formation: Vec<FormationEntry> = ctx
         .client
-        .patch(&format!("{}/formation", app_path(&app)), &patch)
+        .patch(
+            &format!("{}/formation{}", app_path(&app), wait_query(no_wait)),
+            &patch,
+        )
         .await
         .inspect_err(|_| {
             if !ctx.json {
@@ -114,7 +118,11 @@ pub async fn scale(ctx: &Ctx, pairs: &[String]) -> Result<()> {
         .iter()
         .map(|f| format!("{} at {}", f.process_type, f.quantity))
         .collect();
-    println!("done, now running {}", now.join(", "));
+    if no_wait {
+        println!("queued, scaling to {}", now.join(", "));
+    } else {
+        println!("done, now running {}", now.join(", "));
+    }
     Ok(())
 }
 
@@ -139,7 +147,7 @@ pub async fn resize(ctx: &Ctx, pairs: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub async fn restart(ctx: &Ctx, process_type: Option<String>) -> Result<()> {
+pub async fn restart(ctx: &Ctx, process_type: Option<String>, no_wait: bool) -> Result<()> {
     let app = ctx.app()?;
     let what = process_type
         .as_deref()
@@ -149,11 +157,11 @@ pub async fn restart(ctx: &Ctx, process_type: Option<String>) -> Result<()> {
     ctx.client
         .call(
             Method::POST,
-            &format!("{}/ps/restart", app_path(&app)),
+            &format!("{}/ps/restart{}", app_path(&app), wait_query(no_wait)),
             Some(&body),
         )
         .await
         .inspect_err(|_| println!("failed"))?;
-    println!("done");
+    println!("{}", if no_wait { "queued" } else { "done" });
     Ok(())
 }

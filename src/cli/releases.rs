@@ -66,6 +66,13 @@ pub async fn info(ctx: &Ctx, version: &str) -> Result<()> {
         ("State", state.as_str()),
         ("Commit", commit.as_str()),
     ]);
+    if !release.rollout.is_empty() {
+        println!();
+        output::heading(&format!("v{} Rolling out", release.version));
+        for line in &release.rollout {
+            println!("{line}");
+        }
+    }
     if let Some(config) = &release.config {
         println!();
         output::heading(&format!("v{} Config vars", release.version));
@@ -74,7 +81,7 @@ pub async fn info(ctx: &Ctx, version: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn rollback(ctx: &Ctx, version: Option<String>) -> Result<()> {
+pub async fn rollback(ctx: &Ctx, version: Option<String>, no_wait: bool) -> Result<()> {
     let app = ctx.app()?;
     let version = version
         .map(|v| {
@@ -90,7 +97,7 @@ pub async fn rollback(ctx: &Ctx, version: Option<String>) -> Result<()> {
     let release: ReleaseInfo = ctx
         .client
         .post(
-            &format!("{}/rollback", app_path(&app)),
+            &format!("{}/rollback{}", app_path(&app), wait_query(no_wait)),
             &RollbackRequest { version },
         )
         .await
@@ -102,6 +109,11 @@ pub async fn rollback(ctx: &Ctx, version: Option<String>) -> Result<()> {
     if ctx.json {
         return output::json(&release);
     }
-    println!("done, v{}", release.version);
+    println!("{}", output::release_outcome(&release));
     Ok(())
+}
+
+/// The query that makes the server answer before the change is done.
+pub(crate) fn wait_query(no_wait: bool) -> &'static str {
+    if no_wait { "?wait=false" } else { "" }
 }

@@ -38,11 +38,13 @@ macro_rules! lifecycle {
 }
 
 lifecycle! {
-    /// A release is pending while it rolls out, then succeeded or failed; never edited after.
+    /// A release is pending while it rolls out, then succeeded or failed, or superseded
+    /// when a newer release was waiting before it started; never edited after.
     ReleaseState {
         Pending => "pending",
         Succeeded => "succeeded",
         Failed => "failed",
+        Superseded => "superseded",
     }
 }
 
@@ -86,6 +88,7 @@ mod tests {
             ReleaseState::Pending,
             ReleaseState::Succeeded,
             ReleaseState::Failed,
+            ReleaseState::Superseded,
         ] {
             assert_eq!(s.as_str().parse::<ReleaseState>().unwrap(), s);
         }

@@ -2,6 +2,7 @@
 
 use crate::domain::{AppName, BranchName, ConfigVars, ReleaseState};
 use crate::release::Description;
+use crate::scheduler::Change;
 use crate::store::{AppRow, Db, NewEvent, NewRelease, StoreError};
 use crate::wire::AppInfo;
 
@@ -219,7 +220,7 @@ pub async fn destroy(
         ))));
     }
     let app = find(p, actor, name).await?;
-    p.deployer.destroy(&app).await?;
+    p.deployer.submit(&app, Change::Destroy).wait().await?;
     p.builder
         .forget_app(app.name.as_str())
         .await

@@ -26,6 +26,7 @@ pub async fn update(
     actor: &Actor,
     name: &AppName,
     patch: ConfigPatch,
+    wait: bool,
     progress: &Progress,
 ) -> Result<ConfigUpdated, OpsError> {
     let change = ConfigChange::from_patch(patch)?;
@@ -59,7 +60,7 @@ pub async fn update(
             Ok::<_, OpsError>((app, release, vars))
         })
         .await?;
-    let release = releases::roll_out(p, &app, release, progress).await?;
+    let release = releases::hand_over(p, &app, release, wait, progress).await?;
     Ok(ConfigUpdated {
         vars,
         release: Some(release),

@@ -11,7 +11,8 @@ use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::progress::Progress;
-use crate::store::{AppRow, ReleaseRow};
+use crate::scheduler::{Change, Ticket};
+use crate::store::AppRow;
 use crate::wire::{ProcessInfo, TermSize};
 
 /// Where a one-off process's output lines go as they are printed.
@@ -47,29 +48,15 @@ pub struct DeployError(pub String);
 /// Runs releases. The scheduler implements it; `ops` hands it each new release and each
 /// formation change and never looks at containers itself.
 pub trait Deployer: Send + Sync + 'static {
-    /// Rolls `release` out and returns once it serves, or why it could not.
-    fn roll_out<'a>(
-        &'a self,
-        app: &'a AppRow,
-        release: &'a ReleaseRow,
-        progress: &'a Progress,
-    ) -> BoxFuture<'a, Result<(), DeployError>>;
+    /// Hands a change already committed to the store to the app's reconciler, which
+    /// carries it out whether or not the caller follows the ticket.
+    fn submit(&self, app: &AppRow, change: Change) -> Ticket;
 
-    /// Converges the app to its stored formation with its current release.
-    fn scale<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>>;
-
-    /// Restarts the app's processes (of one type, or all) with no downtime.
-    fn restart<'a>(
-        &'a self,
-        app: &'a AppRow,
-        process_type: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), DeployError>>;
+    /// The lines so far of release `version`'s rollout, while it is in progress.
+    fn rollout_lines(&self, app: &str, version: i64) -> Option<Vec<String>>;
 
     /// Makes what a new app's processes need (its own network), before it is created.
     fn prepare<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), DeployError>>;
-
-    /// Stops and removes everything the app runs and routes.
-    fn destroy<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>>;
 
     /// Domains changed: publish the routes again.
     fn routes_changed(&self) -> BoxFuture<'_, ()>;

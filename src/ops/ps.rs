@@ -1,6 +1,7 @@
 //! Processes: the formation (how many of each type), scaling, restarting.
 
 use crate::domain::{AppName, ProcessType, ResizeRequest, ScaleRequest};
+use crate::scheduler::Change;
 use crate::store::{AppRow, Db, NewEvent};
 use crate::wire::{FormationEntry, ProcessInfo};
 
@@ -64,6 +65,7 @@ pub async fn scale(
     actor: &Actor,
     name: &AppName,
     request: ScaleRequest,
+    wait: bool,
 ) -> Result<Vec<FormationEntry>, OpsError> {
     let (actor_in, name_in) = (actor.clone(), name.clone());
     let default_memory = p.settings.default_memory_mb;
@@ -86,7 +88,7 @@ pub async fn scale(
             Ok::<_, OpsError>((app, formation))
         })
         .await?;
-    p.deployer.scale(&app).await?;
+    hand_over(p, &app, Change::Scale, wait).await?;
     Ok(formation)
 }
 
@@ -166,9 +168,8 @@ pub async fn resize(
             .iter()
             .any(|f| f.process_type == process_type.as_str() && f.command.is_some());
         if declared {
-            p.deployer
-                .restart(&app, Some(process_type.as_str()))
-                .await?;
+            let change = Change::Restart(Some(process_type.to_string()));
+            hand_over(p, &app, change, true).await?;
         }
     }
     Ok(formation)
@@ -189,6 +190,7 @@ pub async fn restart(
     actor: &Actor,
     name: &AppName,
     process_type: Option<&str>,
+    wait: bool,
 ) -> Result<(), OpsError> {
     let process_type = process_type.map(ProcessType::parse).transpose()?;
     let app = super::apps::find(p, actor, name).await?;
@@ -210,9 +212,17 @@ pub async fn restart(
             .map_err(OpsError::from)
         })
         .await?;
-    p.deployer
-        .restart(&app, process_type.as_ref().map(ProcessType::as_str))
-        .await?;
+    let change = Change::Restart(process_type.as_ref().map(ProcessType::to_string));
+    hand_over(p, &app, change, wait).await
+}
+
+/// Hands the change to the app's reconciler and, with `wait`, waits for its end (the
+/// change goes on if the caller goes away).
+async fn hand_over(p: &Platform, app: &AppRow, change: Change, wait: bool) -> Result<(), OpsError> {
+    let ticket = p.deployer.submit(app, change);
+    if wait {
+        ticket.wait().await?;
+    }
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use crate::store::{AppRow, NewEvent, NewRelease};
 use crate::wire::ReleaseInfo;
 
 use super::ps::set_quantities;
-use super::releases::roll_out;
+use super::releases::hand_over;
 use super::{Actor, OpsError, Platform, Progress};
 
 /// One deploy per app at a time; pushes to different apps run side by side.
@@ -238,7 +238,7 @@ pub async fn deploy_commit(
         })
         .await?;
     progress.step(format!("Releasing v{}", release.version));
-    let released = roll_out(p, app, release, progress)
+    let released = hand_over(p, app, release, true, progress)
         .await
         .map_err(|e| match e {
             OpsError::Deploy(d) => {

@@ -2,6 +2,7 @@
 
 use crate::domain::{AppName, Invalid, ReleaseState};
 use crate::release::Description;
+use crate::scheduler::Change;
 use crate::store::{AppRow, Db, NewEvent, NewRelease, ReleaseRow, StoreError};
 use crate::wire::ReleaseInfo;
 
@@ -15,18 +16,35 @@ pub async fn list(
     actor: &Actor,
     name: &AppName,
 ) -> Result<Vec<ReleaseInfo>, OpsError> {
-    let (actor, name) = (actor.clone(), name.clone());
-    p.store
+    let (actor_in, name_in) = (actor.clone(), name.clone());
+    let infos: Vec<ReleaseInfo> = p
+        .store
         .read(move |db| {
-            let app = visible_app(db, &actor, &name)?;
+            let app = visible_app(db, &actor_in, &name_in)?;
             let current = db.current_release(app.id)?.map(|r| r.version);
             let rows = db.releases(app.id, LIST_LIMIT)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| to_info(r, current, None))
-                .collect())
+            Ok::<_, OpsError>(
+                rows.into_iter()
+                    .map(|r| to_info(r, current, None))
+                    .collect(),
+            )
         })
-        .await
+        .await?;
+    Ok(infos
+        .into_iter()
+        .map(|r| with_rollout(p, name, r))
+        .collect())
+}
+
+/// A pending release carries the lines of its rollout so far.
+fn with_rollout(p: &Platform, app: &AppName, mut info: ReleaseInfo) -> ReleaseInfo {
+    if info.state == ReleaseState::Pending.as_str() {
+        info.rollout = p
+            .deployer
+            .rollout_lines(app.as_str(), info.version)
+            .unwrap_or_default();
+    }
+    info
 }
 
 pub async fn info(
@@ -35,16 +53,18 @@ pub async fn info(
     name: &AppName,
     version: i64,
 ) -> Result<ReleaseInfo, OpsError> {
-    let (actor, name) = (actor.clone(), name.clone());
-    p.store
+    let (actor_in, name_in) = (actor.clone(), name.clone());
+    let info = p
+        .store
         .read(move |db| {
-            let app = visible_app(db, &actor, &name)?;
+            let app = visible_app(db, &actor_in, &name_in)?;
             let release = find_version(db, &app, version)?;
             let config = db.config_version(release.config_version_id)?.vars;
             let current = db.current_release(app.id)?.map(|r| r.version);
-            Ok(to_info(release, current, Some(config)))
+            Ok::<_, OpsError>(to_info(release, current, Some(config)))
         })
-        .await
+        .await?;
+    Ok(with_rollout(p, name, info))
 }
 
 /// A new release with the build and config of `version` (default: the one before the
@@ -54,6 +74,7 @@ pub async fn rollback(
     actor: &Actor,
     name: &AppName,
     version: Option<i64>,
+    wait: bool,
     progress: &Progress,
 ) -> Result<ReleaseInfo, OpsError> {
     let (actor_in, name_in) = (actor.clone(), name.clone());
@@ -90,7 +111,7 @@ pub async fn rollback(
             Ok::<_, OpsError>((app, release))
         })
         .await?;
-    roll_out(p, &app, release, progress).await
+    hand_over(p, &app, release, wait, progress).await
 }
 
 fn find_version(db: &Db<'_>, app: &AppRow, version: i64) -> Result<ReleaseRow, OpsError> {
@@ -149,31 +170,36 @@ pub(crate) fn insert_on_current_build(
     })
 }
 
-/// Hands a pending release to the deployer and records how its rollout ended.
-pub(crate) async fn roll_out(
+/// Hands a pending release to the app's reconciler, which rolls it out and records how
+/// it ended. With `wait`, follows it to its end on `progress`; the rollout goes on if the
+/// caller goes away. Without, returns at once with the release still pending.
+pub(crate) async fn hand_over(
     p: &Platform,
     app: &AppRow,
     release: ReleaseRow,
+    wait: bool,
     progress: &Progress,
 ) -> Result<ReleaseInfo, OpsError> {
     if release.state != ReleaseState::Pending {
         return Ok(to_info(release.clone(), Some(release.version), None));
     }
-    let outcome = p.deployer.roll_out(app, &release, progress).await;
-    let (state, detail) = match &outcome {
-        Ok(()) => (ReleaseState::Succeeded, None),
-        Err(e) => (ReleaseState::Failed, Some(e.0.clone())),
-    };
-    let release_id = release.id;
-    let app_id = app.id;
+    let ticket = p.deployer.submit(app, Change::Release(release.clone()));
+    if !wait {
+        progress.detail(format!(
+            "v{} is rolling out; see paas releases:info v{} -a {}",
+            release.version, release.version, app.name
+        ));
+        return Ok(to_info(release, None, None));
+    }
+    let outcome = ticket.follow(progress).await;
+    let (release_id, app_id) = (release.id, app.id);
     let (release, current) = p
         .store
-        .write(move |tx| {
-            tx.set_release_state(release_id, state, detail.as_deref())?;
-            let release = tx
+        .read(move |db| {
+            let release = db
                 .release_by_id(release_id)?
                 .ok_or_else(|| OpsError::Internal(format!("release {release_id} vanished")))?;
-            Ok::<_, OpsError>((release, tx.current_release(app_id)?.map(|r| r.version)))
+            Ok::<_, OpsError>((release, db.current_release(app_id)?.map(|r| r.version)))
         })
         .await?;
     outcome?;
@@ -196,5 +222,6 @@ pub(crate) fn to_info(
         commit: r.commit,
         build_id: r.build_id,
         config,
+        rollout: Vec::new(),
     }
 }

@@ -1,7 +1,8 @@
 //! Start-up: a server that died (even by kill -9) took no app down with it. Adopt the
 //! containers of each app's current release by their labels, remove leftovers of old
-//! releases and interrupted rollouts and of one-off processes, start what is missing, and
-//! publish the routes.
+//! releases and interrupted rollouts and of one-off processes, and publish the routes.
+//! What is missing is then each app's reconciler's to start, from what the engine
+//! reported: the formation of the current release, then any release left pending.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,52 +10,64 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::domain::ReleaseState;
 use crate::runtime::{Instance, InstanceState};
-use crate::store::StoreError;
+use crate::store::{AppRow, ReleaseRow, StoreError};
 
 use super::instances::{ProcState, Tracked};
 use super::plan::ReleasePlan;
-use super::{Inner, follow, rollout, routes};
+use super::{Inner, follow, routes};
 
 /// How long an adopted web process gets to answer before it counts as unhealthy.
 const ADOPT_CHECK: Duration = Duration::from_secs(5);
 
-pub async fn adopt(s: &Arc<Inner>) {
+/// What each app's reconciler must reach after adoption: the formation of its current
+/// release, then any release a dead server left pending (the rollout starts over).
+pub struct Resume {
+    pub app: AppRow,
+    pub pending: Vec<ReleaseRow>,
+}
+
+/// Adopts what the engine runs and returns, per app, the changes to hand its reconciler.
+pub async fn adopt(s: &Arc<Inner>) -> Vec<Resume> {
     let memory = s.settings.default_memory_mb;
-    let plans = s
+    let state = s
         .store
-        .write(move |tx| {
-            for release in tx.pending_releases()? {
-                tx.set_release_state(
-                    release.id,
-                    ReleaseState::Failed,
-                    Some("interrupted by a server restart"),
-                )?;
-            }
+        .read(move |db| {
+            let pending = db.pending_releases()?;
             let mut plans = HashMap::new();
-            for app in tx.all_apps()? {
-                let plan = match tx.current_release(app.id)? {
-                    Some(release) => ReleasePlan::load(tx, app.name.as_str(), &release, memory)?,
+            let mut resume = Vec::new();
+            for app in db.all_apps()? {
+                let plan = match db.current_release(app.id)? {
+                    Some(release) => ReleasePlan::load(db, app.name.as_str(), &release, memory)?,
                     None => None,
                 };
                 plans.insert(app.name.to_string(), plan);
+                let mut of_app: Vec<ReleaseRow> = pending
+                    .iter()
+                    .filter(|r| r.app_id == app.id)
+                    .cloned()
+                    .collect();
+                of_app.sort_by_key(|r| r.version);
+                resume.push(Resume {
+                    app,
+                    pending: of_app,
+                });
             }
-            Ok::<_, StoreError>(plans)
+            Ok::<_, StoreError>((plans, resume))
         })
         .await;
-    let plans = match plans {
-        Ok(plans) => plans,
+    let (plans, resume) = match state {
+        Ok(state) => state,
         Err(e) => {
             tracing::error!(error = %e, "cannot read apps; nothing adopted");
-            return;
+            return Vec::new();
         }
     };
     let instances = match s.runtime.list(None).await {
         Ok(instances) => instances,
         Err(e) => {
             tracing::error!(error = %e, "cannot list containers; nothing adopted");
-            return;
+            return Vec::new();
         }
     };
 
@@ -77,16 +90,6 @@ pub async fn adopt(s: &Arc<Inner>) {
     .await;
     routes::publish(s).await;
     collect_one_offs(s).await;
-
-    for plan in plans.values().flatten() {
-        if let Err(e) = rollout::converge_locked(s, plan).await {
-            s.logs.platform(
-                &plan.app,
-                "scheduler",
-                format!("could not start every process: {}", e.0),
-            );
-        }
-    }
     let count: usize = s
         .registry
         .app_names()
@@ -98,6 +101,7 @@ pub async fn adopt(s: &Arc<Inner>) {
         removed = leftovers.len(),
         "adopted running processes"
     );
+    resume
 }
 
 /// One-off processes outlived the server that ran them. Ended ones, and attached ones

@@ -13,12 +13,12 @@ mod health;
 mod instances;
 mod oneoff;
 mod plan;
+mod reconciler;
 mod rollout;
 mod routes;
 mod supervise;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -27,15 +27,16 @@ use tokio_util::task::TaskTracker;
 use crate::domain::Timestamp;
 use crate::logs::AppLogs;
 use crate::ops::deploy::{BoxFuture, RunSession};
-use crate::ops::{DeployError, Deployer, Progress};
+use crate::ops::{DeployError, Deployer};
 use crate::router::Router;
 use crate::runtime::Runtime;
-use crate::store::{AppRow, ReleaseRow, Store};
+use crate::store::{AppRow, Store};
 use crate::wire::{ProcessInfo, TermSize};
 
 pub use instances::ProcState;
 pub use oneoff::OneOffOutput;
 pub use plan::ReleasePlan;
+pub use reconciler::{Change, Done, Outcome, Ticket};
 
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
@@ -60,7 +61,7 @@ pub(crate) struct Inner {
     router: Router,
     settings: SchedulerSettings,
     registry: instances::Registry,
-    app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    reconcilers: reconciler::Reconcilers,
     publish_lock: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -84,13 +85,19 @@ impl Scheduler {
                 router,
                 settings,
                 registry: instances::Registry::default(),
-                app_locks: Mutex::new(HashMap::new()),
+                reconcilers: reconciler::Reconcilers::default(),
                 publish_lock: tokio::sync::Mutex::new(()),
                 shutdown,
                 tasks: TaskTracker::new(),
             }),
         };
-        adopt::adopt(&scheduler.inner).await;
+        // Each app's reconciler converges from what the engine reported.
+        for resume in adopt::adopt(&scheduler.inner).await {
+            drop(scheduler.submit(&resume.app, Change::Scale));
+            for release in resume.pending {
+                drop(scheduler.submit(&resume.app, Change::Release(release)));
+            }
+        }
         let inner = Arc::clone(&scheduler.inner);
         scheduler
             .inner
@@ -133,15 +140,6 @@ impl Scheduler {
 }
 
 impl Inner {
-    /// One rollout, scale or restart at a time per app.
-    async fn lock_app(&self, app: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.app_locks.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(locks.entry(app.to_owned()).or_default())
-        };
-        lock.lock_owned().await
-    }
-
     /// The plan of the release serving `app` now, if it runs anything.
     async fn current_plan(&self, app: &AppRow) -> Result<Option<ReleasePlan>, DeployError> {
         let (app_id, name, memory) = (
@@ -172,25 +170,12 @@ impl Inner {
 }
 
 impl Deployer for Scheduler {
-    fn roll_out<'a>(
-        &'a self,
-        app: &'a AppRow,
-        release: &'a ReleaseRow,
-        progress: &'a Progress,
-    ) -> BoxFuture<'a, Result<(), DeployError>> {
-        Box::pin(rollout::roll_out(&self.inner, app, release, progress))
+    fn submit(&self, app: &AppRow, change: Change) -> Ticket {
+        Scheduler::submit(self, app, change)
     }
 
-    fn scale<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>> {
-        Box::pin(rollout::converge(&self.inner, app))
-    }
-
-    fn restart<'a>(
-        &'a self,
-        app: &'a AppRow,
-        process_type: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), DeployError>> {
-        Box::pin(rollout::restart(&self.inner, app, process_type))
+    fn rollout_lines(&self, app: &str, version: i64) -> Option<Vec<String>> {
+        Scheduler::rollout_lines(self, app, version)
     }
 
     fn prepare<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), DeployError>> {
@@ -201,10 +186,6 @@ impl Deployer for Scheduler {
                 .await
                 .map_err(|e| DeployError(e.to_string()))
         })
-    }
-
-    fn destroy<'a>(&'a self, app: &'a AppRow) -> BoxFuture<'a, Result<(), DeployError>> {
-        Box::pin(rollout::destroy(&self.inner, app))
     }
 
     fn routes_changed(&self) -> BoxFuture<'_, ()> {

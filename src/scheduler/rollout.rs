@@ -26,7 +26,6 @@ pub async fn roll_out(
     progress: &Progress,
 ) -> Result<(), DeployError> {
     let name = app.name.to_string();
-    let _guard = s.lock_app(&name).await;
     let (app_id, release_id, memory) = (app.id, release.id, s.settings.default_memory_mb);
     // A newer release that finished rolling out while this one waited for the lock
     // already runs newer code or config: rolling this one out would go back in time.
@@ -116,15 +115,13 @@ pub async fn roll_out(
 /// Converges the current release to the stored formation: starts what is missing,
 /// stops what is extra, leaves the rest alone.
 pub async fn converge(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
-    let name = app.name.to_string();
-    let _guard = s.lock_app(&name).await;
     let Some(plan) = s.current_plan(app).await? else {
         return Ok(());
     };
-    converge_locked(s, &plan).await
+    converge_plan(s, &plan).await
 }
 
-pub(super) async fn converge_locked(s: &Inner, plan: &ReleasePlan) -> Result<(), DeployError> {
+async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), DeployError> {
     let live: Vec<Tracked> = s
         .registry
         .of_app(&plan.app)
@@ -183,7 +180,6 @@ pub async fn restart(
     process_type: Option<&str>,
 ) -> Result<(), DeployError> {
     let name = app.name.to_string();
-    let _guard = s.lock_app(&name).await;
     let Some(plan) = s.current_plan(app).await? else {
         return Ok(());
     };
@@ -204,7 +200,6 @@ pub async fn restart(
 /// Stops every process of the app and drops it from the route table.
 pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
     let name = app.name.to_string();
-    let _guard = s.lock_app(&name).await;
     let tracked = s.registry.of_app(&name);
     for t in &tracked {
         s.registry.set_state(&name, &t.id, ProcState::Stopping);

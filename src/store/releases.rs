@@ -151,7 +151,7 @@ impl Db<'_> {
     /// The newest release that has not failed: what the next config change builds on.
     pub fn latest_live_release(&self, app_id: i64) -> Result<Option<ReleaseRow>, StoreError> {
         let sql = format!(
-            "{SELECT} WHERE r.app_id = ?1 AND r.state != 'failed' ORDER BY r.version DESC LIMIT 1"
+            "{SELECT} WHERE r.app_id = ?1 AND r.state NOT IN ('failed', 'superseded') ORDER BY r.version DESC LIMIT 1"
         );
         self.conn
             .query_row(&sql, params![app_id], from_row)

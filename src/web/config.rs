@@ -118,7 +118,7 @@ async fn apply(
     patch: ConfigPatch,
 ) -> Result<Response, WebError> {
     let back = format!("/apps/{name}/config");
-    let result = ops::config::update(p, ctx.actor(), name, patch, &Progress::silent())
+    let result = ops::config::update(p, ctx.actor(), name, patch, true, &Progress::silent())
         .await
         .map(|updated| match updated.release {
             Some(r) => Flash::notice(format!("released v{}: {}", r.version, r.description)),

@@ -88,7 +88,7 @@ pub async fn scale(
     let name = parse_name(&app)?;
     let back = format!("/apps/{name}/scale");
     let result = match scale_request(&form) {
-        Ok(request) => ops::ps::scale(&p, ctx.actor(), &name, request)
+        Ok(request) => ops::ps::scale(&p, ctx.actor(), &name, request, true)
             .await
             .map(|formation| {
                 let summary: Vec<String> = formation
@@ -133,7 +133,7 @@ pub async fn restart(
 ) -> Result<Response, WebError> {
     let name = parse_name(&app)?;
     let which = Some(form.process_type.trim()).filter(|t| !t.is_empty());
-    let result = ops::ps::restart(&p, ctx.actor(), &name, which)
+    let result = ops::ps::restart(&p, ctx.actor(), &name, which, true)
         .await
         .map(|()| {
             Flash::notice(match which {

@@ -19,6 +19,8 @@ struct Row {
     /// Only a release that ran can be rolled back to, and not the one running.
     can_roll_back: bool,
     detail: Option<String>,
+    /// The lines of its rollout so far, while it is rolling out.
+    rollout: Vec<String>,
 }
 
 #[derive(Template)]
@@ -48,6 +50,7 @@ pub async fn page(
                 && r.state == "succeeded"
                 && (r.build_id.is_some() || !has_code),
             detail: r.state_detail.clone(),
+            rollout: r.rollout.clone(),
         })
         .collect();
     let page = Page {
@@ -77,13 +80,14 @@ pub async fn rollback(
         .trim_start_matches('v')
         .parse::<i64>()
         .ok();
-    let result = ops::releases::rollback(&p, ctx.actor(), &name, version, &Progress::silent())
-        .await
-        .map(|r| {
-            Flash::notice(format!(
-                "rolled back: v{} is live now ({})",
-                r.version, r.description
-            ))
-        });
+    let result =
+        ops::releases::rollback(&p, ctx.actor(), &name, version, true, &Progress::silent())
+            .await
+            .map(|r| {
+                Flash::notice(format!(
+                    "rolled back: v{} is live now ({})",
+                    r.version, r.description
+                ))
+            });
     ctx.finish(&back, result)
 }
