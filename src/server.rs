@@ -120,7 +120,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     let platform = Platform {
         store,
         repos,
-        deployer: Arc::new(scheduler.clone()),
+        scheduler: scheduler.clone(),
         builder,
         logs,
         deploys: ops::push::DeployLocks::default(),

@@ -41,7 +41,7 @@ impl From<OpsError> for ApiError {
             OpsError::Forbidden(_) => StatusCode::FORBIDDEN,
             OpsError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             OpsError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            OpsError::Deploy(_) => StatusCode::BAD_GATEWAY,
+            OpsError::Deploy(_) | OpsError::DeployFailed(_) => StatusCode::BAD_GATEWAY,
             OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
             OpsError::Store(_) | OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

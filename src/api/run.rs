@@ -13,9 +13,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::domain::AppName;
-use crate::ops::deploy::{RunOutput, RunSession};
 use crate::ops::grants::Grant;
 use crate::ops::{Actor, Platform, run};
+use crate::scheduler::{RunOutput, RunSession};
 use crate::wire::{RUN_STDERR, RUN_STDOUT, RunAttach, RunControl, RunEvent, RunRequest};
 
 use super::error::ApiError;
@@ -40,7 +40,7 @@ pub async fn start(
     let (tx, rx) = mpsc::channel::<String>(OUTPUT_LINES);
     let output_tx = tx.clone();
     let dropped = std::sync::atomic::AtomicU64::new(0);
-    let output: crate::ops::deploy::OutputSink = Box::new(move |text: &str| {
+    let output: crate::scheduler::OneOffOutput = Box::new(move |text: &str| {
         use std::sync::atomic::Ordering::Relaxed;
         let missed = dropped.swap(0, Relaxed);
         let notice = RunEvent::Output {

@@ -16,7 +16,7 @@ pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, 
     // deploy makes it or says why (the control plane works without the engine).
     let known = name.clone();
     if p.store.read(move |db| db.app(&known)).await?.is_none()
-        && let Err(e) = p.deployer.prepare(name.as_str()).await
+        && let Err(e) = p.scheduler.prepare(name.as_str()).await
     {
         tracing::warn!(app = %name, error = %e, "the app network is left to the first deploy");
     }
@@ -53,7 +53,7 @@ pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, 
         ))
     })?;
     // The new app answers at once (with its never-deployed page), over HTTP and HTTPS.
-    p.deployer.routes_changed().await;
+    p.scheduler.routes_changed().await;
     super::certs::hosts_changed(p).await;
     info_of(p, app).await
 }
@@ -153,7 +153,7 @@ pub async fn set_maintenance(
         },
     )
     .await?;
-    p.deployer.routes_changed().await;
+    p.scheduler.routes_changed().await;
     info_of(p, app).await
 }
 
@@ -220,7 +220,7 @@ pub async fn destroy(
         ))));
     }
     let app = find(p, actor, name).await?;
-    p.deployer.submit(&app, Change::Destroy).wait().await?;
+    p.scheduler.submit(&app, Change::Destroy).wait().await?;
     p.builder
         .forget_app(app.name.as_str())
         .await
@@ -245,7 +245,7 @@ pub async fn destroy(
             "app destroyed but its files could not be removed: {e}"
         ))
     })?;
-    p.deployer.routes_changed().await;
+    p.scheduler.routes_changed().await;
     super::certs::hosts_changed(p).await;
     Ok(())
 }

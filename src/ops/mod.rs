@@ -1,5 +1,5 @@
 //! Use cases, one file per topic. Each function reads top to bottom: check input, change
-//! the store in one transaction (with its audit event), then hand work to the deployer.
+//! the store in one transaction (with its audit event), then hand work to the scheduler.
 //! `api/` and `web/` call these and nothing below them.
 
 pub mod access;
@@ -8,7 +8,6 @@ pub mod bootstrap;
 pub mod builds;
 pub mod certs;
 pub mod config;
-pub mod deploy;
 pub mod domains;
 pub mod events;
 pub mod grants;
@@ -30,7 +29,7 @@ use crate::logs::AppLogs;
 use crate::settings::Settings;
 use crate::store::{AppRow, Db, Store, StoreError, UserRow};
 
-pub use deploy::{DeployError, Deployer, Progress};
+pub use crate::progress::Progress;
 
 /// Everything a use case may touch.
 #[derive(Clone)]
@@ -38,7 +37,7 @@ pub struct Platform {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub repos: Repos,
-    pub deployer: Arc<dyn Deployer>,
+    pub scheduler: crate::scheduler::Scheduler,
     pub builder: Builder,
     pub logs: AppLogs,
     pub deploys: push::DeployLocks,
@@ -90,7 +89,10 @@ pub enum OpsError {
         retry_after_secs: u64,
     },
     #[error(transparent)]
-    Deploy(#[from] DeployError),
+    Deploy(#[from] crate::scheduler::SchedulerError),
+    /// A pushed deploy's rollout failed; the release before it keeps serving.
+    #[error("deploy failed: {0}")]
+    DeployFailed(crate::scheduler::SchedulerError),
     #[error("build failed: {0}")]
     Build(String),
     #[error(transparent)]

@@ -59,7 +59,7 @@ fn default_quantity(process_type: &str) -> u32 {
     u32::from(process_type == "web")
 }
 
-/// Stores the new quantities, then asks the deployer to converge to them.
+/// Stores the new quantities, then hands them to the app's reconciler.
 pub async fn scale(
     p: &Platform,
     actor: &Actor,
@@ -182,7 +182,7 @@ pub async fn processes(
     name: &AppName,
 ) -> Result<Vec<ProcessInfo>, OpsError> {
     let app = super::apps::find(p, actor, name).await?;
-    Ok(p.deployer.processes(app.name.as_str()))
+    Ok(p.scheduler.processes(app.name.as_str()))
 }
 
 pub async fn restart(
@@ -219,7 +219,7 @@ pub async fn restart(
 /// Hands the change to the app's reconciler and, with `wait`, waits for its end (the
 /// change goes on if the caller goes away).
 async fn hand_over(p: &Platform, app: &AppRow, change: Change, wait: bool) -> Result<(), OpsError> {
-    let ticket = p.deployer.submit(app, change);
+    let ticket = p.scheduler.submit(app, change);
     if wait {
         ticket.wait().await?;
     }

@@ -241,9 +241,7 @@ pub async fn deploy_commit(
     let released = hand_over(p, app, release, true, progress)
         .await
         .map_err(|e| match e {
-            OpsError::Deploy(d) => {
-                OpsError::Deploy(crate::ops::DeployError(format!("deploy failed: {}", d.0)))
-            }
+            OpsError::Deploy(d) => OpsError::DeployFailed(d),
             other => other,
         })?;
     progress.step(format!("Deployed to {}", p.web_url(&app.name)));

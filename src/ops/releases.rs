@@ -1,4 +1,4 @@
-//! Releases: list, show, roll back, and hand a new release to the deployer.
+//! Releases: list, show, roll back, and hand a new release to its app's reconciler.
 
 use crate::domain::{AppName, Invalid, ReleaseState};
 use crate::release::Description;
@@ -40,7 +40,7 @@ pub async fn list(
 fn with_rollout(p: &Platform, app: &AppName, mut info: ReleaseInfo) -> ReleaseInfo {
     if info.state == ReleaseState::Pending.as_str() {
         info.rollout = p
-            .deployer
+            .scheduler
             .rollout_lines(app.as_str(), info.version)
             .unwrap_or_default();
     }
@@ -137,7 +137,7 @@ fn previous_release(db: &Db<'_>, app: &AppRow) -> Result<ReleaseRow, OpsError> {
         })
 }
 
-/// Releases that run something start pending until the deployer rolls them out; a
+/// Releases that run something start pending until the reconciler rolls them out; a
 /// config-only release (no build yet) is in effect at once.
 fn initial_state(build_id: Option<i64>) -> ReleaseState {
     if build_id.is_some() {
@@ -183,7 +183,7 @@ pub(crate) async fn hand_over(
     if release.state != ReleaseState::Pending {
         return Ok(to_info(release.clone(), Some(release.version), None));
     }
-    let ticket = p.deployer.submit(app, Change::Release(release.clone()));
+    let ticket = p.scheduler.submit(app, Change::Release(release.clone()));
     if !wait {
         progress.detail(format!(
             "v{} is rolling out; see paas releases:info v{} -a {}",

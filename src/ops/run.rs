@@ -6,8 +6,8 @@ use crate::domain::{AppName, Invalid};
 use crate::store::{AppRow, NewEvent};
 use crate::wire::TermSize;
 
-use super::deploy::{OutputSink, RunSession};
 use super::{Actor, OpsError, Platform};
+use crate::scheduler::{OneOffOutput as OutputSink, RunSession};
 
 /// Starts `command`; with `output` it waits and returns the exit code.
 pub async fn run(
@@ -18,7 +18,7 @@ pub async fn run(
     output: Option<OutputSink>,
 ) -> Result<(String, Option<i64>), OpsError> {
     let app = record(p, actor, name, command).await?;
-    Ok(p.deployer.run(&app, command, output).await?)
+    Ok(p.scheduler.run(&app, command, output).await?)
 }
 
 /// Starts `command` with its stdin and output handed to the caller, with a terminal of
@@ -31,7 +31,7 @@ pub async fn attach(
     terminal: Option<TermSize>,
 ) -> Result<RunSession, OpsError> {
     let app = record(p, actor, name, command).await?;
-    Ok(p.deployer.attach(&app, command, terminal).await?)
+    Ok(p.scheduler.attach(&app, command, terminal).await?)
 }
 
 /// Checks the command and the actor's access, and records who ran what.

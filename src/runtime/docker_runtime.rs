@@ -10,7 +10,7 @@ use super::{
     Attached, Docker, Instance, InstanceEvent, LogStream, ProcessKind, ProcessSpec, Runtime,
     RuntimeError, labels,
 };
-use crate::ops::deploy::BoxFuture;
+use futures_util::future::BoxFuture;
 
 impl Runtime for Docker {
     fn start(&self, spec: ProcessSpec) -> BoxFuture<'_, Result<Instance, RuntimeError>> {

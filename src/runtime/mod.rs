@@ -30,7 +30,7 @@ pub use images::ImageInfo;
 pub use logs::{LogLine, LogStream};
 pub use networks::{Ipv4Net, SubnetPool};
 
-use crate::ops::deploy::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// Labels every paas container carries; adoption after a restart reads them back.
 pub mod labels {

@@ -8,6 +8,7 @@
 
 mod adopt;
 mod backoff;
+mod error;
 mod follow;
 mod health;
 mod instances;
@@ -26,15 +27,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::Timestamp;
 use crate::logs::AppLogs;
-use crate::ops::deploy::{BoxFuture, RunSession};
-use crate::ops::{DeployError, Deployer};
 use crate::router::Router;
 use crate::runtime::Runtime;
 use crate::store::{AppRow, Store};
 use crate::wire::{ProcessInfo, TermSize};
 
+pub use error::SchedulerError;
 pub use instances::ProcState;
-pub use oneoff::OneOffOutput;
+pub use oneoff::{OneOffOutput, RunOutput, RunSession};
 pub use plan::ReleasePlan;
 pub use reconciler::{Change, Done, Outcome, Ticket};
 
@@ -141,7 +141,7 @@ impl Scheduler {
 
 impl Inner {
     /// The plan of the release serving `app` now, if it runs anything.
-    async fn current_plan(&self, app: &AppRow) -> Result<Option<ReleasePlan>, DeployError> {
+    async fn current_plan(&self, app: &AppRow) -> Result<Option<ReleasePlan>, SchedulerError> {
         let (app_id, name, memory) = (
             app.id,
             app.name.to_string(),
@@ -155,68 +155,51 @@ impl Inner {
                 ReleasePlan::load(db, &name, &release, memory)
             })
             .await
-            .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))
+            .map_err(|e: crate::store::StoreError| SchedulerError::from(e))
     }
 
     /// The current plan, for a one-off process: an app that runs nothing yet has none.
-    async fn plan_to_run(&self, app: &AppRow) -> Result<ReleasePlan, DeployError> {
-        self.current_plan(app).await?.ok_or_else(|| {
-            DeployError(format!(
-                "{} has no release to run yet; deploy it first with git push",
-                app.name
-            ))
-        })
+    async fn plan_to_run(&self, app: &AppRow) -> Result<ReleasePlan, SchedulerError> {
+        self.current_plan(app)
+            .await?
+            .ok_or_else(|| SchedulerError::NothingToRun(app.name.to_string()))
     }
 }
 
-impl Deployer for Scheduler {
-    fn submit(&self, app: &AppRow, change: Change) -> Ticket {
-        Scheduler::submit(self, app, change)
+/// What `ops` asks of the scheduler besides changes (`submit`): networks, routes, and
+/// one-off processes.
+impl Scheduler {
+    /// Makes what a new app's processes need (its own network), before it is created.
+    pub async fn prepare(&self, app: &str) -> Result<(), SchedulerError> {
+        Ok(self.inner.runtime.prepare_app(app).await?)
     }
 
-    fn rollout_lines(&self, app: &str, version: i64) -> Option<Vec<String>> {
-        Scheduler::rollout_lines(self, app, version)
+    /// Domains or app settings changed: publish the app's routes again.
+    pub async fn routes_changed(&self) {
+        routes::publish(&self.inner).await;
     }
 
-    fn prepare<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), DeployError>> {
-        Box::pin(async move {
-            self.inner
-                .runtime
-                .prepare_app(app)
-                .await
-                .map_err(|e| DeployError(e.to_string()))
-        })
-    }
-
-    fn routes_changed(&self) -> BoxFuture<'_, ()> {
-        Box::pin(routes::publish(&self.inner))
-    }
-
-    fn processes(&self, app: &str) -> Vec<ProcessInfo> {
-        Scheduler::processes(self, app)
-    }
-
-    fn run<'a>(
-        &'a self,
-        app: &'a AppRow,
-        command: &'a str,
+    /// Runs `command` once with the current release's image and environment. With
+    /// `output`, waits and returns the exit code; without, returns once it started.
+    pub async fn run(
+        &self,
+        app: &AppRow,
+        command: &str,
         output: Option<OneOffOutput>,
-    ) -> BoxFuture<'a, Result<(String, Option<i64>), DeployError>> {
-        Box::pin(async move {
-            let plan = self.inner.plan_to_run(app).await?;
-            oneoff::run(&self.inner, &plan, "run", command, output).await
-        })
+    ) -> Result<(String, Option<i64>), SchedulerError> {
+        let plan = self.inner.plan_to_run(app).await?;
+        oneoff::run(&self.inner, &plan, "run", command, output).await
     }
 
-    fn attach<'a>(
-        &'a self,
-        app: &'a AppRow,
-        command: &'a str,
+    /// Starts `command` once, like `run`, with its stdin and output handed to the caller
+    /// and, given a size, a terminal.
+    pub async fn attach(
+        &self,
+        app: &AppRow,
+        command: &str,
         terminal: Option<TermSize>,
-    ) -> BoxFuture<'a, Result<RunSession, DeployError>> {
-        Box::pin(async move {
-            let plan = self.inner.plan_to_run(app).await?;
-            oneoff::attach(&self.inner, &plan, command, terminal).await
-        })
+    ) -> Result<RunSession, SchedulerError> {
+        let plan = self.inner.plan_to_run(app).await?;
+        oneoff::attach(&self.inner, &plan, command, terminal).await
     }
 }

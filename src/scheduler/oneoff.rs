@@ -4,19 +4,43 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+
+use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::logs::{LogEntry, Source};
-use crate::ops::DeployError;
-use crate::ops::deploy::{RunOutput, RunSession};
 use crate::runtime::{OutputStream, ProcessKind};
 use crate::wire::TermSize;
 
-use super::Inner;
 use super::plan::ReleasePlan;
+use super::{Inner, SchedulerError};
 
-pub use crate::ops::deploy::OutputSink as OneOffOutput;
+/// Where a one-off process's output lines go as they are printed.
+pub type OneOffOutput = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Output of an attached one-off process; with a terminal, everything is `Stdout`.
+pub enum RunOutput {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+/// A one-off process attached to its caller (`paas run` from a terminal or a pipe).
+/// Dropping it before the process ended stops the process: nobody is left to talk to it.
+pub struct RunSession {
+    pub dyno: String,
+    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Ends when the process closed its output.
+    pub output: BoxStream<'static, RunOutput>,
+    /// Bounded: resizes that do not fit are dropped.
+    pub resize: mpsc::Sender<TermSize>,
+    /// The exit code once the process ended and was removed (None: no code known).
+    /// Dropping it before then stops the process.
+    pub exit: oneshot::Receiver<Option<i64>>,
+}
 
 /// Runs `command` as `label.NNNN`. With `output`, waits and returns the exit code; without,
 /// returns once started (detached) and removes the container when it ends.
@@ -26,7 +50,7 @@ pub async fn run(
     label: &str,
     command: &str,
     output: Option<OneOffOutput>,
-) -> Result<(String, Option<i64>), DeployError> {
+) -> Result<(String, Option<i64>), SchedulerError> {
     let index = 1000 + rand::random::<u32>() % 9000;
     let dyno = format!("{label}.{index}");
     let spec = plan.spec(label, index, ProcessKind::OneOff, command);
@@ -34,7 +58,7 @@ pub async fn run(
         .runtime
         .start(spec)
         .await
-        .map_err(|e| DeployError(format!("could not start {dyno}: {e}")))?;
+        .map_err(|e| SchedulerError::start(&dyno, e))?;
     s.logs
         .platform(&plan.app, "run", format!("starting {dyno}: {command}"));
     let id = instance.id.clone();
@@ -103,7 +127,7 @@ pub async fn attach(
     plan: &ReleasePlan,
     command: &str,
     terminal: Option<TermSize>,
-) -> Result<RunSession, DeployError> {
+) -> Result<RunSession, SchedulerError> {
     let index = 1000 + rand::random::<u32>() % 9000;
     let dyno = format!("run.{index}");
     let mut spec = plan.spec("run", index, ProcessKind::OneOff, command);
@@ -113,13 +137,13 @@ pub async fn attach(
         .runtime
         .start(spec)
         .await
-        .map_err(|e| DeployError(format!("could not start {dyno}: {e}")))?;
+        .map_err(|e| SchedulerError::start(&dyno, e))?;
     let id = instance.id;
     let attached = match s.runtime.attach(&id).await {
         Ok(attached) => attached,
         Err(e) => {
             let _ = s.runtime.stop(&id, Duration::ZERO).await;
-            return Err(DeployError(format!("could not start {dyno}: {e}")));
+            return Err(SchedulerError::start(dyno, e));
         }
     };
     s.logs.platform(

@@ -15,11 +15,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::domain::ReleaseState;
-use crate::ops::DeployError;
 use crate::progress::Progress;
 use crate::store::{AppRow, ReleaseRow, StoreError};
 
-use super::{Inner, Scheduler, rollout};
+use super::{Inner, Scheduler, SchedulerError, rollout};
 
 /// Lines of one change kept for `releases:info` and late subscribers.
 const HISTORY_LINES: usize = 500;
@@ -49,7 +48,7 @@ pub enum Done {
     },
 }
 
-pub type Outcome = Result<Done, DeployError>;
+pub type Outcome = Result<Done, SchedulerError>;
 
 /// The lines and the outcome of one change, shared by the reconciler and whoever follows.
 struct Feed {
@@ -125,7 +124,7 @@ impl Ticket {
             progress.line(line);
         }
         let result = outcome.borrow().clone();
-        result.unwrap_or_else(|| Err(DeployError("the server stopped before it ended".into())))
+        result.unwrap_or(Err(SchedulerError::Stopped))
     }
 
     /// Waits for the outcome without printing anything.
@@ -293,7 +292,7 @@ async fn release_job(
         .remove(app.name.as_str());
     let (state, detail) = match &rolled {
         Ok(()) => (ReleaseState::Succeeded, None),
-        Err(e) => (ReleaseState::Failed, Some(e.0.clone())),
+        Err(e) => (ReleaseState::Failed, Some(e.to_string())),
     };
     record(s, release.id, state, detail).await?;
     rolled.map(|()| Done::Finished)
@@ -305,9 +304,9 @@ async fn record(
     release_id: i64,
     state: ReleaseState,
     detail: Option<String>,
-) -> Result<(), DeployError> {
+) -> Result<(), SchedulerError> {
     s.store
         .write(move |tx| tx.set_release_state(release_id, state, detail.as_deref()))
         .await
-        .map_err(|e: StoreError| DeployError(format!("cannot record the release state: {e}")))
+        .map_err(|e: StoreError| SchedulerError::from(e))
 }

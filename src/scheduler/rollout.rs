@@ -9,14 +9,14 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::domain::Timestamp;
-use crate::ops::{DeployError, Progress};
+use crate::progress::Progress;
 use crate::runtime::ProcessKind;
 use crate::store::{AppRow, ReleaseRow};
 
 use super::instances::{ProcState, Tracked};
 use super::oneoff::{self, OneOffOutput};
 use super::plan::{RELEASE_PHASE, ReleasePlan};
-use super::{Inner, follow, routes};
+use super::{Inner, SchedulerError, follow, routes};
 
 /// Rolls `release` out: release phase, new processes, one route swap, old ones stopped.
 pub async fn roll_out(
@@ -24,7 +24,7 @@ pub async fn roll_out(
     app: &AppRow,
     release: &ReleaseRow,
     progress: &Progress,
-) -> Result<(), DeployError> {
+) -> Result<(), SchedulerError> {
     let name = app.name.to_string();
     let (app_id, release_id, memory) = (app.id, release.id, s.settings.default_memory_mb);
     // A newer release that finished rolling out while this one waited for the lock
@@ -34,7 +34,7 @@ pub async fn roll_out(
         .store
         .read(move |db| db.current_release(app_id))
         .await
-        .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))?
+        .map_err(SchedulerError::from)?
         .filter(|current| current.version > version);
     if let Some(current) = superseded {
         progress.detail(format!(
@@ -57,8 +57,8 @@ pub async fn roll_out(
             }
         })
         .await
-        .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))?
-        .ok_or_else(|| DeployError(format!("v{} has no image to run", release.version)))?;
+        .map_err(|e: crate::store::StoreError| SchedulerError::from(e))?
+        .ok_or(SchedulerError::NoImage(release.version))?;
 
     if let Some(command) = &plan.release_command {
         progress.step(format!("Running release command: {command}"));
@@ -72,20 +72,17 @@ pub async fn roll_out(
                 "deploy",
                 format!("release command of v{} failed ({code})", plan.version),
             );
-            return Err(DeployError(format!(
-                "release command failed with {code}; v{} was not deployed",
-                plan.version
-            )));
+            return Err(SchedulerError::ReleaseCommand {
+                code,
+                version: plan.version,
+            });
         }
     }
 
     progress.step(format!("Starting processes of v{}", plan.version));
     replace(s, &plan, None, progress).await.inspect_err(|e| {
-        s.logs.platform(
-            &name,
-            "deploy",
-            format!("v{} failed: {}", plan.version, e.0),
-        );
+        s.logs
+            .platform(&name, "deploy", format!("v{} failed: {e}", plan.version));
     })?;
     s.logs
         .platform(&name, "deploy", format!("v{} released", plan.version));
@@ -96,7 +93,7 @@ pub async fn roll_out(
             .store
             .write(move |tx| tx.mark_postdeployed(app_id))
             .await
-            .map_err(|e: crate::store::StoreError| DeployError(e.to_string()))?;
+            .map_err(|e: crate::store::StoreError| SchedulerError::from(e))?;
         if first {
             progress.step(format!("Running postdeploy script: {script}"));
             let lines = progress.clone();
@@ -114,14 +111,14 @@ pub async fn roll_out(
 
 /// Converges the current release to the stored formation: starts what is missing,
 /// stops what is extra, leaves the rest alone.
-pub async fn converge(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
+pub async fn converge(s: &Inner, app: &AppRow) -> Result<(), SchedulerError> {
     let Some(plan) = s.current_plan(app).await? else {
         return Ok(());
     };
     converge_plan(s, &plan).await
 }
 
-async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), DeployError> {
+async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), SchedulerError> {
     let live: Vec<Tracked> = s
         .registry
         .of_app(&plan.app)
@@ -160,7 +157,7 @@ async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), DeployError>
                 if s.registry.mark_up(&plan.app, &tracked.id).is_some() {
                     routes::publish(s).await;
                 }
-                Ok::<_, DeployError>(())
+                Ok::<_, SchedulerError>(())
             }))
             .await;
             failures.extend(started.into_iter().filter_map(Result::err));
@@ -178,15 +175,16 @@ pub async fn restart(
     s: &Inner,
     app: &AppRow,
     process_type: Option<&str>,
-) -> Result<(), DeployError> {
+) -> Result<(), SchedulerError> {
     let name = app.name.to_string();
     let Some(plan) = s.current_plan(app).await? else {
         return Ok(());
     };
     if let Some(t) = process_type.filter(|t| !plan.commands.contains_key(*t)) {
-        return Err(DeployError(format!(
-            "{name} has no {t} processes to restart"
-        )));
+        return Err(SchedulerError::NoProcessType {
+            app: name,
+            process_type: t.to_owned(),
+        });
     }
     replace(s, &plan, process_type, &Progress::silent()).await?;
     s.logs.platform(
@@ -198,18 +196,14 @@ pub async fn restart(
 }
 
 /// Stops every process of the app and drops it from the route table.
-pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), DeployError> {
+pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), SchedulerError> {
     let name = app.name.to_string();
     let tracked = s.registry.of_app(&name);
     for t in &tracked {
         s.registry.set_state(&name, &t.id, ProcState::Stopping);
     }
     routes::publish(s).await;
-    let leftovers = s
-        .runtime
-        .list(Some(&name))
-        .await
-        .map_err(|e| DeployError(e.to_string()))?;
+    let leftovers = s.runtime.list(Some(&name)).await?;
     let grace = s.settings.stop_grace;
     join_all(leftovers.iter().map(|i| s.runtime.stop(&i.id, grace))).await;
     if let Err(e) = s.runtime.forget_app(&name).await {
@@ -229,7 +223,7 @@ async fn replace(
     plan: &ReleasePlan,
     only: Option<&str>,
     progress: &Progress,
-) -> Result<(), DeployError> {
+) -> Result<(), SchedulerError> {
     let types: Vec<&String> = plan
         .commands
         .keys()
@@ -268,7 +262,7 @@ async fn replace(
     let new_other = match start_set(s, plan, &other_types, progress).await {
         Ok(set) => set,
         Err(e) => {
-            progress.detail(format!("warning: {}", e.0));
+            progress.detail(format!("warning: {e}"));
             Vec::new()
         }
     };
@@ -292,7 +286,7 @@ async fn start_set(
     plan: &ReleasePlan,
     types: &[&String],
     progress: &Progress,
-) -> Result<Vec<Tracked>, DeployError> {
+) -> Result<Vec<Tracked>, SchedulerError> {
     let wanted: Vec<(&str, u32)> = types
         .iter()
         .flat_map(|t| (1..=plan.quantity(t)).map(move |i| (t.as_str(), i)))
@@ -321,14 +315,14 @@ pub(super) async fn start_checked(
     plan: &ReleasePlan,
     process_type: &str,
     index: u32,
-) -> Result<Tracked, DeployError> {
+) -> Result<Tracked, SchedulerError> {
     let command = plan.commands.get(process_type).cloned().unwrap_or_default();
     let spec = plan.spec(process_type, index, ProcessKind::Formation, &command);
     let instance = s
         .runtime
         .start(spec)
         .await
-        .map_err(|e| DeployError(format!("{process_type}.{index}: {e}")))?;
+        .map_err(|e| SchedulerError::start(format!("{process_type}.{index}"), e))?;
     let tracked = Tracked {
         id: instance.id.clone(),
         process_type: process_type.to_owned(),
@@ -360,7 +354,7 @@ pub(super) async fn start_checked(
     if let Err(unhealthy) = checked {
         s.registry.remove(&plan.app, &instance.id);
         let _ = s.runtime.stop(&instance.id, Duration::ZERO).await;
-        return Err(DeployError(unhealthy.0));
+        return Err(SchedulerError::Unhealthy(unhealthy.0));
     }
     Ok(tracked)
 }
