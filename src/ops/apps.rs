@@ -53,7 +53,7 @@ pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, 
         ))
     })?;
     // The new app answers at once (with its never-deployed page), over HTTP and HTTPS.
-    p.scheduler.routes_changed().await;
+    p.scheduler.routes_changed(app.name.as_str()).await;
     super::certs::hosts_changed(p).await;
     info_of(p, app).await
 }
@@ -153,7 +153,7 @@ pub async fn set_maintenance(
         },
     )
     .await?;
-    p.scheduler.routes_changed().await;
+    p.scheduler.routes_changed(app.name.as_str()).await;
     info_of(p, app).await
 }
 
@@ -245,7 +245,7 @@ pub async fn destroy(
             "app destroyed but its files could not be removed: {e}"
         ))
     })?;
-    p.scheduler.routes_changed().await;
+    p.scheduler.routes_changed(name.as_str()).await;
     super::certs::hosts_changed(p).await;
     Ok(())
 }

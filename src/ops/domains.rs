@@ -68,7 +68,7 @@ pub async fn add(
                 .ok_or_else(|| OpsError::Internal(format!("domain {hostname} vanished")))
         })
         .await?;
-    p.scheduler.routes_changed().await;
+    p.scheduler.routes_changed(name.as_str()).await;
     super::certs::hosts_changed(p).await;
     Ok(to_info(p, row))
 }
@@ -99,7 +99,7 @@ pub async fn remove(
             Ok(())
         })
         .await?;
-    p.scheduler.routes_changed().await;
+    p.scheduler.routes_changed(name.as_str()).await;
     super::certs::hosts_changed(p).await;
     Ok(())
 }

@@ -88,7 +88,7 @@ pub async fn adopt(s: &Arc<Inner>) -> Vec<Resume> {
             .map(|(plan, instance)| adopt_one(s, plan, instance)),
     )
     .await;
-    routes::publish(s).await;
+    routes::publish_all(s).await;
     collect_one_offs(s).await;
     let count: usize = s
         .registry

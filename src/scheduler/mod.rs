@@ -63,6 +63,7 @@ pub(crate) struct Inner {
     registry: instances::Registry,
     reconcilers: reconciler::Reconcilers,
     publish_lock: tokio::sync::Mutex<()>,
+    route_facts: routes::RouteFacts,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -87,6 +88,7 @@ impl Scheduler {
                 registry: instances::Registry::default(),
                 reconcilers: reconciler::Reconcilers::default(),
                 publish_lock: tokio::sync::Mutex::new(()),
+                route_facts: routes::RouteFacts::default(),
                 shutdown,
                 tasks: TaskTracker::new(),
             }),
@@ -174,9 +176,10 @@ impl Scheduler {
         Ok(self.inner.runtime.prepare_app(app).await?)
     }
 
-    /// Domains or app settings changed: publish the app's routes again.
-    pub async fn routes_changed(&self) {
-        routes::publish(&self.inner).await;
+    /// The app's domains or settings changed (or it was made or destroyed): publish
+    /// its routes again.
+    pub async fn routes_changed(&self, app: &str) {
+        routes::publish(&self.inner, app).await;
     }
 
     /// Runs `command` once with the current release's image and environment. With

@@ -295,6 +295,8 @@ async fn release_job(
         Err(e) => (ReleaseState::Failed, Some(e.to_string())),
     };
     record(s, release.id, state, detail).await?;
+    // The route table's facts of the app (deployed or not) follow its current release.
+    super::routes::publish(s, app.name.as_str()).await;
     rolled.map(|()| Done::Finished)
 }
 

@@ -155,7 +155,7 @@ async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), SchedulerErr
             let started = join_all(free.iter().map(|index| async move {
                 let tracked = start_checked(s, plan, process_type, *index).await?;
                 if s.registry.mark_up(&plan.app, &tracked.id).is_some() {
-                    routes::publish(s).await;
+                    routes::publish(s, &plan.app).await;
                 }
                 Ok::<_, SchedulerError>(())
             }))
@@ -163,7 +163,7 @@ async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), SchedulerErr
             failures.extend(started.into_iter().filter_map(Result::err));
         }
     }
-    routes::publish(s).await;
+    routes::publish(s, &plan.app).await;
     match failures.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(()),
@@ -202,7 +202,7 @@ pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), SchedulerError> {
     for t in &tracked {
         s.registry.set_state(&name, &t.id, ProcState::Stopping);
     }
-    routes::publish(s).await;
+    routes::publish(s, &name).await;
     let leftovers = s.runtime.list(Some(&name)).await?;
     let grace = s.settings.stop_grace;
     join_all(leftovers.iter().map(|i| s.runtime.stop(&i.id, grace))).await;
@@ -212,7 +212,7 @@ pub async fn destroy(s: &Inner, app: &AppRow) -> Result<(), SchedulerError> {
     }
     s.registry.forget_app(&name);
     s.logs.remove(&name).await;
-    routes::publish(s).await;
+    routes::publish(s, &name).await;
     Ok(())
 }
 
@@ -248,7 +248,7 @@ async fn replace(
     for t in &old_web {
         s.registry.set_state(&plan.app, &t.id, ProcState::Stopping);
     }
-    routes::publish(s).await;
+    routes::publish(s, &plan.app).await;
     if !new_web.is_empty() {
         progress.detail(format!(
             "{} web process(es) healthy, now serving v{}",
@@ -275,7 +275,7 @@ async fn replace(
         .filter(|t| !new_other.iter().any(|n| n.id == t.id))
         .collect();
     stop_all(s, &plan.app, old_other).await;
-    routes::publish(s).await;
+    routes::publish(s, &plan.app).await;
     Ok(())
 }
 
@@ -378,7 +378,7 @@ pub(super) async fn stop_all(s: &Inner, app: &str, procs: Vec<Tracked>) {
     for t in &procs {
         s.registry.set_state(app, &t.id, ProcState::Stopping);
     }
-    routes::publish(s).await;
+    routes::publish(s, app).await;
     let grace = s.settings.stop_grace;
     join_all(procs.iter().map(|t| async move {
         if let Err(e) = s.runtime.stop(&t.id, grace).await {

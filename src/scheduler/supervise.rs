@@ -73,7 +73,7 @@ pub(super) async fn crashed(s: &Arc<Inner>, id: &str, exit_code: i64) {
     s.registry
         .set_state(&app, id, ProcState::Crashed { exit_code });
     s.registry.update(&app, id, |t| t.restarts = restarts);
-    routes::publish(s).await;
+    routes::publish(s, &app).await;
     let delay = backoff::delay(restarts);
     s.logs.platform(
         &app,
@@ -133,7 +133,7 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
         match checked {
             Ok(()) => {
                 s.registry.mark_up(&app, &id);
-                routes::publish(&s).await;
+                routes::publish(&s, &app).await;
                 s.logs
                     .platform(&app, "scheduler", format!("{dyno} is up again"));
                 return;
