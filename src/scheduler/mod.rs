@@ -12,9 +12,13 @@ mod error;
 mod follow;
 mod health;
 mod instances;
+#[cfg(test)]
+mod memory_runtime;
 mod oneoff;
 mod plan;
 mod reconciler;
+#[cfg(test)]
+mod reconciler_tests;
 mod rollout;
 mod routes;
 mod supervise;

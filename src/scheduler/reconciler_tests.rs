@@ -1,0 +1,291 @@
+//! The reconciler's ordering, against the in-memory runtime and a real store and router:
+//! healthy, then one route swap, then drain and stop; a failing release leaves the old one
+//! serving; a release queued behind a newer one is superseded; a crash during a rollout;
+//! a new server adopting a half-finished rollout.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{AppJson, AppName, BuildState, ReleaseState};
+use crate::logs::AppLogs;
+use crate::router::{Router, RouterSettings};
+use crate::runtime::{ProcessKind, ProcessSpec, Runtime};
+use crate::store::{AppRow, BuildOutcome, NewBuild, NewRelease, ReleaseRow, Store};
+
+use super::memory_runtime::{CRASH, GOOD, MemoryRuntime, SLOW};
+use super::{Change, Done, Scheduler, SchedulerSettings};
+
+struct World {
+    scheduler: Scheduler,
+    store: Store,
+    runtime: Arc<MemoryRuntime>,
+    router: Router,
+    logs: AppLogs,
+    shutdown: CancellationToken,
+    app: AppRow,
+    _dir: tempfile::TempDir,
+}
+
+fn settings() -> SchedulerSettings {
+    SchedulerSettings {
+        boot_timeout: Duration::from_secs(3),
+        stop_grace: Duration::ZERO,
+        default_memory_mb: 64,
+        domain: "localhost".into(),
+    }
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("paas.db")).unwrap();
+    let shutdown = CancellationToken::new();
+    let (logs, _writer) = AppLogs::start(dir.path().join("logs"), shutdown.clone());
+    let router = Router::new(RouterSettings::new("localhost".to_owned()), |_| {});
+    let runtime = MemoryRuntime::new(router.clone());
+    let app = store
+        .write(|tx| {
+            let owner = tx.insert_user("owner", None, true)?;
+            tx.insert_app(&AppName::parse("app").unwrap(), &owner)
+        })
+        .await
+        .unwrap();
+    let scheduler = Scheduler::start(
+        runtime.clone(),
+        store.clone(),
+        logs.clone(),
+        router.clone(),
+        settings(),
+        shutdown.clone(),
+    )
+    .await;
+    World {
+        scheduler,
+        store,
+        runtime,
+        router,
+        logs,
+        shutdown,
+        app,
+        _dir: dir,
+    }
+}
+
+impl World {
+    /// A pending release of a build whose processes behave like `image`.
+    async fn release(&self, image: &'static str) -> ReleaseRow {
+        let app_id = self.app.id;
+        self.store
+            .write(move |tx| {
+                let build = tx.insert_build(NewBuild {
+                    app_id,
+                    commit_sha: "0123456789abcdef0123456789abcdef01234567",
+                    author: "owner",
+                })?;
+                tx.finish_build(
+                    build.id,
+                    BuildOutcome {
+                        state: BuildState::Succeeded,
+                        detail: None,
+                        image: Some(image),
+                        image_size: Some(1),
+                        process_types: &BTreeMap::from([("web".to_owned(), "serve".to_owned())]),
+                        buildpack: Some("test"),
+                        app_json: &AppJson::default(),
+                    },
+                )?;
+                let config = tx.insert_config_version(app_id, &Default::default())?;
+                tx.insert_release(NewRelease {
+                    app_id,
+                    build_id: Some(build.id),
+                    config_version_id: config.id,
+                    description: "Deploy 0123456",
+                    author: "owner",
+                    state: ReleaseState::Pending,
+                })
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn state_of(&self, version: i64) -> ReleaseState {
+        let app_id = self.app.id;
+        self.store
+            .read(move |db| db.release(app_id, version))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+    }
+
+    fn serving(&self) -> bool {
+        matches!(
+            self.router.snapshot().app("app").map(|e| e.route()),
+            Some(crate::router::AppRoute::Serving(e)) if !e.is_empty()
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_rollout_is_healthy_then_one_route_swap_then_the_old_process_stops() {
+    let w = world().await;
+    let v1 = w.release(GOOD).await;
+    assert_eq!(
+        w.scheduler
+            .submit(&w.app, Change::Release(v1))
+            .wait()
+            .await
+            .unwrap(),
+        Done::Finished
+    );
+    let v2 = w.release(SLOW).await;
+    assert_eq!(
+        w.scheduler
+            .submit(&w.app, Change::Release(v2))
+            .wait()
+            .await
+            .unwrap(),
+        Done::Finished
+    );
+    assert_eq!(
+        w.runtime.journal(),
+        [
+            "start v1 web.1",
+            "start v2 web.1",
+            // v1 stops only once the router serves v2 alone.
+            "stop v1 web.1 (routed: v2 web.1)",
+        ]
+    );
+    assert_eq!(w.state_of(2).await, ReleaseState::Succeeded);
+    assert_eq!(w.runtime.running(), ["v2 web.1"]);
+}
+
+#[tokio::test]
+async fn a_failing_release_leaves_the_old_one_serving() {
+    let w = world().await;
+    let v1 = w.release(GOOD).await;
+    w.scheduler
+        .submit(&w.app, Change::Release(v1))
+        .wait()
+        .await
+        .unwrap();
+    let v2 = w.release(CRASH).await;
+    let failed = w.scheduler.submit(&w.app, Change::Release(v2)).wait().await;
+    assert!(
+        failed
+            .unwrap_err()
+            .to_string()
+            .contains("exited with code 1")
+    );
+    assert_eq!(w.state_of(2).await, ReleaseState::Failed);
+    assert_eq!(w.runtime.running(), ["v1 web.1"]);
+    assert!(w.serving());
+    assert!(
+        !w.runtime.journal().iter().any(|l| l.starts_with("stop v1")),
+        "{:?}",
+        w.runtime.journal()
+    );
+}
+
+#[tokio::test]
+async fn a_release_queued_behind_a_newer_one_is_superseded() {
+    let w = world().await;
+    let v1 = w.release(SLOW).await;
+    let v2 = w.release(GOOD).await;
+    let v3 = w.release(GOOD).await;
+    let first = w.scheduler.submit(&w.app, Change::Release(v1));
+    // v1 is rolling out (its process takes half a second to listen) when v2 and v3 come.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = w.scheduler.submit(&w.app, Change::Release(v2));
+    let third = w.scheduler.submit(&w.app, Change::Release(v3));
+    assert_eq!(first.wait().await.unwrap(), Done::Finished);
+    assert_eq!(second.wait().await.unwrap(), Done::Superseded { by: 3 });
+    assert_eq!(third.wait().await.unwrap(), Done::Finished);
+    assert_eq!(w.state_of(2).await, ReleaseState::Superseded);
+    assert_eq!(w.state_of(3).await, ReleaseState::Succeeded);
+    assert!(
+        !w.runtime.journal().iter().any(|l| l.contains("v2 ")),
+        "no process of the superseded release ever started: {:?}",
+        w.runtime.journal()
+    );
+    assert_eq!(w.runtime.running(), ["v3 web.1"]);
+}
+
+#[tokio::test]
+async fn a_crash_of_the_old_process_during_a_rollout_leaves_only_the_new_one() {
+    let w = world().await;
+    let v1 = w.release(GOOD).await;
+    w.scheduler
+        .submit(&w.app, Change::Release(v1))
+        .wait()
+        .await
+        .unwrap();
+    let v2 = w.release(SLOW).await;
+    let rolling = w.scheduler.submit(&w.app, Change::Release(v2));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    w.runtime.crash("v1 web.1");
+    assert_eq!(rolling.wait().await.unwrap(), Done::Finished);
+    // The crash restart (at once, then with backoff) may race the stop: either way the
+    // old process ends gone and the new one serves alone.
+    for _ in 0..50 {
+        if w.runtime.running() == ["v2 web.1"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.runtime.running(), ["v2 web.1"]);
+    assert!(w.serving());
+}
+
+#[tokio::test]
+async fn a_new_server_finishes_a_rollout_a_dead_one_left_half_done() {
+    let w = world().await;
+    let v1 = w.release(GOOD).await;
+    w.scheduler
+        .submit(&w.app, Change::Release(v1))
+        .wait()
+        .await
+        .unwrap();
+    // The old server made v2 and started one of its processes, then died.
+    let v2 = w.release(GOOD).await;
+    w.shutdown.cancel();
+    w.scheduler.join().await;
+    let half = ProcessSpec {
+        app: "app".into(),
+        release: v2.version,
+        process_type: "web".into(),
+        index: 1,
+        kind: ProcessKind::Formation,
+        image: GOOD.into(),
+        argv: None,
+        user: None,
+        env: Default::default(),
+        memory_mb: 64,
+        interactive: false,
+        tty: false,
+    };
+    Runtime::start(w.runtime.as_ref(), half).await.unwrap();
+    assert_eq!(w.runtime.running(), ["v1 web.1", "v2 web.1"]);
+
+    let scheduler = Scheduler::start(
+        w.runtime.clone(),
+        w.store.clone(),
+        w.logs.clone(),
+        w.router.clone(),
+        settings(),
+        CancellationToken::new(),
+    )
+    .await;
+    for _ in 0..50 {
+        if w.state_of(2).await != ReleaseState::Pending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.state_of(2).await, ReleaseState::Succeeded);
+    assert_eq!(w.runtime.running(), ["v2 web.1"]);
+    assert!(w.serving());
+    drop(scheduler);
+}
