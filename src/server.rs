@@ -1,5 +1,6 @@
 //! `paas server`: opens the data dir and store, creates the first admin, wires the
-//! control plane, and serves until SIGTERM or SIGINT.
+//! control plane, and serves until SIGTERM or SIGINT. Also `paas stack:build`, which makes
+//! the stack images through the same modules with no server running.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,9 +13,11 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::Builder;
+use crate::build::stack::{self, StackKind};
 use crate::git::Repos;
 use crate::logs::AppLogs;
 use crate::ops::{self, Platform};
+use crate::progress::Progress;
 use crate::router::{AccessLine, Router, RouterSettings};
 use crate::runtime::Docker;
 use crate::scheduler::Scheduler;
@@ -50,6 +53,10 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Certs(#[from] crate::certs::CertsError),
+    #[error("cannot build the stack images: {0}")]
+    StackEngine(crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Stack(#[from] crate::build::BuildError),
 }
 
 pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
@@ -225,6 +232,51 @@ fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {
     router.response_header_timeout = Duration::from_secs(settings.router_response_timeout);
     router.idle_timeout = Duration::from_secs(settings.router_idle_timeout);
     Ok(router)
+}
+
+/// `paas stack:build`: makes the stack images on this host (root, beside the Docker engine)
+/// as a server would on first need, without a server running; `force` rebuilds both even
+/// when they are current. Progress lines go to stdout.
+pub async fn stack_build(settings: &Settings, force: bool) -> Result<(), ServerError> {
+    let data_dir = settings.data_dir();
+    create_private_dir(&data_dir)?;
+    let docker = Docker::connect(
+        settings.docker_host.as_deref(),
+        &instance_id(&data_dir)?,
+        settings.subnet_pool(),
+    )
+    .await
+    .map_err(ServerError::StackEngine)?;
+    let (progress, mut rx) = Progress::channel();
+    let printer = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            println!("{line}");
+        }
+    });
+    let stack_settings = settings.stack_settings();
+    let started = std::time::Instant::now();
+    let result = if force {
+        async {
+            for kind in [StackKind::Run, StackKind::Build] {
+                progress.step(format!("Building the {kind:?} stack image"));
+                stack::build(&docker, &stack_settings, kind, &progress).await?;
+            }
+            Ok(())
+        }
+        .await
+    } else {
+        stack::ensure(&docker, &stack_settings, &progress)
+            .await
+            .map(drop)
+    };
+    drop(progress);
+    let _ = printer.await;
+    result?;
+    println!(
+        "Stack images ready in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Router access lines join the app's log stream as `paas[router]` lines.
