@@ -26,19 +26,19 @@ use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot create data dir {path}: {source}; set PAAS_DATA_DIR to a writable directory")]
+    #[error("cannot create data dir {path}: {error}; set PAAS_DATA_DIR to a writable directory")]
     DataDir {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("first start failed: {0}")]
     Bootstrap(#[from] ops::OpsError),
-    #[error("cannot listen on {addr}: {source}; set PAAS_HTTP_ADDR to a free address")]
+    #[error("cannot listen on {addr}: {error}; set PAAS_HTTP_ADDR to a free address")]
     Listen {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
@@ -46,10 +46,10 @@ pub enum ServerError {
     Setting(String),
     #[error(transparent)]
     Engine(#[from] crate::runtime::RuntimeError),
-    #[error("cannot listen on {addr}: {source}; set PAAS_HTTPS_ADDR to a free address")]
+    #[error("cannot listen on {addr}: {error}; set PAAS_HTTPS_ADDR to a free address")]
     ListenHttps {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Certs(#[from] crate::certs::CertsError),
@@ -63,17 +63,17 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     init_tracing(settings.log_format);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
-        .map_err(|source| ServerError::Listen {
+        .map_err(|error| ServerError::Listen {
             addr: settings.http_addr,
-            source,
+            error,
         })?;
     // Port 0 asks the OS for a free port; URLs must name the one it gave.
     settings.http_addr = listener.local_addr().map_err(ServerError::Serve)?;
     let https_listener = tokio::net::TcpListener::bind(settings.tls.https_addr)
         .await
-        .map_err(|source| ServerError::ListenHttps {
+        .map_err(|error| ServerError::ListenHttps {
             addr: settings.tls.https_addr,
-            source,
+            error,
         })?;
     settings.tls.https_addr = https_listener.local_addr().map_err(ServerError::Serve)?;
     let data_dir = settings.data_dir();
@@ -312,9 +312,9 @@ fn write_private(path: &Path, text: &str) -> Result<(), ServerError> {
         .mode(0o600)
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|source| ServerError::DataDir {
+        .map_err(|error| ServerError::DataDir {
             path: path.to_owned(),
-            source,
+            error,
         })
 }
 
@@ -328,7 +328,7 @@ fn restrict_data_dir(data_dir: &Path) -> Result<(), ServerError> {
     ) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ServerError::DataDir {
             path: path.to_owned(),
-            source: e,
+            error: e,
         }),
         _ => Ok(()),
     };
@@ -361,9 +361,9 @@ fn create_private_dir(path: &Path) -> Result<(), ServerError> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| ServerError::DataDir {
+        .map_err(|error| ServerError::DataDir {
             path: path.to_owned(),
-            source,
+            error,
         })
 }
 
