@@ -1,4 +1,5 @@
-//! The `paas` binary: `paas server` runs the platform, every other subcommand is the CLI.
+//! The `paas` binary: `paas server` runs the platform and `paas stack:build` makes its stack
+//! images (both in `server`); every other subcommand is the CLI.
 
 use clap::Parser;
 use paas::cli::{Cli, Command};
@@ -7,6 +8,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Server(settings) => run_server(settings),
+        Command::StackBuild { force, settings } => run_stack_build(settings, force),
         _ => run_cli(cli),
     };
     match outcome {
@@ -25,6 +27,15 @@ fn run_server(settings: paas::settings::Settings) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     runtime.block_on(paas::server::run(settings))?;
+    Ok(0)
+}
+
+/// A local admin command: needs the Docker engine, not a running server.
+fn run_stack_build(settings: paas::settings::Settings, force: bool) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(paas::server::stack_build(&settings, force))?;
     Ok(0)
 }
 

@@ -1,5 +1,6 @@
 //! `paas server`: opens the data dir and store, creates the first admin, wires the
-//! control plane, and serves until SIGTERM or SIGINT.
+//! control plane, and serves until SIGTERM or SIGINT. Also `paas stack:build`, which makes
+//! the stack images through the same modules with no server running.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,9 +13,11 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::Builder;
+use crate::build::stack::{self, StackKind};
 use crate::git::Repos;
 use crate::logs::AppLogs;
 use crate::ops::{self, Platform};
+use crate::progress::Progress;
 use crate::router::{AccessLine, Router, RouterSettings};
 use crate::runtime::Docker;
 use crate::scheduler::Scheduler;
@@ -23,19 +26,19 @@ use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot create data dir {path}: {source}; set PAAS_DATA_DIR to a writable directory")]
+    #[error("cannot create data dir {path}: {error}; set PAAS_DATA_DIR to a writable directory")]
     DataDir {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("first start failed: {0}")]
     Bootstrap(#[from] ops::OpsError),
-    #[error("cannot listen on {addr}: {source}; set PAAS_HTTP_ADDR to a free address")]
+    #[error("cannot listen on {addr}: {error}; set PAAS_HTTP_ADDR to a free address")]
     Listen {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
@@ -43,30 +46,34 @@ pub enum ServerError {
     Setting(String),
     #[error(transparent)]
     Engine(#[from] crate::runtime::RuntimeError),
-    #[error("cannot listen on {addr}: {source}; set PAAS_HTTPS_ADDR to a free address")]
+    #[error("cannot listen on {addr}: {error}; set PAAS_HTTPS_ADDR to a free address")]
     ListenHttps {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Certs(#[from] crate::certs::CertsError),
+    #[error("cannot build the stack images: {0}")]
+    StackEngine(crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Stack(#[from] crate::build::BuildError),
 }
 
 pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     init_tracing(settings.log_format);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
-        .map_err(|source| ServerError::Listen {
+        .map_err(|error| ServerError::Listen {
             addr: settings.http_addr,
-            source,
+            error,
         })?;
     // Port 0 asks the OS for a free port; URLs must name the one it gave.
     settings.http_addr = listener.local_addr().map_err(ServerError::Serve)?;
     let https_listener = tokio::net::TcpListener::bind(settings.tls.https_addr)
         .await
-        .map_err(|source| ServerError::ListenHttps {
+        .map_err(|error| ServerError::ListenHttps {
             addr: settings.tls.https_addr,
-            source,
+            error,
         })?;
     settings.tls.https_addr = https_listener.local_addr().map_err(ServerError::Serve)?;
     let data_dir = settings.data_dir();
@@ -227,6 +234,51 @@ fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {
     Ok(router)
 }
 
+/// `paas stack:build`: makes the stack images on this host (root, beside the Docker engine)
+/// as a server would on first need, without a server running; `force` rebuilds both even
+/// when they are current. Progress lines go to stdout.
+pub async fn stack_build(settings: &Settings, force: bool) -> Result<(), ServerError> {
+    let data_dir = settings.data_dir();
+    create_private_dir(&data_dir)?;
+    let docker = Docker::connect(
+        settings.docker_host.as_deref(),
+        &instance_id(&data_dir)?,
+        settings.subnet_pool(),
+    )
+    .await
+    .map_err(ServerError::StackEngine)?;
+    let (progress, mut rx) = Progress::channel();
+    let printer = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            println!("{line}");
+        }
+    });
+    let stack_settings = settings.stack_settings();
+    let started = std::time::Instant::now();
+    let result = if force {
+        async {
+            for kind in [StackKind::Run, StackKind::Build] {
+                progress.step(format!("Building the {kind:?} stack image"));
+                stack::build(&docker, &stack_settings, kind, &progress).await?;
+            }
+            Ok(())
+        }
+        .await
+    } else {
+        stack::ensure(&docker, &stack_settings, &progress)
+            .await
+            .map(drop)
+    };
+    drop(progress);
+    let _ = printer.await;
+    result?;
+    println!(
+        "Stack images ready in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Router access lines join the app's log stream as `paas[router]` lines.
 fn access_logger(logs: AppLogs) -> impl Fn(AccessLine) + Send + Sync + 'static {
     move |line: AccessLine| {
@@ -260,9 +312,9 @@ fn write_private(path: &Path, text: &str) -> Result<(), ServerError> {
         .mode(0o600)
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|source| ServerError::DataDir {
+        .map_err(|error| ServerError::DataDir {
             path: path.to_owned(),
-            source,
+            error,
         })
 }
 
@@ -276,7 +328,7 @@ fn restrict_data_dir(data_dir: &Path) -> Result<(), ServerError> {
     ) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ServerError::DataDir {
             path: path.to_owned(),
-            source: e,
+            error: e,
         }),
         _ => Ok(()),
     };
@@ -309,9 +361,9 @@ fn create_private_dir(path: &Path) -> Result<(), ServerError> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| ServerError::DataDir {
+        .map_err(|error| ServerError::DataDir {
             path: path.to_owned(),
-            source,
+            error,
         })
 }
 

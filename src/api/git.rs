@@ -1,8 +1,8 @@
 //! Smart-HTTP git for `git push paas main`: `/{app}.git/info/refs` and
 //! `/{app}.git/git-receive-pack`. HTTP Basic with any user name and an API token as the
 //! password, as Heroku does; a 401 names the realm so git asks its credential helper.
-
-use std::time::Duration;
+//! Thin handlers: the protocol work (advertisement, receive-pack, the deploy's report) is
+//! `ops::git`; errors leave as text/plain, which git shows the pusher as `remote:` lines.
 
 use axum::Router;
 use axum::body::Body;
@@ -12,12 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 
-use crate::domain::AppName;
-use crate::git::advertisement::{self, AdvertisementError};
-use crate::git::body::{ContentEncoding, ReceiveLimits};
-use crate::git::receive_pack::{self, Received};
-use crate::git::report::Reporter;
-use crate::ops::{Actor, OpsError, Platform, apps, push, tokens};
+use crate::ops::git::{self, GitError, Receipt};
+use crate::ops::{Actor, OpsError, Platform, tokens};
 
 pub fn routes() -> Router<Platform> {
     Router::new()
@@ -72,23 +68,22 @@ async fn authenticate(p: &Platform, headers: &HeaderMap) -> Result<Actor, Respon
         .map_err(|_| unauthorized("invalid or revoked token; run paas login"))
 }
 
-/// `myapp.git` -> the app, as the pusher may see it.
-async fn find_app(
-    p: &Platform,
-    actor: &Actor,
-    repo: &str,
-) -> Result<crate::store::AppRow, Response> {
-    let Some(name) = repo.strip_suffix(".git") else {
-        return Err(plain(
-            StatusCode::NOT_FOUND,
-            format!("no repository {repo}; the git URL ends in /APP.git"),
-        ));
+/// The status of a refused git request; an app the pusher cannot see is a 404 like one
+/// that does not exist.
+fn refused(e: GitError) -> Response {
+    let status = match &e {
+        GitError::OnlyReceivePack => StatusCode::FORBIDDEN,
+        GitError::NotARepository(_)
+        | GitError::AppName(_)
+        | GitError::App(OpsError::AppNotFound(_))
+        | GitError::MissingRepository(_) => StatusCode::NOT_FOUND,
+        GitError::App(_) | GitError::Advertisement(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        GitError::Encoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        GitError::Receive(e) => {
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+        }
     };
-    let name = AppName::parse(name).map_err(|e| plain(StatusCode::NOT_FOUND, e))?;
-    apps::find(p, actor, &name).await.map_err(|e| match e {
-        OpsError::AppNotFound(_) => plain(StatusCode::NOT_FOUND, e),
-        other => plain(StatusCode::INTERNAL_SERVER_ERROR, other),
-    })
+    plain(status, e)
 }
 
 async fn info_refs(
@@ -101,40 +96,21 @@ async fn info_refs(
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    let wanted = format!("service={}", advertisement::RECEIVE_PACK_SERVICE);
-    if !query
-        .unwrap_or_default()
-        .split('&')
-        .any(|pair| pair == wanted)
-    {
-        return plain(
-            StatusCode::FORBIDDEN,
-            "paas accepts git push only (git-receive-pack); the app's code lives in your own repository",
-        );
-    }
-    let app = match find_app(&p, &actor, &repo).await {
-        Ok(app) => app,
-        Err(response) => return response,
-    };
-    match advertisement::advertise_receive_pack(p.repos.path(&app.name)).await {
+    match git::advertise(&p, &actor, &repo, query.as_deref()).await {
         Ok(bytes) => {
             let mut response = (
-                [(
-                    header::CONTENT_TYPE,
-                    advertisement::ADVERTISEMENT_CONTENT_TYPE,
-                )],
+                [(header::CONTENT_TYPE, git::ADVERTISEMENT_CONTENT_TYPE)],
                 bytes,
             )
                 .into_response();
-            for (name, value) in advertisement::NO_CACHE_HEADERS {
+            for (name, value) in git::NO_CACHE_HEADERS {
                 if let Ok(value) = HeaderValue::from_str(value) {
                     response.headers_mut().insert(name, value);
                 }
             }
             response
         }
-        Err(e @ AdvertisementError::NotFound(_)) => plain(StatusCode::NOT_FOUND, e),
-        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => refused(e),
     }
 }
 
@@ -148,40 +124,13 @@ async fn receive(
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    let app = match find_app(&p, &actor, &repo).await {
-        Ok(app) => app,
-        Err(response) => return response,
-    };
-    let encoding = match ContentEncoding::from_header(
-        headers
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-    ) {
-        Ok(encoding) => encoding,
-        Err(e) => return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, e),
-    };
-    let limits = ReceiveLimits {
-        max_push_bytes: p.settings.max_push_bytes,
-        receive_timeout: Duration::from_secs(p.settings.push_timeout),
-    };
-    let result_type = [(header::CONTENT_TYPE, receive_pack::RESULT_CONTENT_TYPE)];
-    match receive_pack::receive(
-        p.repos.path(&app.name),
-        body.into_data_stream(),
-        encoding,
-        limits,
-    )
-    .await
-    {
-        Err(e) => plain(
-            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
-            e,
-        ),
-        Ok(Received::Probe) => (result_type, Body::empty()).into_response(),
-        Ok(Received::Push(received)) => {
-            let (reporter, stream) = Reporter::new(&received.request.capabilities);
-            tokio::spawn(push::receive(p, actor, app, received, reporter));
-            (result_type, Body::from_stream(stream)).into_response()
-        }
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let result_type = [(header::CONTENT_TYPE, git::RESULT_CONTENT_TYPE)];
+    match git::receive(p, actor, &repo, encoding, body.into_data_stream()).await {
+        Ok(Receipt::Probe) => (result_type, Body::empty()).into_response(),
+        Ok(Receipt::Report(stream)) => (result_type, Body::from_stream(stream)).into_response(),
+        Err(e) => refused(e),
     }
 }

@@ -18,7 +18,6 @@ mod output;
 mod ps;
 mod releases;
 mod run;
-mod stack;
 mod terminal;
 mod tokens;
 mod users;
@@ -318,7 +317,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Login { url, token, user } => login::login(url, token, user).await,
         Logout => login::logout(),
         GitCredential { operation } => login::git_credential(&operation),
-        StackBuild { force, settings } => stack::build(&settings, force).await,
+        StackBuild { .. } => bail!("paas stack:build is run by main"),
         Run { detach, command } => return run::run(&Ctx::new(app, json)?, &command, detach).await,
         command => {
             let ctx = Ctx::new(app, json)?;

@@ -10,6 +10,7 @@ pub mod certs;
 pub mod config;
 pub mod domains;
 pub mod events;
+pub mod git;
 pub mod grants;
 pub mod logs;
 pub mod ps;

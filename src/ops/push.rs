@@ -12,7 +12,6 @@ use crate::build::BuildPolicy;
 use crate::domain::{Invalid, ProcessType, ReleaseState, ScaleRequest};
 use crate::git::push::Push;
 use crate::git::quarantine::PushedObjects;
-use crate::git::report::Reporter;
 use crate::git::request::{RefUpdate, RefUpdateKind};
 use crate::release::Description;
 use crate::store::{AppRow, NewEvent, NewRelease};
@@ -54,29 +53,10 @@ impl DeployLocks {
     }
 }
 
-/// Decides every command of a received push, runs the deploy pipeline for the deploy
-/// branch, moves the refs that survived, and reports to the pusher.
-pub async fn receive(p: Platform, actor: Actor, app: AppRow, mut push: Push, reporter: Reporter) {
-    let sideband = reporter.progress();
-    // Bounded: a pusher slower than the build loses lines (and is told how many), the
-    // server's memory does not grow with a build's output.
-    let (progress, mut rx) = Progress::channel();
-    let forward = tokio::spawn(async move {
-        while let Some(line) = rx.recv().await {
-            // A pusher that went away stops seeing lines; the deploy goes on.
-            let _ = sideband.line(&line).await;
-        }
-    });
-    // The deploy lock is held until the ref has moved: the next push must see it moved.
-    let deploy_lock = decide(&p, &actor, &app, &mut push, &progress).await;
-    drop(progress);
-    let _ = forward.await;
-    push.apply().await;
-    drop(deploy_lock);
-    let _ = reporter.finish(&push).await;
-}
-
-async fn decide(
+/// Decides every command of a received push and runs the deploy pipeline for the deploy
+/// branch; the deploy lock it returns is to be held until the refs have moved (ops/git.rs
+/// moves them and reports to the pusher).
+pub(super) async fn decide(
     p: &Platform,
     actor: &Actor,
     app: &AppRow,
