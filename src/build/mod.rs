@@ -436,6 +436,10 @@ impl Builder {
 
     /// At start: builds a stopped server left running failed, and their containers gone.
     pub async fn clean_up_interrupted(&self) {
+        // The first listing of the engine's build cache, in the background (it takes
+        // seconds): the first slug build counts what appears after it as its own.
+        let (records, docker) = (self.cache_records.clone(), self.docker.clone());
+        tokio::spawn(async move { records.refresh(&docker).await });
         let failed = self
             .store
             .write(|tx| tx.fail_unfinished_builds("interrupted by a server restart"))

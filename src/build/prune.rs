@@ -47,12 +47,17 @@ pub async fn old_images(docker: &Docker, store: &Store, app: &str, keep: usize, 
 
 /// BuildKit cache records our slug builds made, kept in `DATA/builds/cache-records` (one
 /// id a line) so they can be pruned after their keep time, across restarts. A record is
-/// ours when it appeared during one of our slug builds; the engine's other cache (other
-/// servers' builds, an operator's `docker build`) is never pruned by us.
+/// ours when it appeared since the listing taken after our previous slug build (or at
+/// start); the engine's other cache (other servers' builds, an operator's `docker build`)
+/// is never pruned by us. The engine's listing (`/system/df`) takes seconds, since it
+/// sizes every image and volume, so it is only ever taken after a build, in the
+/// background, never on a build's path.
 #[derive(Clone)]
 pub struct CacheRecords {
     file: PathBuf,
     lock: Arc<tokio::sync::Mutex<()>>,
+    /// The engine's records at the last listing.
+    last: Arc<std::sync::Mutex<Option<HashSet<String>>>>,
 }
 
 /// Records pruned in one engine call (the ids go into one filter expression).
@@ -63,16 +68,31 @@ impl CacheRecords {
         CacheRecords {
             file: builds_dir.join("cache-records"),
             lock: Arc::new(tokio::sync::Mutex::new(())),
+            last: Arc::default(),
         }
     }
 
-    /// The engine's cache records before a build (None if they cannot be listed: then
-    /// nothing is attributed to the build).
+    /// The engine's cache records as last listed, for a build about to make its slug
+    /// image; listed now only if no listing finished yet since the start (None if they
+    /// cannot be listed: then nothing is attributed to the build).
     pub async fn snapshot(&self, docker: &Docker) -> Option<HashSet<String>> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match last {
+            Some(ids) => Some(ids),
+            None => self.refresh(docker).await,
+        }
+    }
+
+    /// Lists the engine's records now (at start, and after each slug build).
+    pub async fn refresh(&self, docker: &Docker) -> Option<HashSet<String>> {
         match docker.build_cache_ids().await {
-            Ok(ids) => Some(ids.into_iter().collect()),
+            Ok(ids) => {
+                let ids: HashSet<String> = ids.into_iter().collect();
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(ids.clone());
+                Some(ids)
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot list the build cache; this build's is not pruned");
+                tracing::warn!(error = %e, "cannot list the build cache; recent builds' is not pruned");
                 None
             }
         }
@@ -80,10 +100,10 @@ impl CacheRecords {
 
     /// Records the cache records that appeared since `before` as ours.
     pub async fn remember_new(&self, docker: &Docker, before: Option<HashSet<String>>) {
-        let Some(before) = before else { return };
-        let Ok(now) = docker.build_cache_ids().await else {
+        let Some(now) = self.refresh(docker).await else {
             return;
         };
+        let Some(before) = before else { return };
         let new: Vec<String> = now.into_iter().filter(|id| !before.contains(id)).collect();
         if new.is_empty() {
             return;
