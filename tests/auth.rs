@@ -133,14 +133,7 @@ async fn a_trusted_proxys_https_makes_cookies_secure_and_no_one_elses_does() {
 #[tokio::test(flavor = "multi_thread")]
 async fn changing_ones_own_password_needs_the_current_one_and_can_end_every_token() {
     let server = Server::start();
-    let created = server.cli(&["users:create", "alice"]);
-    let password = created
-        .ok()
-        .lines()
-        .find_map(|l| l.strip_prefix("Password: "))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let password = server.create_user("alice");
     let token = server.create_member("bob");
     let alice: serde_json::Value = server
         .http()

@@ -354,14 +354,7 @@ async fn user_provided_strings_are_escaped_everywhere_they_are_shown() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_members_live_log_stream_ends_when_their_access_is_removed() {
     let server = Server::start();
-    let created = server.cli(&["users:create", "carol"]);
-    let password = created
-        .ok()
-        .lines()
-        .find_map(|l| l.strip_prefix("Password: "))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let password = server.create_user("carol");
     server.cli(&["apps:create", "team"]).ok();
     server.cli(&["access:add", "carol", "-a", "team"]).ok();
     let carol = Browser::new(&server);

@@ -250,9 +250,10 @@ async fn run_job(s: &Arc<Inner>, job: Job, newer: Option<i64>) {
     let Job { app, change, feed } = job;
     let (progress, carrier) = feed.progress();
     let outcome = match change {
-        Change::Release(release) => match newer.filter(|v| *v > release.version) {
-            Some(by) => supersede(s, &release, by, &progress).await,
-            None => release_job(s, &app, &release, &progress, &feed).await,
+        Change::Release(release) => match newer_than(s, &app, &release, newer).await {
+            Ok(Some(by)) => supersede(s, &release, by, &progress).await,
+            Ok(None) => release_job(s, &app, &release, &progress, &feed).await,
+            Err(e) => Err(e),
         },
         Change::Scale => rollout::converge(s, &app).await.map(|()| Done::Finished),
         Change::Restart(process_type) => rollout::restart(s, &app, process_type.as_deref())
@@ -263,6 +264,24 @@ async fn run_job(s: &Arc<Inner>, job: Job, newer: Option<i64>) {
     drop(progress);
     let _ = carrier.await;
     feed.outcome.send_replace(Some(outcome));
+}
+
+/// The newer release that wins over `release`: one queued behind it, or one already
+/// serving (its change was submitted first); rolling `release` out would go back in time.
+async fn newer_than(
+    s: &Inner,
+    app: &AppRow,
+    release: &ReleaseRow,
+    queued: Option<i64>,
+) -> Result<Option<i64>, SchedulerError> {
+    let app_id = app.id;
+    let serving = s
+        .store
+        .read(move |db| db.current_release(app_id))
+        .await
+        .map_err(|e: StoreError| SchedulerError::from(e))?
+        .map(|r| r.version);
+    Ok(queued.max(serving).filter(|v| *v > release.version))
 }
 
 async fn supersede(s: &Inner, release: &ReleaseRow, by: i64, progress: &Progress) -> Outcome {

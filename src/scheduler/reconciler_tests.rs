@@ -110,6 +110,16 @@ impl World {
             .unwrap()
     }
 
+    /// A release of `image`, rolled out to its end.
+    async fn deploy(&self, image: &'static str) -> Done {
+        let release = self.release(image).await;
+        self.scheduler
+            .submit(&self.app, Change::Release(release))
+            .wait()
+            .await
+            .unwrap()
+    }
+
     async fn state_of(&self, version: i64) -> ReleaseState {
         let app_id = self.app.id;
         self.store
@@ -131,24 +141,8 @@ impl World {
 #[tokio::test]
 async fn a_rollout_is_healthy_then_one_route_swap_then_the_old_process_stops() {
     let w = world().await;
-    let v1 = w.release(GOOD).await;
-    assert_eq!(
-        w.scheduler
-            .submit(&w.app, Change::Release(v1))
-            .wait()
-            .await
-            .unwrap(),
-        Done::Finished
-    );
-    let v2 = w.release(SLOW).await;
-    assert_eq!(
-        w.scheduler
-            .submit(&w.app, Change::Release(v2))
-            .wait()
-            .await
-            .unwrap(),
-        Done::Finished
-    );
+    assert_eq!(w.deploy(GOOD).await, Done::Finished);
+    assert_eq!(w.deploy(SLOW).await, Done::Finished);
     assert_eq!(
         w.runtime.journal(),
         [
@@ -165,12 +159,7 @@ async fn a_rollout_is_healthy_then_one_route_swap_then_the_old_process_stops() {
 #[tokio::test]
 async fn a_failing_release_leaves_the_old_one_serving() {
     let w = world().await;
-    let v1 = w.release(GOOD).await;
-    w.scheduler
-        .submit(&w.app, Change::Release(v1))
-        .wait()
-        .await
-        .unwrap();
+    w.deploy(GOOD).await;
     let v2 = w.release(CRASH).await;
     let failed = w.scheduler.submit(&w.app, Change::Release(v2)).wait().await;
     assert!(
@@ -216,12 +205,7 @@ async fn a_release_queued_behind_a_newer_one_is_superseded() {
 #[tokio::test]
 async fn a_crash_of_the_old_process_during_a_rollout_leaves_only_the_new_one() {
     let w = world().await;
-    let v1 = w.release(GOOD).await;
-    w.scheduler
-        .submit(&w.app, Change::Release(v1))
-        .wait()
-        .await
-        .unwrap();
+    w.deploy(GOOD).await;
     let v2 = w.release(SLOW).await;
     let rolling = w.scheduler.submit(&w.app, Change::Release(v2));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -242,12 +226,7 @@ async fn a_crash_of_the_old_process_during_a_rollout_leaves_only_the_new_one() {
 #[tokio::test]
 async fn a_new_server_finishes_a_rollout_a_dead_one_left_half_done() {
     let w = world().await;
-    let v1 = w.release(GOOD).await;
-    w.scheduler
-        .submit(&w.app, Change::Release(v1))
-        .wait()
-        .await
-        .unwrap();
+    w.deploy(GOOD).await;
     // The old server made v2 and started one of its processes, then died.
     let v2 = w.release(GOOD).await;
     w.shutdown.cancel();
@@ -288,4 +267,16 @@ async fn a_new_server_finishes_a_rollout_a_dead_one_left_half_done() {
     assert_eq!(w.runtime.running(), ["v2 web.1"]);
     assert!(w.serving());
     drop(scheduler);
+}
+
+#[tokio::test]
+async fn a_release_handed_over_after_a_newer_one_serves_is_superseded() {
+    let w = world().await;
+    // Two requests made v1 and v2; the second handed its release over first.
+    let v1 = w.release(GOOD).await;
+    assert_eq!(w.deploy(GOOD).await, Done::Finished);
+    let late = w.scheduler.submit(&w.app, Change::Release(v1)).wait().await;
+    assert_eq!(late.unwrap(), Done::Superseded { by: 2 });
+    assert_eq!(w.state_of(1).await, ReleaseState::Superseded);
+    assert_eq!(w.runtime.running(), ["v2 web.1"]);
 }

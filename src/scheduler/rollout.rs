@@ -27,22 +27,6 @@ pub async fn roll_out(
 ) -> Result<(), SchedulerError> {
     let name = app.name.to_string();
     let (app_id, release_id, memory) = (app.id, release.id, s.settings.default_memory_mb);
-    // A newer release that finished rolling out while this one waited for the lock
-    // already runs newer code or config: rolling this one out would go back in time.
-    let version = release.version;
-    let superseded = s
-        .store
-        .read(move |db| db.current_release(app_id))
-        .await
-        .map_err(SchedulerError::from)?
-        .filter(|current| current.version > version);
-    if let Some(current) = superseded {
-        progress.detail(format!(
-            "v{version} is superseded by v{}, which is already serving",
-            current.version
-        ));
-        return Ok(());
-    }
     let plan = s
         .store
         .read(move |db| {

@@ -198,17 +198,21 @@ impl Server {
         format!("{}/api/v1{path}", self.url)
     }
 
-    /// A member user and a token of theirs.
-    pub fn create_member(&self, name: &str) -> String {
+    /// `paas users:create NAME` as the admin: the generated password it printed.
+    pub fn create_user(&self, name: &str) -> String {
         let created = self.cli(&["users:create", name]);
-        created.ok();
-        let password = created
-            .stdout
+        created
+            .ok()
             .lines()
             .find_map(|l| l.strip_prefix("Password: "))
             .and_then(|l| l.split_whitespace().next())
             .expect("generated password printed")
-            .to_owned();
+            .to_owned()
+    }
+
+    /// A member user and a token of theirs.
+    pub fn create_member(&self, name: &str) -> String {
+        let password = self.create_user(name);
         let output = Command::new("curl")
             .args([
                 "-sf",
