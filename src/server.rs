@@ -130,7 +130,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         scheduler: scheduler.clone(),
         builder,
         logs,
-        deploys: ops::push::DeployLocks::default(),
+        deploys: ops::deploys::Deploys::new(shutdown.clone()),
         login_limiter: Default::default(),
         settings: Arc::clone(&settings),
         certs: certs.clone(),
@@ -142,6 +142,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
 
     let renewal = certs.spawn_renewal(shutdown.clone());
 
+    let deploys = platform.deploys.clone();
     let control = control_plane(platform, router.clone());
     let public = Arc::new(crate::router::Listener::new(
         router,
@@ -165,6 +166,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     plain.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
     tls.map_err(ServerError::Serve)?;
     shutdown.cancel();
+    deploys.join().await;
     if let Some(renewal) = renewal {
         let _ = renewal.await;
     }

@@ -16,7 +16,7 @@ pub mod stack;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -48,10 +48,6 @@ pub enum BuildError {
     Timeout(Duration),
     #[error("the build was cancelled")]
     Cancelled,
-    #[error(
-        "another build of this app is running; wait for it or cancel it with paas builds:cancel"
-    )]
-    Busy,
     #[error("stack images: {0}")]
     Stack(String),
     #[error("reading the pushed source: {0}")]
@@ -104,7 +100,6 @@ pub struct Builder {
     docker: Docker,
     store: Store,
     settings: Arc<BuildSettings>,
-    running: Arc<Mutex<HashMap<String, CancellationToken>>>,
     stack_lock: Arc<tokio::sync::Mutex<()>>,
     cache_records: prune::CacheRecords,
 }
@@ -135,7 +130,6 @@ impl Builder {
             docker,
             store,
             cache_records: prune::CacheRecords::new(settings.builds_dir()),
-            running: Arc::new(Mutex::new(HashMap::new())),
             stack_lock: Arc::new(tokio::sync::Mutex::new(())),
             settings: Arc::new(settings),
         }
@@ -151,37 +145,11 @@ impl Builder {
         stack::ensure(&self.docker, &self.settings.stacks, progress).await
     }
 
-    /// Builds `commit` of `app` into `paas/APP:bN` with what `policy` lets the pusher name;
-    /// the Build record and its log are kept whatever happens.
+    /// Builds `commit` of `app` into `paas/APP:bN` with what `policy` lets the pusher name,
+    /// stopping when `cancel` fires; the Build record and its log are kept whatever
+    /// happens. One build per app at a time is the caller's to ensure (ops' deploy locks).
     #[allow(clippy::too_many_arguments)]
     pub async fn build(
-        &self,
-        app: &AppRow,
-        commit: &str,
-        objects: &PushedObjects,
-        config: &ConfigVars,
-        author: &str,
-        policy: BuildPolicy,
-        progress: &Progress,
-    ) -> Result<BuildRow, BuildError> {
-        let cancel = self.claim(app.name.as_str())?;
-        let result = self
-            .build_claimed(
-                app,
-                commit,
-                objects,
-                config,
-                (author, policy),
-                progress,
-                &cancel,
-            )
-            .await;
-        self.release_claim(app.name.as_str());
-        result
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn build_claimed(
         &self,
         app: &AppRow,
         commit: &str,
@@ -366,35 +334,6 @@ impl Builder {
         )
         .await;
         Ok((built, tag, size, app_json))
-    }
-
-    fn claim(&self, app: &str) -> Result<CancellationToken, BuildError> {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if running.contains_key(app) {
-            return Err(BuildError::Busy);
-        }
-        let token = CancellationToken::new();
-        running.insert(app.to_owned(), token.clone());
-        Ok(token)
-    }
-
-    fn release_claim(&self, app: &str) {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(app);
-    }
-
-    /// Stops the app's running build, if any; true if there was one.
-    pub fn cancel(&self, app: &str) -> bool {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        match running.get(app) {
-            Some(token) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
     }
 
     /// Build `id`'s log from its file; None for builds that kept theirs in the store.

@@ -4,6 +4,7 @@
 //! formation line) becomes one of these types at the edge, so the rest of the code can
 //! trust it.
 
+mod addon;
 mod app_json;
 mod app_name;
 mod branch_name;
@@ -15,6 +16,7 @@ mod procfile;
 mod timestamp;
 mod user_name;
 
+pub use addon::{AddonKind, AddonName, AttachmentName};
 pub use app_json::AppJson;
 pub use app_name::AppName;
 pub use branch_name::BranchName;

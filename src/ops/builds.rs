@@ -62,7 +62,7 @@ pub async fn info(
 
 pub async fn cancel(p: &Platform, actor: &Actor, name: &AppName) -> Result<(), OpsError> {
     let app = super::apps::find(p, actor, name).await?;
-    if p.builder.cancel(app.name.as_str()) {
+    if p.deploys.cancel_build(app.name.as_str()) {
         Ok(())
     } else {
         Err(OpsError::NotFound(format!("{name} has no build running")))

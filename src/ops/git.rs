@@ -125,7 +125,8 @@ where
         Received::Probe => Ok(Receipt::Probe),
         Received::Push(pushed) => {
             let (reporter, body) = Reporter::new(&pushed.request.capabilities);
-            tokio::spawn(deploy(p, actor, app, pushed, reporter));
+            p.deploys
+                .spawn(deploy(p.clone(), actor, app, pushed, reporter));
             Ok(Receipt::Report(body))
         }
     }

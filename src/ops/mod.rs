@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod builds;
 pub mod certs;
 pub mod config;
+pub mod deploys;
 pub mod domains;
 pub mod events;
 pub mod git;
@@ -41,7 +42,7 @@ pub struct Platform {
     pub scheduler: crate::scheduler::Scheduler,
     pub builder: Builder,
     pub logs: AppLogs,
-    pub deploys: push::DeployLocks,
+    pub deploys: deploys::Deploys,
     pub login_limiter: Arc<crate::auth::LoginLimiter>,
     pub certs: crate::certs::Certs,
 }

@@ -2,11 +2,8 @@
 //! pipeline of the deploy branch (build the pushed commit, release it with the app's
 //! current config, roll it out). The branch moves only when the pipeline succeeds.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::Duration;
-
-use tokio::sync::OwnedMutexGuard;
 
 use crate::build::BuildPolicy;
 use crate::domain::{Invalid, ProcessType, ReleaseState, ScaleRequest};
@@ -17,41 +14,10 @@ use crate::release::Description;
 use crate::store::{AppRow, NewEvent, NewRelease};
 use crate::wire::ReleaseInfo;
 
+use super::deploys::DeployGuard;
 use super::ps::set_quantities;
 use super::releases::hand_over;
 use super::{Actor, OpsError, Platform, Progress};
-
-/// One deploy per app at a time; pushes to different apps run side by side.
-#[derive(Clone, Default)]
-pub struct DeployLocks {
-    apps: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-}
-
-impl DeployLocks {
-    /// The app's deploy lock; says so on `progress` while it waits, and gives up after
-    /// `wait`.
-    pub async fn acquire(
-        &self,
-        app: &str,
-        progress: &Progress,
-        wait: Duration,
-    ) -> Result<OwnedMutexGuard<()>, OpsError> {
-        let lock = {
-            let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(apps.entry(app.to_owned()).or_default())
-        };
-        if let Ok(guard) = Arc::clone(&lock).try_lock_owned() {
-            return Ok(guard);
-        }
-        progress.line("waiting for the deploy in progress...".to_owned());
-        tokio::time::timeout(wait, lock.lock_owned()).await.map_err(|_| {
-            OpsError::Conflict(format!(
-                "another deploy of {app} is still running after {}s; push again once it is done",
-                wait.as_secs()
-            ))
-        })
-    }
-}
 
 /// Decides every command of a received push and runs the deploy pipeline for the deploy
 /// branch; the deploy lock it returns is to be held until the refs have moved (ops/git.rs
@@ -62,7 +28,7 @@ pub(super) async fn decide(
     app: &AppRow,
     push: &mut Push,
     progress: &Progress,
-) -> Option<OwnedMutexGuard<()>> {
+) -> Option<DeployGuard> {
     let branch = app
         .deploy_branch
         .clone()
@@ -112,8 +78,12 @@ pub(super) async fn decide(
     }
     let commit = command.new.to_string();
     let options = push.request.options.clone();
-    if let Err(e) = deploy_commit(p, actor, app, &commit, &push.objects(), &options, progress).await
-    {
+    let pushed = Pushed {
+        commit: &commit,
+        objects: &push.objects(),
+        options: &options,
+    };
+    if let Err(e) = deploy_commit(p, actor, app, pushed, &guard, progress).await {
         progress.line(format!(" !     {e}"));
         push.reject(&command.refname, one_line(&e.to_string()));
     }
@@ -125,15 +95,27 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-pub async fn deploy_commit(
+/// The deploy branch's new commit, as received.
+struct Pushed<'a> {
+    commit: &'a str,
+    objects: &'a PushedObjects,
+    options: &'a [String],
+}
+
+/// Builds, releases and rolls out a pushed commit, under the app's deploy lock.
+async fn deploy_commit(
     p: &Platform,
     actor: &Actor,
     app: &AppRow,
-    commit: &str,
-    objects: &PushedObjects,
-    push_options: &[String],
+    pushed: Pushed<'_>,
+    guard: &DeployGuard,
     progress: &Progress,
 ) -> Result<ReleaseInfo, OpsError> {
+    let Pushed {
+        commit,
+        objects,
+        options: push_options,
+    } = pushed;
     let app_id = app.id;
     let config = p
         .store
@@ -154,6 +136,7 @@ pub async fn deploy_commit(
     let policy = BuildPolicy {
         admin: actor.is_admin(),
     };
+    let building = guard.building();
     let build = p
         .builder
         .build(
@@ -161,12 +144,13 @@ pub async fn deploy_commit(
             commit,
             objects,
             &config,
-            actor.name(),
-            policy,
+            (actor.name(), policy),
             progress,
+            building.token(),
         )
         .await
         .map_err(|e| OpsError::Build(e.to_string()))?;
+    drop(building);
 
     let description = Description::deploy(commit);
     let max_total = p.settings.max_app_processes;

@@ -130,7 +130,16 @@ pub async fn attach(
 ) -> Result<RunSession, SchedulerError> {
     let index = 1000 + rand::random::<u32>() % 9000;
     let dyno = format!("run.{index}");
-    let mut spec = plan.spec("run", index, ProcessKind::OneOff, command);
+    // Docker sizes a terminal only once the process runs, which can be after its first
+    // `stty size`: the process sets its own first size, and later resizes are Docker's.
+    let sized = match terminal {
+        Some(size) => format!(
+            "stty cols {} rows {} 2>/dev/null; {command}",
+            size.cols, size.rows
+        ),
+        None => command.to_owned(),
+    };
+    let mut spec = plan.spec("run", index, ProcessKind::OneOff, &sized);
     spec.interactive = true;
     spec.tty = terminal.is_some();
     let instance = s
