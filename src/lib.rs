@@ -17,6 +17,7 @@
 //! build/     stack images, buildpack and Dockerfile builds -> image
 //! scheduler/ desired vs actual: rollouts, scaling, crash restarts; publishes routes
 //! router/    hostname -> healthy endpoints, the public listener, the proxy
+//! addons/    add-on services: Postgres and Redis containers, health, backups
 //! certs/     HTTPS: the TLS listener with SNI, user and ACME certificates, renewal
 //! logs/      per-app log streams: history on disk, live followers
 //! ops/       use cases per topic, calling store, build and the scheduler in order
@@ -28,6 +29,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod addons;
 pub mod api;
 pub mod auth;
 pub mod build;

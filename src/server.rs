@@ -113,6 +113,13 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     if let Err(e) = crate::runtime::firewall::install(&settings.container_allow).await {
         tracing::error!(error = %e, "app containers can reach this host: the firewall rules could not be set");
     }
+    let addons = crate::addons::Addons::new(
+        docker.clone(),
+        logs.clone(),
+        data_dir.join("backups"),
+        shutdown.clone(),
+    );
+    adopt_addons(&store, &addons).await?;
     let builder = Builder::new(docker.clone(), store.clone(), settings.build_settings());
     builder.clean_up_interrupted().await;
     let scheduler = Scheduler::start(
@@ -134,6 +141,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         login_limiter: Default::default(),
         settings: Arc::clone(&settings),
         certs: certs.clone(),
+        addons: addons.clone(),
     };
     if let Some(first) = ops::bootstrap::ensure_admin(&platform).await? {
         hand_over_first_start(&first, &settings, &data_dir)?;
@@ -143,6 +151,10 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     let renewal = certs.spawn_renewal(shutdown.clone());
 
     let deploys = platform.deploys.clone();
+    tokio::spawn(ops::backups::run_schedule(
+        platform.clone(),
+        shutdown.clone(),
+    ));
     let control = control_plane(platform, router.clone());
     let public = Arc::new(crate::router::Listener::new(
         router,
@@ -167,6 +179,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     tls.map_err(ServerError::Serve)?;
     shutdown.cancel();
     deploys.join().await;
+    addons.join().await;
     if let Some(renewal) = renewal {
         let _ = renewal.await;
     }
@@ -278,6 +291,36 @@ pub async fn stack_build(settings: &Settings, force: bool) -> Result<(), ServerE
         "Stack images ready in {:.0}s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Backups a dead server left running are failed (their half-written files removed), and
+/// the add-ons that still run are followed again.
+async fn adopt_addons(store: &Store, addons: &crate::addons::Addons) -> Result<(), ServerError> {
+    let interrupted = store
+        .write(|tx| tx.fail_interrupted_backups())
+        .await
+        .map_err(ServerError::Store)?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "backups interrupted by the last stop are marked failed");
+    }
+    addons.remove_partial_backups();
+    let rows = store
+        .read(|db| {
+            let mut rows = Vec::new();
+            for addon in db.all_addons()? {
+                let apps = db
+                    .attachments_of_addon(addon.id)?
+                    .into_iter()
+                    .map(|a| a.app_name)
+                    .collect();
+                rows.push((addon, apps));
+            }
+            Ok::<_, crate::store::StoreError>(rows)
+        })
+        .await
+        .map_err(ServerError::Store)?;
+    addons.adopt(&rows).await;
     Ok(())
 }
 

@@ -91,6 +91,18 @@ pub struct Settings {
     #[arg(long, env = "PAAS_CONTAINER_ALLOW", value_delimiter = ',')]
     pub container_allow: Vec<crate::runtime::firewall::Allow>,
 
+    /// Memory limit of each add-on's container (Postgres, Redis), in MiB.
+    #[arg(long, env = "PAAS_ADDON_MEMORY_MB", default_value_t = 512)]
+    pub addon_memory_mb: u32,
+
+    /// Scheduled backups kept per add-on (older ones are deleted; manual ones stay).
+    #[arg(long, env = "PAAS_BACKUP_KEEP", default_value_t = 7)]
+    pub backup_keep: u32,
+
+    /// How often the backup schedule is checked, in seconds.
+    #[arg(long, env = "PAAS_BACKUP_CHECK_SECS", default_value_t = 30)]
+    pub backup_check_secs: u64,
+
     /// The most processes one app may run in all (each type is capped at 100 too).
     #[arg(long, env = "PAAS_MAX_APP_PROCESSES", default_value_t = 100)]
     pub max_app_processes: u32,

@@ -232,6 +232,18 @@ pub struct RunAttach {
     /// The caller's terminal: the process gets one of this size. None: plain pipes.
     #[serde(default)]
     pub terminal: Option<TermSize>,
+    /// Run an add-on's client (`pg:psql`, `redis:cli`) instead of `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addon: Option<AddonClient>,
+}
+
+/// `paas pg:psql [ADDON]` / `paas redis:cli [ADDON]`: which client, against which add-on
+/// (an add-on or attachment name; the app's default one when not given).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonClient {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A terminal's size in character cells.
@@ -313,4 +325,108 @@ pub struct HttpsInfo {
     /// `Strict-Transport-Security: max-age=N` on HTTPS responses.
     #[serde(default)]
     pub hsts_max_age: Option<u32>,
+}
+
+/// `GET /apps/{app}/addons`, `GET /addons/{name}`: an add-on as its apps see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonInfo {
+    pub name: String,
+    pub kind: String,
+    pub version: String,
+    /// `starting`, `up`, `crashed`, `missing`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The app it was made for (its owner).
+    pub app: String,
+    pub attachments: Vec<AttachmentInfo>,
+    pub created_at: String,
+    pub memory_mb: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub restarts: i64,
+    /// `HH:MM` UTC of the daily backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    pub app: String,
+    /// `DATABASE`: the app reads `DATABASE_URL`.
+    pub name: String,
+    pub config_var: String,
+}
+
+/// `POST /apps/{app}/addons`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateAddon {
+    pub kind: String,
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub attach_as: Option<String>,
+}
+
+/// `POST /apps/{app}/addons/{name}/attachments`: attach an add-on to this app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AttachAddon {
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub attach_as: Option<String>,
+}
+
+/// What creating, attaching or detaching did: the add-on and the release it made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonChanged {
+    pub addon: AddonInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupInfo {
+    pub id: i64,
+    pub addon: String,
+    /// `running`, `succeeded`, `failed`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `manual`, `scheduled`, `destroy`.
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// `PUT /apps/{app}/addons/{name}/backups/schedule`: `HH:MM` UTC daily, or null for none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupSchedule {
+    pub at: Option<String>,
+}
+
+/// `paas pg:info`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PgInfo {
+    pub addon: String,
+    pub server_version: String,
+    pub database_bytes: i64,
+    pub connections: i64,
+    pub max_connections: i64,
+    pub tables: i64,
+}
+
+/// `paas pg:ps`: one query running now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PgProcess {
+    pub pid: i64,
+    pub user: String,
+    pub state: String,
+    /// Seconds since the query started.
+    pub seconds: f64,
+    pub query: String,
 }

@@ -44,6 +44,7 @@ impl From<OpsError> for ApiError {
             OpsError::Deploy(_) | OpsError::DeployFailed(_) => StatusCode::BAD_GATEWAY,
             OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
             OpsError::Store(_) | OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            OpsError::Addon(_) => StatusCode::BAD_GATEWAY,
         };
         let retry_after = match &e {
             OpsError::TooManyAttempts {

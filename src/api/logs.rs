@@ -81,9 +81,10 @@ pub fn parse_filter(ps: Option<String>, source: Option<&str>) -> Result<LogFilte
         None | Some("") => None,
         Some("app") => Some(Source::App),
         Some("paas") => Some(Source::Paas),
+        Some("addon") => Some(Source::Addon),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "unknown log source \"{other}\": use app or paas"
+                "unknown log source \"{other}\": use app, paas or addon"
             )));
         }
     };

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one file per topic, each handler a thin call into `ops`.
 
 mod access;
+mod addons;
 mod apps;
 mod builds;
 mod certs;
@@ -11,6 +12,7 @@ mod events;
 pub mod extract;
 pub mod git;
 mod logs;
+mod pg;
 mod ps;
 mod releases;
 mod run;
@@ -49,7 +51,27 @@ pub fn routes() -> Router<Platform> {
         .route("/members", get(access::list).post(access::add))
         .route("/members/{user}", delete(access::remove))
         .route("/owner", put(access::transfer))
-        .route("/events", get(events::of_app));
+        .route("/events", get(events::of_app))
+        .route("/addons", get(addons::list).post(addons::create))
+        .route(
+            "/addons/{addon}",
+            get(addons::info).delete(addons::destroy),
+        )
+        .route(
+            "/addons/{addon}/attachments",
+            post(addons::attach).delete(addons::detach),
+        )
+        .route("/addons/{addon}/restart", post(addons::restart))
+        .route(
+            "/addons/{addon}/backups",
+            get(addons::backups).post(addons::capture),
+        )
+        .route("/addons/{addon}/backups/schedule", put(addons::schedule))
+        .route("/addons/{addon}/backups/{id}", get(addons::download))
+        .route("/addons/{addon}/backups/{id}/restore", post(addons::restore))
+        .route("/addons/{addon}/pg", get(pg::info))
+        .route("/addons/{addon}/pg/ps", get(pg::processes))
+        .route("/addons/{addon}/pg/ps/{pid}", delete(pg::kill));
     let v1 = Router::new()
         .route("/login", post(users::login))
         .route("/whoami", get(users::whoami))

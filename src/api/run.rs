@@ -122,6 +122,13 @@ async fn open_session(
         _ => Err("the first message must name the command".to_owned()),
     };
     let session = match request {
+        Ok(RunAttach {
+            addon: Some(client),
+            terminal,
+            ..
+        }) => run::attach_addon(p, actor, name, &client, terminal)
+            .await
+            .map_err(|e| e.to_string()),
         Ok(request) => run::attach(p, actor, name, &request.command, request.terminal)
             .await
             .map_err(|e| e.to_string()),

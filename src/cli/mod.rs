@@ -3,7 +3,9 @@
 //! Each topic has its own file; all of them speak to the server through `client`.
 
 mod access;
+mod addons;
 mod apps;
+mod backups;
 mod builds;
 mod certs;
 mod client;
@@ -15,6 +17,7 @@ mod git_remote;
 mod login;
 mod logs;
 mod output;
+mod pg;
 mod ps;
 mod releases;
 mod run;
@@ -179,6 +182,24 @@ pub enum Command {
     DomainsRemove { hostname: String },
     #[command(flatten)]
     Certs(certs::CertsCommand),
+    #[command(flatten)]
+    Addons(addons::AddonsCommand),
+    #[command(flatten)]
+    Backups(backups::BackupsCommand),
+    #[command(flatten)]
+    Pg(pg::PgCommand),
+    /// psql attached to this terminal (or piped SQL), on the app's Postgres add-on
+    #[command(name = "pg:psql")]
+    PgPsql {
+        /// The add-on (or attachment name) [default: DATABASE]
+        addon: Option<String>,
+    },
+    /// redis-cli attached to this terminal (or piped commands), on the app's Redis add-on
+    #[command(name = "redis:cli")]
+    RedisCli {
+        /// The add-on (or attachment name) [default: REDIS]
+        addon: Option<String>,
+    },
     /// List who can use an app
     Access,
     /// Let a user see and change an app
@@ -319,6 +340,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
         GitCredential { operation } => login::git_credential(&operation),
         StackBuild { .. } => bail!("paas stack:build is run by main"),
         Run { detach, command } => return run::run(&Ctx::new(app, json)?, &command, detach).await,
+        PgPsql { addon } => {
+            return run::addon_client(&Ctx::new(app, json)?, "postgres", addon).await;
+        }
+        RedisCli { addon } => {
+            return run::addon_client(&Ctx::new(app, json)?, "redis", addon).await;
+        }
         command => {
             let ctx = Ctx::new(app, json)?;
             dispatch(&ctx, command).await
@@ -366,6 +393,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         DomainsAdd { hostname } => domains::add(ctx, &hostname).await,
         DomainsRemove { hostname } => domains::remove(ctx, &hostname).await,
         Certs(command) => certs::run(ctx, command).await,
+        Addons(command) => addons::run(ctx, command).await,
+        Backups(command) => backups::run(ctx, command).await,
+        Pg(command) => pg::run(ctx, command).await,
         Access => access::list(ctx).await,
         AccessAdd { user } => access::add(ctx, &user).await,
         AccessRemove { user } => access::remove(ctx, &user).await,
@@ -399,7 +429,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         | Logout
         | GitCredential { .. }
         | StackBuild { .. }
-        | Run { .. } => {
+        | Run { .. }
+        | PgPsql { .. }
+        | RedisCli { .. } => {
             bail!("this command does not talk to a server")
         }
     }

@@ -110,6 +110,9 @@ pub async fn rollback(ctx: &Ctx, version: Option<String>, no_wait: bool) -> Resu
         return output::json(&release);
     }
     println!("{}", output::release_outcome(&release));
+    if let Some((_, note)) = release.description.split_once("; ") {
+        println!("Note: {note}; a rollback does not bring back add-ons");
+    }
     Ok(())
 }
 

@@ -12,7 +12,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::wire::{RUN_STDERR, RUN_STDOUT, RunAttach, RunControl, RunEvent, RunRequest, TermSize};
+use crate::wire::{
+    AddonClient, RUN_STDERR, RUN_STDOUT, RunAttach, RunControl, RunEvent, RunRequest, TermSize,
+};
 
 use super::terminal::RawMode;
 use super::{Ctx, app_path};
@@ -29,7 +31,21 @@ pub async fn run(ctx: &Ctx, command: &[String], detach: bool) -> Result<i32> {
     if detach {
         return start_detached(ctx, &app, command).await;
     }
-    attach(ctx, &app, command).await
+    attach(ctx, &app, command, None).await
+}
+
+/// `pg:psql` / `redis:cli`: the add-on's client attached to this terminal (or pipes).
+pub async fn addon_client(ctx: &Ctx, kind: &str, name: Option<String>) -> Result<i32> {
+    let app = ctx.app()?;
+    let client = AddonClient {
+        kind: kind.to_owned(),
+        name,
+    };
+    let shown = match kind {
+        "redis" => "redis-cli",
+        _ => "psql",
+    };
+    attach(ctx, &app, shown.to_owned(), Some(client)).await
 }
 
 async fn start_detached(ctx: &Ctx, app: &str, command: String) -> Result<i32> {
@@ -59,7 +75,12 @@ async fn start_detached(ctx: &Ctx, app: &str, command: String) -> Result<i32> {
     }
 }
 
-async fn attach(ctx: &Ctx, app: &str, command: String) -> Result<i32> {
+async fn attach(
+    ctx: &Ctx,
+    app: &str,
+    command: String,
+    addon: Option<AddonClient>,
+) -> Result<i32> {
     // A terminal on both ends gets a terminal in the process (for `paas run bash`);
     // otherwise stdin and stdout are plain pipes, and stderr stays apart.
     let terminal = (std::io::stdin().is_terminal() && std::io::stdout().is_terminal())
@@ -72,6 +93,7 @@ async fn attach(ctx: &Ctx, app: &str, command: String) -> Result<i32> {
     let hello = serde_json::to_string(&RunAttach {
         command: command.clone(),
         terminal,
+        addon,
     })?;
     socket.send(Message::text(hello)).await?;
     match next_event(&mut socket).await? {

@@ -1,5 +1,5 @@
-//! `app.json`, the parts paas reads: formation defaults for the first deploy, the web
-//! health check path, and the postdeploy script.
+//! `app.json`, the parts paas reads: formation defaults and add-ons for the first deploy,
+//! the web health check path, and the postdeploy script.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,30 @@ pub struct AppJson {
     pub healthchecks: BTreeMap<String, HealthcheckSpec>,
     #[serde(default, skip_serializing_if = "Scripts::is_empty")]
     pub scripts: Scripts,
+    /// Heroku's shapes: `"heroku-postgresql"` or `{"plan": "heroku-redis:mini", "as": "CACHE"}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addons: Vec<AddonEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AddonEntry {
+    Plan(String),
+    Detailed {
+        plan: String,
+        #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+        attach_as: Option<String>,
+    },
+}
+
+impl AddonEntry {
+    /// The plan (`postgres`, `heroku-postgresql:mini`) and the name to attach it as.
+    pub fn parts(&self) -> (&str, Option<&str>) {
+        match self {
+            AddonEntry::Plan(plan) => (plan, None),
+            AddonEntry::Detailed { plan, attach_as } => (plan, attach_as.as_deref()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,5 +94,16 @@ mod tests {
         assert_eq!(parsed.web_health_path(), Some("/healthz"));
         assert_eq!(parsed.scripts.postdeploy.as_deref(), Some("python seed.py"));
         assert!(AppJson::parse("{").is_err());
+    }
+
+    #[test]
+    fn reads_addons_in_both_of_herokus_shapes() {
+        let parsed = AppJson::parse(
+            r#"{"addons":["heroku-postgresql",{"plan":"heroku-redis:mini","as":"CACHE"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.addons[0].parts(), ("heroku-postgresql", None));
+        assert_eq!(parsed.addons[1].parts(), ("heroku-redis:mini", Some("CACHE")));
+        assert!(AppJson::parse(r#"{"addons":[3]}"#).is_err());
     }
 }

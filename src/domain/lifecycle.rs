@@ -95,3 +95,12 @@ mod tests {
         assert!("nope".parse::<BuildState>().is_err());
     }
 }
+
+lifecycle! {
+    /// A backup runs once; a failed one keeps its reason and never replaces a good one.
+    BackupState {
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+}

@@ -23,7 +23,7 @@ pub use branch_name::BranchName;
 pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
 pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest};
 pub use hostname::Hostname;
-pub use lifecycle::{BuildState, CertState, ReleaseState};
+pub use lifecycle::{BackupState, BuildState, CertState, ReleaseState};
 pub use procfile::{Procfile, ProcfileError};
 pub use timestamp::Timestamp;
 pub use user_name::UserName;

@@ -8,6 +8,8 @@ use crate::domain::Timestamp;
 pub enum Source {
     App,
     Paas,
+    /// An add-on's own lines (`addon[postgres-fluffy-1234]`).
+    Addon,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,8 @@ impl LogEntry {
             .unix_timestamp();
         let (source, rest) = if let Some(rest) = rest.strip_prefix("app[") {
             (Source::App, rest)
+        } else if let Some(rest) = rest.strip_prefix("addon[") {
+            (Source::Addon, rest)
         } else {
             (Source::Paas, rest.strip_prefix("paas[")?)
         };
@@ -56,6 +60,7 @@ impl fmt::Display for LogEntry {
         let source = match self.source {
             Source::App => "app",
             Source::Paas => "paas",
+            Source::Addon => "addon",
         };
         let text = self.text.replace(['\n', '\r'], " ");
         write!(f, "{} {source}[{}]: {text}", Timestamp(self.at), self.dyno)

@@ -220,6 +220,7 @@ pub async fn destroy(
         ))));
     }
     let app = find(p, actor, name).await?;
+    super::addons::release_for_destroy(p, &app).await?;
     p.scheduler.submit(&app, Change::Destroy).wait().await?;
     p.builder
         .forget_app(app.name.as_str())

@@ -3,6 +3,8 @@
 //! `api/` and `web/` call these and nothing below them.
 
 pub mod access;
+pub mod addons;
+pub mod backups;
 pub mod apps;
 pub mod bootstrap;
 pub mod builds;
@@ -14,6 +16,7 @@ pub mod events;
 pub mod git;
 pub mod grants;
 pub mod logs;
+pub mod pg;
 pub mod ps;
 pub mod push;
 pub mod releases;
@@ -45,6 +48,7 @@ pub struct Platform {
     pub deploys: deploys::Deploys,
     pub login_limiter: Arc<crate::auth::LoginLimiter>,
     pub certs: crate::certs::Certs,
+    pub addons: crate::addons::Addons,
 }
 
 /// The authenticated user a use case acts for.
@@ -99,6 +103,8 @@ pub enum OpsError {
     Build(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Addon(#[from] crate::addons::AddonError),
     #[error("{0}")]
     Internal(String),
 }

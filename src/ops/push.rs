@@ -151,6 +151,7 @@ async fn deploy_commit(
         .await
         .map_err(|e| OpsError::Build(e.to_string()))?;
     drop(building);
+    provision_addons(p, actor, app, &build.app_json, progress).await?;
 
     let description = Description::deploy(commit);
     let max_total = p.settings.max_app_processes;
@@ -210,6 +211,49 @@ async fn deploy_commit(
         })?;
     progress.step(format!("Deployed to {}", p.web_url(&app.name)));
     Ok(released)
+}
+
+/// On an app's first deploy, app.json's add-ons are created and attached (as Heroku
+/// does), so the release phase finds its `DATABASE_URL`; later deploys leave add-ons be.
+async fn provision_addons(
+    p: &Platform,
+    actor: &Actor,
+    app: &AppRow,
+    app_json: &crate::domain::AppJson,
+    progress: &Progress,
+) -> Result<(), OpsError> {
+    if app_json.addons.is_empty() {
+        return Ok(());
+    }
+    let app_id = app.id;
+    let (deployed, attached) = p
+        .store
+        .read(move |db| {
+            let deployed = db.latest_live_release(app_id)?.and_then(|r| r.build_id).is_some();
+            Ok::<_, OpsError>((deployed, db.attachments_of_app(app_id)?))
+        })
+        .await?;
+    if deployed {
+        return Ok(());
+    }
+    for entry in &app_json.addons {
+        let (plan, attach_as) = entry.parts();
+        let kind = crate::domain::AddonKind::parse(plan)
+            .map_err(|e| OpsError::Invalid(Invalid::new(format!("app.json addons: {e}"))))?;
+        let name = match attach_as {
+            Some(raw) => crate::domain::AttachmentName::parse(raw)?,
+            None => kind.default_attachment(),
+        };
+        if attached.iter().any(|a| a.name == name) {
+            continue;
+        }
+        let request = crate::wire::CreateAddon {
+            kind: kind.to_string(),
+            attach_as: Some(name.to_string()),
+        };
+        super::addons::create(p, actor, &app.name, request, progress).await?;
+    }
+    Ok(())
 }
 
 fn app_json_error(e: &Invalid) -> OpsError {

@@ -78,7 +78,7 @@ pub async fn rollback(
     progress: &Progress,
 ) -> Result<ReleaseInfo, OpsError> {
     let (actor_in, name_in) = (actor.clone(), name.clone());
-    let (app, release) = p
+    let (app, release, gone) = p
         .store
         .write(move |tx| {
             let app = visible_app(tx, &actor_in, &name_in)?;
@@ -86,9 +86,15 @@ pub async fn rollback(
                 Some(v) => find_version(tx, &app, v)?,
                 None => previous_release(tx, &app)?,
             };
-            let vars = tx.config_version(target.config_version_id)?.vars;
+            let mut vars = tx.config_version(target.config_version_id)?.vars;
+            let gone = keep_addon_urls(tx, &app, target.id, &mut vars)?;
             let config = tx.insert_config_version(app.id, &vars)?;
-            let description = Description::rollback(target.version);
+            let mut description = Description::rollback(target.version);
+            for (attachment, addon) in &gone {
+                description.push_str(&format!(
+                    "; {attachment}_URL not brought back ({addon} is gone)"
+                ));
+            }
             // A release from before the first build brings back its config only.
             let build_id = match target.build_id {
                 Some(id) => Some(id),
@@ -108,10 +114,41 @@ pub async fn rollback(
                 action: "release.rollback",
                 detail: &format!("{description} (v{})", release.version),
             })?;
-            Ok::<_, OpsError>((app, release))
+            Ok::<_, OpsError>((app, release, gone))
         })
         .await?;
+    if !gone.is_empty() {
+        progress.detail("a rollback does not bring back add-ons that were destroyed or detached");
+    }
     hand_over(p, &app, release, wait, progress).await
+}
+
+/// Add-on URLs are not the release's to roll back: the app keeps the URLs of what is
+/// attached now, and an add-on destroyed or detached since the target release stays
+/// gone. Returns those gone (`DATABASE`, `postgres-fluffy-1234`).
+fn keep_addon_urls(
+    tx: &Db<'_>,
+    app: &AppRow,
+    target_release: i64,
+    vars: &mut crate::domain::ConfigVars,
+) -> Result<Vec<(String, String)>, OpsError> {
+    let attached = tx.attachments_of_app(app.id)?;
+    let mut gone = Vec::new();
+    for had in tx.release_addons(target_release)? {
+        let Some((attachment, addon)) = had.split_once('=') else {
+            continue;
+        };
+        if !attached.iter().any(|a| a.name.as_str() == attachment) {
+            vars.remove(&format!("{attachment}_URL"));
+            gone.push((attachment.to_owned(), addon.to_owned()));
+        }
+    }
+    for a in &attached {
+        if let Some(addon) = tx.addon(&a.addon_name)? {
+            vars.insert(a.name.config_key(), crate::addons::Addons::url(&addon));
+        }
+    }
+    Ok(gone)
 }
 
 fn find_version(db: &Db<'_>, app: &AppRow, version: i64) -> Result<ReleaseRow, OpsError> {

@@ -2,12 +2,12 @@
 //! The audit trail records the program and how many arguments it got, never their values
 //! (`paas run env SECRET=... cmd` must not put the secret in `paas events`).
 
-use crate::domain::{AppName, Invalid};
+use crate::domain::{AddonKind, AppName, Invalid};
 use crate::store::{AppRow, NewEvent};
-use crate::wire::TermSize;
+use crate::wire::{AddonClient, TermSize};
 
 use super::{Actor, OpsError, Platform};
-use crate::scheduler::{OneOffOutput as OutputSink, RunSession};
+use crate::scheduler::{OneOffOutput as OutputSink, RunSession, ToolRun};
 
 /// Starts `command`; with `output` it waits and returns the exit code.
 pub async fn run(
@@ -32,6 +32,54 @@ pub async fn attach(
 ) -> Result<RunSession, OpsError> {
     let app = record(p, actor, name, command).await?;
     Ok(p.scheduler.attach(&app, command, terminal).await?)
+}
+
+/// Starts the client of one of the app's add-ons (psql, redis-cli) attached to the
+/// caller, with the add-on's password in its environment.
+pub async fn attach_addon(
+    p: &Platform,
+    actor: &Actor,
+    name: &AppName,
+    client: &AddonClient,
+    terminal: Option<TermSize>,
+) -> Result<RunSession, OpsError> {
+    let kind = AddonKind::parse(&client.kind)?;
+    let (app, addon) =
+        super::addons::of_app(p, actor, name, kind, client.name.as_deref()).await?;
+    let image = p
+        .builder
+        .addon_image(kind, &super::Progress::silent())
+        .await
+        .map_err(|e| OpsError::Build(e.to_string()))?;
+    let host = addon.name.to_string();
+    let (label, argv, secret) = match kind {
+        AddonKind::Postgres => (
+            "psql",
+            vec!["psql", "-h", &host, "-U", "paas", "-d", "paas"],
+            "PGPASSWORD",
+        ),
+        AddonKind::Redis => ("redis-cli", vec!["redis-cli", "-h", &host], "REDISCLI_AUTH"),
+    };
+    let tool = ToolRun {
+        image,
+        label: label.to_owned(),
+        argv: argv.into_iter().map(str::to_owned).collect(),
+        env: [(secret.to_owned(), addon.password.clone())].into(),
+        shown: format!("{label} on {host}"),
+    };
+    let (actor_name, app_name) = (actor.name().to_owned(), app.name.to_string());
+    p.store
+        .write(move |tx| {
+            tx.insert_event(NewEvent {
+                actor: &actor_name,
+                app_name: Some(&app_name),
+                action: "run",
+                detail: &format!("ran {label} on {host}"),
+            })
+            .map_err(OpsError::from)
+        })
+        .await?;
+    Ok(p.scheduler.attach_tool(&app, tool, terminal).await?)
 }
 
 /// Checks the command and the actor's access, and records who ran what.

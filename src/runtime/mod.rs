@@ -5,6 +5,7 @@
 //! backend (Swarm services) can come later without the scheduler knowing hosts. Builds use
 //! the image and build-container calls directly: they need one engine's image store.
 
+mod addons;
 mod attach;
 mod build_container;
 mod buildkit;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 
+pub use addons::{AddonContainer, AddonContainerSpec};
 pub use attach::{Attached, OutputStream};
 pub use build_container::{BuildContainer, BuildContainerSpec};
 pub use containers::{Instance, InstanceState, ProcessKind, ProcessSpec};

@@ -209,4 +209,41 @@ impl Scheduler {
         let plan = self.inner.plan_to_run(app).await?;
         oneoff::attach(&self.inner, &plan, command, terminal).await
     }
+
+    /// Starts a program of another image (an add-on's client: psql, redis-cli) as one of
+    /// the app's attached one-offs, on the app's network.
+    pub async fn attach_tool(
+        &self,
+        app: &AppRow,
+        tool: ToolRun,
+        terminal: Option<TermSize>,
+    ) -> Result<RunSession, SchedulerError> {
+        let spec = crate::runtime::ProcessSpec {
+            app: app.name.to_string(),
+            release: 0,
+            process_type: tool.label,
+            index: 1000 + rand::random::<u32>() % 9000,
+            kind: crate::runtime::ProcessKind::OneOff,
+            image: tool.image,
+            argv: Some(tool.argv),
+            user: None,
+            env: tool.env,
+            memory_mb: self.inner.settings.default_memory_mb,
+            interactive: true,
+            tty: false,
+        };
+        oneoff::attach_spec(&self.inner, spec, &tool.shown, terminal).await
+    }
+}
+
+/// A program run by `Scheduler::attach_tool`.
+pub struct ToolRun {
+    pub image: String,
+    /// Its one-off's name: `psql.1234`.
+    pub label: String,
+    pub argv: Vec<String>,
+    /// Secrets go here, never in `argv`.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// What the platform log line says it runs.
+    pub shown: String,
 }

@@ -13,7 +13,7 @@ use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::logs::{LogEntry, Source};
-use crate::runtime::{OutputStream, ProcessKind};
+use crate::runtime::{OutputStream, ProcessKind, ProcessSpec};
 use crate::wire::TermSize;
 
 use super::plan::ReleasePlan;
@@ -129,7 +129,6 @@ pub async fn attach(
     terminal: Option<TermSize>,
 ) -> Result<RunSession, SchedulerError> {
     let index = 1000 + rand::random::<u32>() % 9000;
-    let dyno = format!("run.{index}");
     // Docker sizes a terminal only once the process runs, which can be after its first
     // `stty size`: the process sets its own first size, and later resizes are Docker's.
     let sized = match terminal {
@@ -139,7 +138,19 @@ pub async fn attach(
         ),
         None => command.to_owned(),
     };
-    let mut spec = plan.spec("run", index, ProcessKind::OneOff, &sized);
+    let spec = plan.spec("run", index, ProcessKind::OneOff, &sized);
+    attach_spec(s, spec, command, terminal).await
+}
+
+/// Runs `spec` attached (see `attach`); `shown` is what the platform log line says it runs.
+pub async fn attach_spec(
+    s: &Inner,
+    mut spec: ProcessSpec,
+    shown: &str,
+    terminal: Option<TermSize>,
+) -> Result<RunSession, SchedulerError> {
+    let dyno = format!("{}.{}", spec.process_type, spec.index);
+    let app = spec.app.clone();
     spec.interactive = true;
     spec.tty = terminal.is_some();
     let instance = s
@@ -155,11 +166,8 @@ pub async fn attach(
             return Err(SchedulerError::start(dyno, e));
         }
     };
-    s.logs.platform(
-        &plan.app,
-        "run",
-        format!("starting {dyno} (attached): {command}"),
-    );
+    s.logs
+        .platform(&app, "run", format!("starting {dyno} (attached): {shown}"));
 
     let (resize, mut sizes) = mpsc::channel::<TermSize>(16);
     if let Some(size) = terminal {
@@ -181,7 +189,7 @@ pub async fn attach(
     });
 
     let (mut exit_tx, exit) = oneshot::channel();
-    let (runtime, logs, app) = (Arc::clone(&s.runtime), s.logs.clone(), plan.app.clone());
+    let (runtime, logs) = (Arc::clone(&s.runtime), s.logs.clone());
     let keeper_dyno = dyno.clone();
     let shutdown = s.shutdown.clone();
     s.tasks.spawn(async move {

@@ -9,6 +9,7 @@
 //! removed, an app destroyed or handed over) bumps the store's revocation counter, which
 //! long-lived streams watch to re-check what let them in ([`Store::revocations`]).
 
+mod addons;
 mod apps;
 mod builds;
 mod certs;
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::watch;
 
+pub use addons::{AddonRow, AttachmentRow, BackupRow, NewAddon};
 pub use apps::AppRow;
 pub use builds::{BuildOutcome, BuildRow, NewBuild};
 pub use certs::{AcmeCertRow, AcmeOutcome, AppHttpsRow, UserCertRow};

@@ -83,6 +83,15 @@ impl Db<'_> {
             ],
         )?;
         let id = self.conn.last_insert_rowid();
+        // A release records the add-ons the app had then (`DATABASE=postgres-fluffy-1234`).
+        self.conn.execute(
+            "UPDATE releases SET addons = (
+                 SELECT COALESCE(json_group_array(t.name || '=' || d.name), '[]')
+                 FROM addon_attachments t JOIN addons d ON d.id = t.addon_id
+                 WHERE t.app_id = ?2)
+             WHERE id = ?1",
+            params![id, new.app_id],
+        )?;
         let sql = format!("{SELECT} WHERE r.id = ?1");
         finish(self.conn.query_row(&sql, params![id], from_row)?)
     }

@@ -143,6 +143,41 @@ CREATE TABLE app_https (
     hsts_max_age INTEGER
 );
 "#,
+    r#"
+CREATE TABLE addons (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    owner_app_id INTEGER NOT NULL REFERENCES apps(id),
+    password     TEXT NOT NULL,
+    memory_mb    INTEGER NOT NULL,
+    backup_at    TEXT,
+    created_at   INTEGER NOT NULL
+);
+CREATE TABLE addon_attachments (
+    addon_id   INTEGER NOT NULL REFERENCES addons(id) ON DELETE CASCADE,
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (addon_id, app_id),
+    UNIQUE (app_id, name)
+);
+CREATE TABLE backups (
+    id          INTEGER PRIMARY KEY,
+    app_id      INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    addon_name  TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    reason      TEXT,
+    trigger     TEXT NOT NULL,
+    size        INTEGER,
+    sha256      TEXT,
+    created_at  INTEGER NOT NULL,
+    finished_at INTEGER
+);
+CREATE INDEX backups_by_app ON backups(app_id, id);
+ALTER TABLE releases ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

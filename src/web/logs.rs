@@ -66,6 +66,7 @@ impl Line {
         let source = match entry.source {
             Source::App => "app",
             Source::Paas => "paas",
+            Source::Addon => "addon",
         };
         Line {
             time: iso.get(11..19).unwrap_or(&iso).to_owned(),

@@ -1,0 +1,332 @@
+//! Add-ons end to end: real Postgres and Redis containers made from Debian's packages, a
+//! real app writing and reading them through DATABASE_URL and REDIS_URL, backups, sharing,
+//! and what an app or a member must not reach.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, docker, eventually};
+
+/// The add-on named in `paas addons -a APP --json` of `kind`.
+fn addon_of(server: &Server, app: &str, kind: &str) -> String {
+    let listed = server.cli(&["addons", "-a", app, "--json"]);
+    let addons: serde_json::Value = serde_json::from_str(listed.ok()).expect("addons --json");
+    addons
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|a| a["kind"] == kind)
+        .and_then(|a| a["name"].as_str())
+        .unwrap_or_else(|| panic!("{app} has no {kind} add-on: {}", listed.stdout))
+        .to_owned()
+}
+
+fn config_of(server: &Server, app: &str, key: &str) -> String {
+    server
+        .cli(&["config:get", key, "-a", app])
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+/// The body of GET `path` once it answers 200 (an app reconnecting after a restart).
+fn answer(server: &Server, app: &str, path: &str) -> String {
+    let mut body = String::new();
+    eventually(&format!("{app}{path} answering"), Duration::from_secs(60), || {
+        let (status, text) = server.get(app, path);
+        body = text;
+        status == 200
+    });
+    body.trim().to_owned()
+}
+
+#[test]
+fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server() {
+    let server = Server::start();
+    let repo = server.deploy("addon-app", "shop");
+    // app.json asked for Redis: the first deploy made and attached it.
+    let redis = addon_of(&server, "shop", "redis");
+    assert!(config_of(&server, "shop", "REDIS_URL").starts_with("redis://"));
+
+    let created = server.cli(&["addons:create", "postgres", "-a", "shop"]);
+    let out = created.ok();
+    assert!(out.contains("attached as DATABASE"), "{out}");
+    let postgres = addon_of(&server, "shop", "postgres");
+    let url = config_of(&server, "shop", "DATABASE_URL");
+    assert!(url.starts_with(&format!("postgres://paas:")), "{url}");
+    assert!(url.contains(&format!("@{postgres}:5432/")), "{url}");
+
+    assert_eq!(answer(&server, "shop", "/write?v=apple"), "written");
+    assert_eq!(answer(&server, "shop", "/count"), "count: 1");
+    assert_eq!(answer(&server, "shop", "/count"), "count: 2");
+
+    let listed = server.cli(&["addons", "-a", "shop"]);
+    let table = listed.ok();
+    for name in [&postgres, &redis] {
+        let row = table.lines().find(|l| l.contains(name.as_str())).unwrap_or_default();
+        assert!(row.contains(" up "), "{name} is up: {table}");
+    }
+
+    server.cli(&["ps:restart", "-a", "shop"]).ok();
+    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
+    assert_eq!(answer(&server, "shop", "/count"), "count: 3");
+
+    server.git(repo.path(), &["commit", "--allow-empty", "-qm", "again"]).ok();
+    server.push(repo.path()).ok();
+    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
+
+    let container = format!("paas-{}-addon-{postgres}", server.instance());
+    docker(&["restart", &container]).ok();
+    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
+
+    let mut server = server;
+    server.kill9();
+    let running = docker(&["inspect", "-f", "{{.State.Running}}", &container]);
+    assert_eq!(running.stdout.trim(), "true", "an add-on outlives the server");
+    let server = server.restart();
+    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
+    assert_eq!(answer(&server, "shop", "/count"), "count: 4");
+    let info = server.cli(&["addons:info", &postgres, "-a", "shop"]);
+    assert!(info.ok().contains("up"), "{}", info.stdout);
+    // Its own lines reach the app's log, as `addon[NAME]` lines.
+    docker(&["restart", &container]).ok();
+    eventually("the add-on's lines in the app's log", Duration::from_secs(60), || {
+        let logs = server.cli(&["logs", "-a", "shop", "--source", "addon", "-n", "500"]);
+        logs.stdout.contains(&format!("addon[{postgres}]"))
+    });
+
+    // The password is in the app's config only: never in events or the server's log.
+    let password = url
+        .trim_start_matches("postgres://paas:")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(password.len() >= 32, "{password}");
+    let events = server.cli(&["events", "-a", "shop"]);
+    assert!(!events.ok().contains(&password));
+    assert!(events.stdout.contains("addon.create"), "{}", events.stdout);
+    assert!(!server.log_text().contains(&password));
+}
+
+#[test]
+fn bad_addon_requests_are_refused_with_what_to_do_and_change_nothing() {
+    let server = Server::start();
+    server.cli(&["apps:create", "plain"]).ok();
+    let unknown = server.cli(&["addons:create", "mysql", "-a", "plain"]);
+    assert!(unknown.fails().contains("paas runs postgres and redis"), "{}", unknown.stderr);
+
+    server.cli(&["config:set", "CACHE_URL=redis://mine", "-a", "plain"]).ok();
+    let taken = server.cli(&["addons:create", "redis", "--as", "CACHE", "-a", "plain"]);
+    assert!(
+        taken.fails().contains("CACHE_URL is already set on plain"),
+        "{}",
+        taken.stderr
+    );
+    let bad_name = server.cli(&["addons:create", "redis", "--as", "my-cache", "-a", "plain"]);
+    assert!(bad_name.fails().contains("invalid attachment name"), "{}", bad_name.stderr);
+
+    server.cli(&["addons:create", "redis", "-a", "plain"]).ok();
+    let twice = server.cli(&["addons:create", "redis", "-a", "plain"]);
+    assert!(
+        twice.fails().contains("already has an add-on attached as REDIS"),
+        "{}",
+        twice.stderr
+    );
+    let addons = server.cli(&["addons", "-a", "plain", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(addons.ok()).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "nothing was made by the refusals");
+    assert_eq!(config_of(&server, "plain", "CACHE_URL"), "redis://mine");
+
+    let missing = server.cli(&["addons:info", "postgres-nope-1234", "-a", "plain"]);
+    assert!(missing.fails().contains("not found"), "{}", missing.stderr);
+    let no_backup = server.cli(&["pg:backups:capture", "-a", "plain"]);
+    assert!(
+        no_backup.fails().contains("has no postgres add-on"),
+        "{}",
+        no_backup.stderr
+    );
+}
+
+#[test]
+fn backups_are_captured_restored_downloaded_and_scheduled() {
+    let server = Server::start_with(&[("PAAS_BACKUP_CHECK_SECS", "2")]);
+    server.deploy("addon-app", "books");
+    server.cli(&["addons:create", "postgres", "-a", "books"]).ok();
+    assert_eq!(answer(&server, "books", "/write?v=one"), "written");
+
+    let captured = server.cli(&["pg:backups:capture", "-a", "books"]);
+    assert!(captured.ok().contains("done, b"), "{}", captured.stdout);
+    let backups: serde_json::Value =
+        serde_json::from_str(server.cli(&["pg:backups", "-a", "books", "--json"]).ok()).unwrap();
+    let first = &backups[0];
+    assert_eq!(first["state"], "succeeded", "{backups}");
+    assert!(first["size"].as_i64().unwrap() > 0);
+    let id = format!("b{:03}", first["id"].as_i64().unwrap());
+
+    // Piped SQL through pg:psql drops the table; the app sees it gone.
+    let dir = tempfile::tempdir().unwrap();
+    let dropped = server
+        .command(common::paas_bin())
+        .args(["pg:psql", "-a", "books"])
+        .env("PAAS_TOKEN", common::ADMIN_TOKEN)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"DROP TABLE items;\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&dropped.stdout).contains("DROP TABLE"),
+        "{dropped:?}"
+    );
+    assert!(answer(&server, "books", "/read").starts_with("no table"));
+
+    let unconfirmed = server.cli(&["pg:backups:restore", &id, "-a", "books"]);
+    assert!(unconfirmed.fails().contains("--confirm books"), "{}", unconfirmed.stderr);
+    let restored = server.cli(&["pg:backups:restore", &id, "-a", "books", "--confirm", "books"]);
+    assert!(restored.ok().contains("restored"), "{}", restored.stdout);
+    assert_eq!(answer(&server, "books", "/read"), "items: one");
+
+    // The download is a dump pg_restore reads (run with the add-on's own image).
+    let file = dir.path().join("books.dump");
+    server
+        .cli(&["pg:backups:download", &id, "-a", "books", "-o", file.to_str().unwrap()])
+        .ok();
+    let image = docker(&["inspect", "-f", "{{.Config.Image}}", &format!(
+        "paas-{}-addon-{}",
+        server.instance(),
+        addon_of(&server, "books", "postgres")
+    )]);
+    let listing = docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/dump.pgc:ro", file.display()),
+        image.stdout.trim(),
+        "pg_restore",
+        "-l",
+        "/dump.pgc",
+    ]);
+    assert!(listing.ok().contains("TABLE public items"), "{}", listing.stdout);
+
+    // Another app's backups are not this app's to restore.
+    server.cli(&["apps:create", "other"]).ok();
+    server.cli(&["addons:create", "postgres", "-a", "other"]).ok();
+    let foreign = server.cli(&["pg:backups:restore", &id, "-a", "other", "--confirm", "other"]);
+    assert!(foreign.fails().contains("has no backup"), "{}", foreign.stderr);
+
+    // A daily schedule at the coming minute takes one within a minute or so.
+    let soon = time_in(60);
+    server
+        .cli(&["pg:backups:schedule", "--at", &soon, "-a", "books"])
+        .ok();
+    eventually("a scheduled backup", Duration::from_secs(150), || {
+        let listed = server.cli(&["pg:backups", "-a", "books", "--json"]);
+        let backups: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap_or_default();
+        backups.as_array().is_some_and(|all| {
+            all.iter()
+                .any(|b| b["trigger"] == "scheduled" && b["state"] == "succeeded")
+        })
+    });
+}
+
+/// `HH:MM` UTC, `secs` from now.
+fn time_in(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + secs;
+    format!("{:02}:{:02}", now / 3600 % 24, now / 60 % 60)
+}
+
+#[test]
+fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
+    let server = Server::start();
+    server.deploy("addon-app", "alpha");
+    server.cli(&["addons:create", "postgres", "-a", "alpha"]).ok();
+    server.deploy("addon-app", "beta");
+    let alpha_pg = addon_of(&server, "alpha", "postgres");
+    let alpha_redis = addon_of(&server, "alpha", "redis");
+    assert_eq!(answer(&server, "alpha", "/write?v=shared"), "written");
+
+    // beta cannot reach alpha's Redis, by name or by address.
+    let reach = answer(&server, "beta", &format!("/reach?host={alpha_redis}&port=6379"));
+    assert!(reach.starts_with("unreachable"), "{reach}");
+    let address = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+        &format!("paas-{}-addon-{alpha_redis}", server.instance()),
+    ]);
+    let ip = address.ok().split_whitespace().next().unwrap().to_owned();
+    let reach = answer(&server, "beta", &format!("/reach?host={ip}&port=6379"));
+    assert!(reach.starts_with("unreachable"), "{reach}");
+    assert!(answer(&server, "alpha", &format!("/reach?host={alpha_redis}&port=6379"))
+        .starts_with("reached"));
+
+    // A member of beta alone does not learn that alpha's add-ons exist.
+    let member = server.create_member("bob");
+    server.cli(&["access:add", "bob", "-a", "beta"]).ok();
+    for attempt in [
+        vec!["addons:attach", alpha_pg.as_str(), "-a", "beta"],
+        vec!["addons:info", alpha_redis.as_str(), "-a", "beta"],
+        vec!["addons:destroy", alpha_pg.as_str(), "--confirm", "alpha", "-a", "beta"],
+    ] {
+        let refused = server.cli_with_token(&member, &attempt);
+        assert!(refused.fails().contains("not found"), "{attempt:?}: {}", refused.stderr);
+    }
+
+    let attached = server.cli(&["addons:attach", &alpha_pg, "-a", "beta"]);
+    assert!(attached.ok().contains("DATABASE_URL set"), "{}", attached.stdout);
+    assert_eq!(answer(&server, "beta", "/read"), "items: shared");
+
+    let refused = server.cli(&["addons:destroy", &alpha_pg, "--confirm", "alpha", "-a", "alpha"]);
+    assert!(
+        refused.fails().contains("still attached to beta"),
+        "{}",
+        refused.stderr
+    );
+    server.cli(&["addons:detach", &alpha_pg, "-a", "beta"]).ok();
+    assert_eq!(config_of(&server, "beta", "DATABASE_URL"), "");
+
+    let before_destroy: serde_json::Value =
+        serde_json::from_str(server.cli(&["releases", "-a", "alpha", "--json"]).ok()).unwrap();
+    let with_db = before_destroy[0]["version"].as_i64().unwrap();
+    server
+        .cli(&["addons:destroy", &alpha_pg, "--confirm", "alpha", "-a", "alpha"])
+        .ok();
+    let backups: serde_json::Value =
+        serde_json::from_str(server.cli(&["pg:backups", "-a", "alpha", "--json"]).ok()).unwrap();
+    assert_eq!(backups[0]["trigger"], "destroy", "{backups}");
+    assert_eq!(backups[0]["state"], "succeeded", "{backups}");
+    assert!(
+        docker(&["volume", "ls", "-q"]).stdout.lines().all(|v| !v.ends_with(&alpha_pg)),
+        "its data is gone"
+    );
+
+    // Rolling back to a release that had the database does not bring it back, and says so.
+    let rolled = server.cli(&["rollback", &format!("v{with_db}"), "-a", "alpha"]);
+    let said = format!("{}{}", rolled.ok(), rolled.stderr);
+    assert!(said.contains("not brought back"), "{said}");
+    assert_eq!(config_of(&server, "alpha", "DATABASE_URL"), "");
+    assert!(config_of(&server, "alpha", "REDIS_URL").starts_with("redis://"));
+}
+
+#[test]
+fn a_django_project_migrates_its_postgres_database_in_the_release_phase() {
+    let server = Server::start();
+    let (_repo, pushed) = server.push_new_app("django-postgres", "blog");
+    let said = format!("{}{}", pushed.stdout, pushed.stderr);
+    assert_eq!(pushed.code, 0, "{said}");
+    assert!(said.contains("Creating postgres-"), "app.json's add-on: {said}");
+    assert_eq!(answer(&server, "blog", "/"), "django ok users=0");
+    let shown = server.cli(&["run", "-a", "blog", "python manage.py showmigrations auth"]);
+    assert!(shown.ok().contains("[X] 0001_initial"), "{}", shown.stdout);
+}
