@@ -12,8 +12,9 @@
 //! - `USER` is the service's non-root user, Debian's `postgres` or `redis`, uid/gid 999 in
 //!   both (fixed before the packages are installed, so a rebuilt image still owns existing
 //!   volumes). The images work with all capabilities dropped, `no-new-privileges`,
-//!   `Init=true` (docker-init as PID 1) and a memory limit: Postgres's `shared_buffers`
-//!   and Redis's `maxmemory` follow the limit (a quarter under 512 MB, and a half).
+//!   `Init=true` (docker-init as PID 1) and a memory limit, which they read at every
+//!   start: Postgres's `shared_buffers` is a quarter of a limit under 512 MB (else 128 MB),
+//!   Redis's `maxmemory` half the limit (writes are refused past it, `noeviction`).
 //! - Env `PAAS_ADDON_PASSWORD` ([`ADDON_PASSWORD_ENV`]) is required: without it (or with a
 //!   line break in it) the start script exits 1 with one line on stderr. The password is
 //!   never printed nor on any process's command line (the scripts write it with shell
