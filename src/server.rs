@@ -1,6 +1,6 @@
 //! `paas server`: opens the data dir and store, creates the first admin, wires the
 //! control plane, and serves until SIGTERM or SIGINT. Also `paas stack:build`, which makes
-//! the stack images through the same modules with no server running.
+//! the stack and add-on images through the same modules with no server running.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,8 +12,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
-use crate::build::Builder;
 use crate::build::stack::{self, StackKind};
+use crate::build::{Builder, addon_image};
+use crate::domain::AddonKind;
 use crate::git::Repos;
 use crate::logs::AppLogs;
 use crate::ops::{self, Platform};
@@ -249,9 +250,10 @@ fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {
     Ok(router)
 }
 
-/// `paas stack:build`: makes the stack images on this host (root, beside the Docker engine)
-/// as a server would on first need, without a server running; `force` rebuilds both even
-/// when they are current. Progress lines go to stdout.
+/// `paas stack:build`: makes the stack images and the add-on images on this host (root,
+/// beside the Docker engine) as a server would on first need, without a server running;
+/// `force` rebuilds them all even when they are current. Progress lines go to stdout, then
+/// the name of each image.
 pub async fn stack_build(settings: &Settings, force: bool) -> Result<(), ServerError> {
     let data_dir = settings.data_dir();
     create_private_dir(&data_dir)?;
@@ -270,27 +272,36 @@ pub async fn stack_build(settings: &Settings, force: bool) -> Result<(), ServerE
     });
     let stack_settings = settings.stack_settings();
     let started = std::time::Instant::now();
-    let result = if force {
-        async {
+    let result = async {
+        if force {
             for kind in [StackKind::Run, StackKind::Build] {
                 progress.step(format!("Building the {kind:?} stack image"));
                 stack::build(&docker, &stack_settings, kind, &progress).await?;
             }
-            Ok(())
+            for kind in AddonKind::ALL {
+                progress.step(format!("Building the {kind} add-on image"));
+                addon_image::build(&docker, &stack_settings, kind, &progress).await?;
+            }
         }
-        .await
-    } else {
-        stack::ensure(&docker, &stack_settings, &progress)
-            .await
-            .map(drop)
-    };
+        let stacks = stack::ensure(&docker, &stack_settings, &progress).await?;
+        let mut images = vec![("run", stacks.run), ("build", stacks.build)];
+        for kind in AddonKind::ALL {
+            let image = addon_image::ensure(&docker, &stack_settings, kind, &progress).await?;
+            images.push((kind.as_str(), image));
+        }
+        Ok::<_, crate::build::BuildError>(images)
+    }
+    .await;
     drop(progress);
     let _ = printer.await;
-    result?;
+    let images = result?;
     println!(
-        "Stack images ready in {:.0}s",
+        "Stack and add-on images ready in {:.0}s:",
         started.elapsed().as_secs_f64()
     );
+    for (what, image) in images {
+        println!("  {what:<9} {image}");
+    }
     Ok(())
 }
 

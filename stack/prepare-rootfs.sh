@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # prepare-rootfs.sh ROOTFS KIND
 #
-# Turns a fresh `debootstrap --variant=minbase` tree into a paas stack rootfs, ready to be
-# tarred and imported into the engine. KIND is `run` or `build`. Runs as root on the host,
-# after debootstrap and before the import; it is idempotent (safe to run twice).
+# Turns a fresh `debootstrap --variant=minbase` tree into a paas image rootfs, ready to be
+# tarred and imported into the engine. KIND is `run` or `build` (the stacks) or `postgres`
+# or `redis` (the add-on images). Runs as root on the host, after debootstrap and before
+# the import; it is idempotent (safe to run twice).
 #
 # What it does, in order:
 #   1. apt sources for bookworm, bookworm-updates and bookworm-security, and a dpkg config
@@ -13,14 +14,20 @@
 #      release only, without security fixes), then `apt-get install --no-install-recommends`
 #      of packages-KIND.txt. apt, not `debootstrap --include`, installs the packages:
 #      debootstrap's resolver cannot install npm (virtual packages and alternatives);
-#   3. the unprivileged `app` user (uid/gid 1000, home /app, shell bash);
-#   4. the directories of the contract: /app (both), /cache and /env (build only);
-#   5. the helper programs: paas-launch and paas-static (both), paas-build, its python
+#   3. the unprivileged `app` user (uid/gid 1000, home /app, shell bash) in the stacks;
+#      an add-on's service user (`postgres` or `redis`, uid/gid 999 as in the official
+#      images) is made before step 2, so a rebuilt image keeps the owner of existing
+#      volumes whatever users the packages add;
+#   4. the directories of the contract: /app (stacks), /cache and /env (build only);
+#      /var/lib/paas-addon (add-ons: owned by the service user, 0700) and postgres's
+#      socket directory /var/run/postgresql;
+#   5. the helper programs: paas-launch and paas-static (stacks), paas-build, its python
 #      helper, the built-in buildpacks under /opt/paas/buildpacks and a precompiled Go
-#      standard library in /opt/paas/go-build-seed (build only);
+#      standard library in /opt/paas/go-build-seed (build only); the add-on's start
+#      script /usr/local/bin/paas-addon-KIND (add-ons);
 #   6. trimming: docs (but copyright files), man pages, translations, apt lists and
-#      caches, logs, device nodes, the host's hostname/hosts/resolv.conf; in the run
-#      image, setuid/setgid bits too.
+#      caches, logs, device nodes, the host's hostname/hosts/resolv.conf; in every image
+#      but the build image, setuid/setgid bits too.
 #
 # Inputs besides the arguments (environment):
 #   PAAS_STACK_FILES      directory holding packages-*.txt, bin/ and lib/ (default: this
@@ -29,20 +36,21 @@
 #                         ../buildpacks beside this script)
 #   PAAS_APT_CACHE_DIR    optional host directory bind-mounted on the chroot's
 #                         /var/cache/apt/archives, so the two images share downloaded .debs
-#   PAAS_EXTRA_CA_CERTS   optional host directory of *.crt files (PEM) added to the image's
+#   PAAS_EXTRA_CA_CERTS   optional host directory of *.crt files (PEM) added to the stacks'
 #                         trust store, for sites whose egress goes through a TLS-inspecting
 #                         proxy: without them pip, npm and git cannot reach their registries
+#                         (the add-on images open no outbound TLS and hold no trust store)
 #   PAAS_DEBIAN_MIRROR    default http://deb.debian.org/debian
 #   PAAS_SECURITY_MIRROR  default http://deb.debian.org/debian-security; "none" to skip
 #
 # Exit codes: 0 done; 64 bad arguments; 65 ROOTFS is not a debootstrapped tree; 1 other.
 set -euo pipefail
 
-usage() { echo "usage: prepare-rootfs.sh ROOTFS run|build" >&2; exit 64; }
+usage() { echo "usage: prepare-rootfs.sh ROOTFS run|build|postgres|redis" >&2; exit 64; }
 [ $# -eq 2 ] || usage
 ROOTFS=$(realpath -- "$1")
 KIND=$2
-case "$KIND" in run|build) ;; *) usage ;; esac
+case "$KIND" in run|build) ADDON= ;; postgres|redis) ADDON=$KIND ;; *) usage ;; esac
 
 if [ "$ROOTFS" -ef / ]; then
     echo "prepare-rootfs: refusing to prepare the host's own root; give the debootstrap target" >&2
@@ -64,6 +72,10 @@ MIRROR=${PAAS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${PAAS_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 APP_UID=1000
 APP_GID=1000
+# The add-ons' service users, fixed (as in the official postgres and redis images): the
+# volumes of existing add-ons are owned by this uid.
+SERVICE_UID=999
+SERVICE_GID=999
 
 log() { echo "prepare-rootfs[$KIND]: $*"; }
 
@@ -96,6 +108,28 @@ Acquire::Retries "3";
 EOF
 
 # ---- 2. packages, inside the chroot --------------------------------------------------
+if [ -n "$ADDON" ]; then
+    # The service user first, with a fixed uid, so the package's postinst finds it.
+    case "$ADDON" in
+        postgres) service_home=/var/lib/postgresql service_shell=/bin/bash service_comment="PostgreSQL administrator" ;;
+        redis) service_home=/var/lib/redis service_shell=/usr/sbin/nologin service_comment="Redis" ;;
+    esac
+    if ! chroot "$ROOTFS" getent group "$ADDON" >/dev/null; then
+        chroot "$ROOTFS" groupadd --system --gid "$SERVICE_GID" "$ADDON"
+    fi
+    if ! chroot "$ROOTFS" getent passwd "$ADDON" >/dev/null; then
+        chroot "$ROOTFS" useradd --system --uid "$SERVICE_UID" --gid "$SERVICE_GID" \
+            --home-dir "$service_home" --no-create-home --shell "$service_shell" \
+            --comment "$service_comment" "$ADDON"
+    fi
+fi
+if [ "$ADDON" = postgres ]; then
+    # The add-on makes its own cluster in its volume at first start: no Debian cluster
+    # (/etc/postgresql/15/main, /var/lib/postgresql/15/main) in the image.
+    mkdir -p "$ROOTFS/etc/postgresql-common"
+    printf '# paas: the add-on makes its own cluster\ncreate_main_cluster = false\n' \
+        > "$ROOTFS/etc/postgresql-common/createcluster.conf"
+fi
 mounted=()
 cleanup() {
     local i
@@ -145,7 +179,7 @@ if [ "$KIND" = build ] && [ -x "$ROOTFS/usr/bin/go" ]; then
     rm -rf "$ROOTFS/tmp/go"
     chmod -R a+rX "$ROOTFS/opt/paas/go-build-seed"
 fi
-if [ -n "${PAAS_EXTRA_CA_CERTS:-}" ]; then
+if [ -n "${PAAS_EXTRA_CA_CERTS:-}" ] && [ -z "$ADDON" ]; then
     shopt -s nullglob
     extra=("$PAAS_EXTRA_CA_CERTS"/*.crt)
     shopt -u nullglob
@@ -158,25 +192,38 @@ if [ -n "${PAAS_EXTRA_CA_CERTS:-}" ]; then
 fi
 cleanup
 
-# ---- 3. the app user -----------------------------------------------------------------
-if ! chroot "$ROOTFS" getent group app >/dev/null; then
+# ---- 3. the app user (stacks; an add-on's service user was made in step 2) ------------
+if [ -z "$ADDON" ] && ! chroot "$ROOTFS" getent group app >/dev/null; then
     chroot "$ROOTFS" groupadd --gid "$APP_GID" app
 fi
-if ! chroot "$ROOTFS" getent passwd app >/dev/null; then
+if [ -z "$ADDON" ] && ! chroot "$ROOTFS" getent passwd app >/dev/null; then
     chroot "$ROOTFS" useradd --uid "$APP_UID" --gid "$APP_GID" --home-dir /app \
         --no-create-home --shell /bin/bash --comment "paas app" app
 fi
+if [ -n "$ADDON" ] && [ "$(chroot "$ROOTFS" id -u "$ADDON")" != "$SERVICE_UID" ]; then
+    echo "prepare-rootfs: the $ADDON user is not uid $SERVICE_UID; existing add-on volumes would not be readable" >&2
+    exit 1
+fi
 
 # ---- 4. contract directories -----------------------------------------------------------
-install -d -m 0755 -o "$APP_UID" -g "$APP_GID" "$ROOTFS/app"
+if [ -z "$ADDON" ]; then
+    install -d -m 0755 -o "$APP_UID" -g "$APP_GID" "$ROOTFS/app"
+else
+    # A new named volume mounted here copies this directory's owner and mode.
+    install -d -m 0700 -o "$SERVICE_UID" -g "$SERVICE_GID" "$ROOTFS/var/lib/paas-addon"
+fi
 if [ "$KIND" = build ]; then
     install -d -m 0755 -o "$APP_UID" -g "$APP_GID" "$ROOTFS/cache" "$ROOTFS/env"
 fi
 
 # ---- 5. helper programs ----------------------------------------------------------------
 install -d -m 0755 "$ROOTFS/usr/local/bin"
-install -m 0755 "$STACK_FILES/bin/paas-launch" "$ROOTFS/usr/local/bin/paas-launch"
-install -m 0755 "$STACK_FILES/bin/paas-static" "$ROOTFS/usr/local/bin/paas-static"
+if [ -z "$ADDON" ]; then
+    install -m 0755 "$STACK_FILES/bin/paas-launch" "$ROOTFS/usr/local/bin/paas-launch"
+    install -m 0755 "$STACK_FILES/bin/paas-static" "$ROOTFS/usr/local/bin/paas-static"
+else
+    install -m 0755 "$STACK_FILES/bin/paas-addon-$ADDON" "$ROOTFS/usr/local/bin/paas-addon-$ADDON"
+fi
 if [ "$KIND" = build ]; then
     install -m 0755 "$STACK_FILES/bin/paas-build" "$ROOTFS/usr/local/bin/paas-build"
     install -d -m 0755 "$ROOTFS/usr/local/lib/paas"
@@ -214,10 +261,22 @@ rm -rf "${ROOTFS:?}"/dev/* "${ROOTFS:?}"/proc/* "${ROOTFS:?}"/sys/* "${ROOTFS:?}
 : > "$ROOTFS/etc/resolv.conf"
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOTFS/etc/hosts"
 rm -f "$ROOTFS/etc/machine-id" "$ROOTFS/var/lib/dbus/machine-id"
-if [ "$KIND" = run ]; then
-    # Apps run as uid 1000 with no-new-privileges: setuid/setgid bits (su, passwd, mount...)
-    # can only ever be an attack surface here.
+if [ "$KIND" != build ]; then
+    # Apps (uid 1000) and add-ons (their service user) run with no-new-privileges:
+    # setuid/setgid bits (su, passwd, mount...) can only ever be an attack surface here.
     find "$ROOTFS" -xdev -type f -perm /6000 -exec chmod ug-s {} +
+fi
+if [ "$ADDON" = postgres ]; then
+    # JIT compilation (llvmjit, LLVM and z3: 150 MB, more than the rest of PostgreSQL)
+    # goes: the add-on turns jit off, and a server without its provider library simply
+    # runs without JIT if a user turns it back on.
+    rm -rf "$ROOTFS"/usr/lib/postgresql/*/lib/llvmjit* "$ROOTFS"/usr/lib/postgresql/*/lib/bitcode
+    find "$ROOTFS/usr/lib" \( -name 'libLLVM-*.so*' -o -name 'libz3.so*' \) -delete
+    # ssl-cert's snakeoil key would be the same in every add-on; the add-on serves no TLS.
+    rm -f "$ROOTFS"/etc/ssl/private/ssl-cert-snakeoil.key "$ROOTFS"/etc/ssl/certs/ssl-cert-snakeoil.pem
+    find "$ROOTFS/etc/ssl/certs" -xtype l -delete 2>/dev/null || true
+    # After the trimming emptied /run: the server's and the clients' socket directory.
+    install -d -m 2775 -o "$SERVICE_UID" -g "$SERVICE_GID" "$ROOTFS/run/postgresql"
 fi
 # Build tools must not leave root-owned caches behind for the app user.
 rm -rf "$ROOTFS/root/.cache" "$ROOTFS/tmp/"* 2>/dev/null || true

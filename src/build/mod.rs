@@ -1,8 +1,10 @@
 //! Builds: a pushed commit becomes a runnable image and a Build record, entirely in the
 //! Docker engine (no `docker` CLI, nothing pulled). Buildpack builds run Heroku's classic
 //! buildpack API in a build container of the stack build image, then the slug becomes an
-//! image on top of the run image; a repository with a Dockerfile is built with it.
+//! image on top of the run image; a repository with a Dockerfile is built with it. The
+//! add-on images (Postgres, Redis) are made here too, from Debian packages like the stacks.
 
+pub mod addon_image;
 mod buildpacks;
 mod dockerfile;
 mod dockerfile_refs;

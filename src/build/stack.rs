@@ -1,6 +1,7 @@
 //! The stack images, made here from Debian packages: debootstrap a base tree once, run the
 //! embedded `prepare-rootfs.sh` on a copy for each image, and stream the tree into the
-//! engine's image import. No registry is involved.
+//! engine's image import. No registry is involved. The add-on images (`addon_image.rs`)
+//! are made the same way, through `DebianImage`, `ensure_image` and `build_image`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,16 +33,54 @@ impl StackKind {
         }
     }
 
-    /// The name of the image made from these inputs.
-    fn exact_image(self, inputs: &str) -> String {
-        format!("{}-{inputs}", self.default_image())
-    }
-
     fn default_image(self) -> &'static str {
         match self {
             StackKind::Run => DEFAULT_RUN_IMAGE,
             StackKind::Build => DEFAULT_BUILD_IMAGE,
         }
+    }
+
+    fn image(self) -> DebianImage {
+        DebianImage {
+            kind: self.name(),
+            what: format!("{} stack image", self.name()),
+            default_name: self.default_image(),
+            changes: vec![
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+                "ENV LANG=C.UTF-8".to_owned(),
+                "ENV HOME=/app".to_owned(),
+                format!("ENV STACK={SUITE}"),
+                "USER app".to_owned(),
+                "WORKDIR /app".to_owned(),
+                "CMD [\"/bin/bash\"]".to_owned(),
+                format!("LABEL paas.stack={SUITE} paas.stack.kind={}", self.name()),
+            ],
+            stop_signal: None,
+        }
+    }
+}
+
+/// One image made from Debian packages by `prepare-rootfs.sh`: a stack or an add-on.
+pub(crate) struct DebianImage {
+    /// `prepare-rootfs.sh`'s KIND (`run`, `postgres`...), also naming its tree in the work dir.
+    pub kind: &'static str,
+    /// What progress lines call it: `run stack image`, `postgres add-on image`.
+    pub what: String,
+    /// The name of the newest such image (`paas/stack-run:bookworm`); the image made from
+    /// some inputs is used by `NAME-<inputs digest>`.
+    pub default_name: &'static str,
+    /// The image config, as the engine's import takes it (`ENV`, `USER`, `CMD`, `LABEL`...);
+    /// the inputs label is added.
+    pub changes: Vec<String>,
+    /// A `STOPSIGNAL`, which the import does not take (Engine 20.10): a metadata-only build
+    /// `FROM` the imported tree sets it.
+    pub stop_signal: Option<&'static str>,
+}
+
+impl DebianImage {
+    /// The name of the image made from these inputs.
+    fn exact_name(&self, inputs: &str) -> String {
+        format!("{}-{inputs}", self.default_name)
     }
 }
 
@@ -104,7 +143,6 @@ pub async fn ensure(
     settings: &StackSettings,
     progress: &Progress,
 ) -> Result<Stacks, BuildError> {
-    let inputs = inputs(settings);
     let mut images = Vec::new();
     for (kind, chosen) in [
         (StackKind::Run, &settings.run_image),
@@ -120,24 +158,7 @@ pub async fn ensure(
                 }
                 image.clone()
             }
-            None => {
-                let exact = kind.exact_image(&inputs);
-                if docker.image(&exact).await?.is_none() {
-                    let named = docker.image(kind.default_image()).await?;
-                    if named.is_some_and(|i| i.labels.get(INPUTS_LABEL) == Some(&inputs)) {
-                        let (repo, tag) = split_name(&exact);
-                        docker.tag_image(kind.default_image(), repo, tag).await?;
-                    } else {
-                        progress.step(format!(
-                            "Building the {} stack image {} from Debian packages (once)",
-                            kind.name(),
-                            kind.default_image()
-                        ));
-                        build(docker, settings, kind, progress).await?;
-                    }
-                }
-                exact
-            }
+            None => ensure_image(docker, settings, &kind.image(), progress).await?,
         };
         images.push(image);
     }
@@ -147,21 +168,109 @@ pub async fn ensure(
     })
 }
 
+/// The name of `image` made from this binary's inputs, building it when missing (once,
+/// whichever paas process on this host asks first). Another name carrying these inputs
+/// (the default name of an image made before the naming scheme) is tagged, not rebuilt.
+pub(crate) async fn ensure_image(
+    docker: &Docker,
+    settings: &StackSettings,
+    image: &DebianImage,
+    progress: &Progress,
+) -> Result<String, BuildError> {
+    let inputs = inputs(settings);
+    let exact = image.exact_name(&inputs);
+    if docker.image(&exact).await?.is_some() {
+        return Ok(exact);
+    }
+    let _work = WorkDirLock::acquire(&settings.work_dir, progress).await?;
+    if docker.image(&exact).await?.is_some() {
+        // Another paas process built it while this one waited.
+        return Ok(exact);
+    }
+    let named = docker.image(image.default_name).await?;
+    if named.is_some_and(|i| i.labels.get(INPUTS_LABEL) == Some(&inputs)) {
+        let (repo, tag) = split_name(&exact);
+        docker.tag_image(image.default_name, repo, tag).await?;
+    } else {
+        progress.step(format!(
+            "Building the {} {} from Debian packages (once)",
+            image.what, image.default_name
+        ));
+        build_locked(docker, settings, image, progress).await?;
+    }
+    Ok(exact)
+}
+
 fn split_name(image: &str) -> (&str, &str) {
     image.rsplit_once(':').unwrap_or((image, "latest"))
 }
 
-/// Builds one stack image; the base tree and package downloads are kept for next time.
+/// Builds one stack image, even when it is current; the base tree and package downloads
+/// are kept for next time.
 pub async fn build(
     docker: &Docker,
     settings: &StackSettings,
     kind: StackKind,
     progress: &Progress,
 ) -> Result<(), BuildError> {
+    build_image(docker, settings, &kind.image(), progress).await
+}
+
+/// Builds `image` from Debian packages, even when it is current.
+pub(crate) async fn build_image(
+    docker: &Docker,
+    settings: &StackSettings,
+    image: &DebianImage,
+    progress: &Progress,
+) -> Result<(), BuildError> {
+    let _work = WorkDirLock::acquire(&settings.work_dir, progress).await?;
+    build_locked(docker, settings, image, progress).await
+}
+
+/// The work dir's lock file, held while one paas process builds there: servers and
+/// `paas stack:build` of other binaries may share a data dir, and its scripts, trees and
+/// apt cache are one set. Released when dropped (the lock goes with the file).
+struct WorkDirLock {
+    _file: std::fs::File,
+}
+
+impl WorkDirLock {
+    async fn acquire(work: &Path, progress: &Progress) -> Result<WorkDirLock, BuildError> {
+        let io = |e: std::io::Error| {
+            BuildError::Stack(format!(
+                "cannot lock the stack work dir {}: {e}; paas stack:build needs root",
+                work.display()
+            ))
+        };
+        std::fs::create_dir_all(work).map_err(io)?;
+        let file = std::fs::File::create(work.join("lock")).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => return Ok(WorkDirLock { _file: file }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+        }
+        progress.detail(format!(
+            "waiting for another paas process building images in {}",
+            work.display()
+        ));
+        tokio::task::spawn_blocking(move || file.lock().map(|()| WorkDirLock { _file: file }))
+            .await
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .map_err(io)
+    }
+}
+
+/// `build_image` for a caller holding the work dir's lock.
+async fn build_locked(
+    docker: &Docker,
+    settings: &StackSettings,
+    image: &DebianImage,
+    progress: &Progress,
+) -> Result<(), BuildError> {
     let work = &settings.work_dir;
     let files = work.join("files");
     let base = work.join("base");
-    let rootfs = work.join(format!("{}-rootfs", kind.name()));
+    let rootfs = work.join(format!("{}-rootfs", image.kind));
     let io = |what: &str, e: std::io::Error| BuildError::Stack(format!("{what}: {e}"));
     let _ = tokio::fs::remove_dir_all(&files).await;
     std::fs::create_dir_all(work.join("debs"))
@@ -190,11 +299,11 @@ pub async fn build(
     copy.arg("-a").arg(&base).arg(&rootfs);
     run_logged(copy, "copying the base tree", progress).await?;
 
-    progress.detail(format!("installing the {} packages", kind.name()));
+    progress.detail(format!("installing the {} packages", image.kind));
     let mut prepare = Command::new(files.join("stack/prepare-rootfs.sh"));
     prepare
         .arg(&rootfs)
-        .arg(kind.name())
+        .arg(image.kind)
         .env("PAAS_STACK_FILES", files.join("stack"))
         .env("PAAS_BUILDPACKS_DIR", files.join("buildpacks"))
         .env("PAAS_APT_CACHE_DIR", work.join("apt"))
@@ -210,36 +319,49 @@ pub async fn build(
 
     progress.detail(format!(
         "importing {} into the Docker engine",
-        kind.default_image()
+        image.default_name
     ));
     let inputs = inputs(settings);
-    let exact = kind.exact_image(&inputs);
-    let (repo, tag) = split_name(&exact);
-    let changes = vec![
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
-        "ENV LANG=C.UTF-8".to_owned(),
-        "ENV HOME=/app".to_owned(),
-        format!("ENV STACK={SUITE}"),
-        "USER app".to_owned(),
-        "WORKDIR /app".to_owned(),
-        "CMD [\"/bin/bash\"]".to_owned(),
-        format!(
-            "LABEL paas.stack={SUITE} paas.stack.kind={} {INPUTS_LABEL}={}",
-            kind.name(),
-            inputs
-        ),
-    ];
+    let exact = image.exact_name(&inputs);
+    // With a stop signal to set, the import is a step under a name of its own.
+    let imported_name = match image.stop_signal {
+        Some(_) => format!("{exact}-import"),
+        None => exact.clone(),
+    };
+    let (repo, tag) = split_name(&imported_name);
+    let mut changes = image.changes.clone();
+    changes.push(format!("LABEL {INPUTS_LABEL}={inputs}"));
     let imported = docker
         .import_rootfs(rootfs_tar(rootfs.clone()), repo, tag, changes)
         .await;
     let _ = tokio::fs::remove_dir_all(&rootfs).await;
     imported?;
-    let (repo, tag) = split_name(kind.default_image());
+    if let Some(signal) = image.stop_signal {
+        let dockerfile = format!("FROM {imported_name}\nSTOPSIGNAL {signal}\n");
+        let context = source::memory_tar(&[("Dockerfile", dockerfile.as_bytes())])
+            .map_err(|e| io("cannot make the build context", e))?;
+        let context = bytes::Bytes::from(context);
+        let built = docker
+            .build_quietly(
+                || futures_util::stream::iter([Ok(context.clone())]),
+                &exact,
+                512,
+            )
+            .await;
+        // Only a name goes: the image's layers are the built one's.
+        let _ = docker.remove_image(&imported_name).await;
+        built.map_err(|e| {
+            BuildError::Stack(format!(
+                "cannot set the stop signal of {exact} (a BuildKit build FROM {imported_name}): {e}"
+            ))
+        })?;
+    }
+    let (repo, tag) = split_name(image.default_name);
     docker.tag_image(&exact, repo, tag).await?;
     let size = docker.image(&exact).await?.map_or(0, |i| i.size);
     progress.detail(format!(
         "{} is ready ({} MB)",
-        kind.default_image(),
+        image.default_name,
         size / 1_000_000
     ));
     Ok(())
@@ -324,4 +446,30 @@ fn write_rootfs(rootfs: &Path, sink: source::ChannelWriter) -> std::io::Result<(
     tar.append_dir_all(".", rootfs)?;
     let mut sink = tar.into_inner()?;
     std::io::Write::flush(&mut sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_builder_waits_for_the_work_dir_until_the_first_is_done() {
+        let work = tempfile::tempdir().expect("temp work dir");
+        let first = WorkDirLock::acquire(work.path(), &Progress::silent())
+            .await
+            .expect("the first takes the lock");
+        let (progress, mut lines) = Progress::channel();
+        let path = work.path().to_owned();
+        let second =
+            tokio::spawn(async move { WorkDirLock::acquire(&path, &progress).await.map(drop) });
+        let line = lines.recv().await.expect("the second says why it waits");
+        assert!(line.contains("waiting for another paas process"), "{line}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!second.is_finished(), "the second waits");
+        drop(first);
+        second
+            .await
+            .expect("the second ends")
+            .expect("and takes the lock");
+    }
 }

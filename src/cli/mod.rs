@@ -278,7 +278,7 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
-    /// Build the stack images from Debian packages on this host (root, Docker engine)
+    /// Build the stack and add-on images from Debian packages on this host (root, Docker engine)
     #[command(name = "stack:build")]
     StackBuild {
         /// Rebuild even if the images are current
