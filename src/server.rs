@@ -313,7 +313,10 @@ async fn adopt_addons(store: &Store, addons: &crate::addons::Addons) -> Result<(
         .await
         .map_err(ServerError::Store)?;
     if interrupted > 0 {
-        tracing::warn!(interrupted, "backups interrupted by the last stop are marked failed");
+        tracing::warn!(
+            interrupted,
+            "backups interrupted by the last stop are marked failed"
+        );
     }
     addons.remove_partial_backups();
     let rows = store

@@ -33,11 +33,15 @@ fn config_of(server: &Server, app: &str, key: &str) -> String {
 /// The body of GET `path` once it answers 200 (an app reconnecting after a restart).
 fn answer(server: &Server, app: &str, path: &str) -> String {
     let mut body = String::new();
-    eventually(&format!("{app}{path} answering"), Duration::from_secs(60), || {
-        let (status, text) = server.get(app, path);
-        body = text;
-        status == 200
-    });
+    eventually(
+        &format!("{app}{path} answering"),
+        Duration::from_secs(60),
+        || {
+            let (status, text) = server.get(app, path);
+            body = text;
+            status == 200
+        },
+    );
     body.trim().to_owned()
 }
 
@@ -54,7 +58,7 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     assert!(out.contains("attached as DATABASE"), "{out}");
     let postgres = addon_of(&server, "shop", "postgres");
     let url = config_of(&server, "shop", "DATABASE_URL");
-    assert!(url.starts_with(&format!("postgres://paas:")), "{url}");
+    assert!(url.starts_with("postgres://paas:"), "{url}");
     assert!(url.contains(&format!("@{postgres}:5432/")), "{url}");
 
     assert_eq!(answer(&server, "shop", "/write?v=apple"), "written");
@@ -64,7 +68,10 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     let listed = server.cli(&["addons", "-a", "shop"]);
     let table = listed.ok();
     for name in [&postgres, &redis] {
-        let row = table.lines().find(|l| l.contains(name.as_str())).unwrap_or_default();
+        let row = table
+            .lines()
+            .find(|l| l.contains(name.as_str()))
+            .unwrap_or_default();
         assert!(row.contains(" up "), "{name} is up: {table}");
     }
 
@@ -72,7 +79,9 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     assert_eq!(answer(&server, "shop", "/read"), "items: apple");
     assert_eq!(answer(&server, "shop", "/count"), "count: 3");
 
-    server.git(repo.path(), &["commit", "--allow-empty", "-qm", "again"]).ok();
+    server
+        .git(repo.path(), &["commit", "--allow-empty", "-qm", "again"])
+        .ok();
     server.push(repo.path()).ok();
     assert_eq!(answer(&server, "shop", "/read"), "items: apple");
 
@@ -83,7 +92,11 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     let mut server = server;
     server.kill9();
     let running = docker(&["inspect", "-f", "{{.State.Running}}", &container]);
-    assert_eq!(running.stdout.trim(), "true", "an add-on outlives the server");
+    assert_eq!(
+        running.stdout.trim(),
+        "true",
+        "an add-on outlives the server"
+    );
     let server = server.restart();
     assert_eq!(answer(&server, "shop", "/read"), "items: apple");
     assert_eq!(answer(&server, "shop", "/count"), "count: 4");
@@ -91,10 +104,14 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     assert!(info.ok().contains("up"), "{}", info.stdout);
     // Its own lines reach the app's log, as `addon[NAME]` lines.
     docker(&["restart", &container]).ok();
-    eventually("the add-on's lines in the app's log", Duration::from_secs(60), || {
-        let logs = server.cli(&["logs", "-a", "shop", "--source", "addon", "-n", "500"]);
-        logs.stdout.contains(&format!("addon[{postgres}]"))
-    });
+    eventually(
+        "the add-on's lines in the app's log",
+        Duration::from_secs(60),
+        || {
+            let logs = server.cli(&["logs", "-a", "shop", "--source", "addon", "-n", "500"]);
+            logs.stdout.contains(&format!("addon[{postgres}]"))
+        },
+    );
 
     // The password is in the app's config only: never in events or the server's log.
     let password = url
@@ -115,9 +132,15 @@ fn bad_addon_requests_are_refused_with_what_to_do_and_change_nothing() {
     let server = Server::start();
     server.cli(&["apps:create", "plain"]).ok();
     let unknown = server.cli(&["addons:create", "mysql", "-a", "plain"]);
-    assert!(unknown.fails().contains("paas runs postgres and redis"), "{}", unknown.stderr);
+    assert!(
+        unknown.fails().contains("paas runs postgres and redis"),
+        "{}",
+        unknown.stderr
+    );
 
-    server.cli(&["config:set", "CACHE_URL=redis://mine", "-a", "plain"]).ok();
+    server
+        .cli(&["config:set", "CACHE_URL=redis://mine", "-a", "plain"])
+        .ok();
     let taken = server.cli(&["addons:create", "redis", "--as", "CACHE", "-a", "plain"]);
     assert!(
         taken.fails().contains("CACHE_URL is already set on plain"),
@@ -125,18 +148,28 @@ fn bad_addon_requests_are_refused_with_what_to_do_and_change_nothing() {
         taken.stderr
     );
     let bad_name = server.cli(&["addons:create", "redis", "--as", "my-cache", "-a", "plain"]);
-    assert!(bad_name.fails().contains("invalid attachment name"), "{}", bad_name.stderr);
+    assert!(
+        bad_name.fails().contains("invalid attachment name"),
+        "{}",
+        bad_name.stderr
+    );
 
     server.cli(&["addons:create", "redis", "-a", "plain"]).ok();
     let twice = server.cli(&["addons:create", "redis", "-a", "plain"]);
     assert!(
-        twice.fails().contains("already has an add-on attached as REDIS"),
+        twice
+            .fails()
+            .contains("already has an add-on attached as REDIS"),
         "{}",
         twice.stderr
     );
     let addons = server.cli(&["addons", "-a", "plain", "--json"]);
     let listed: serde_json::Value = serde_json::from_str(addons.ok()).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1, "nothing was made by the refusals");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing was made by the refusals"
+    );
     assert_eq!(config_of(&server, "plain", "CACHE_URL"), "redis://mine");
 
     let missing = server.cli(&["addons:info", "postgres-nope-1234", "-a", "plain"]);
@@ -153,7 +186,9 @@ fn bad_addon_requests_are_refused_with_what_to_do_and_change_nothing() {
 fn backups_are_captured_restored_downloaded_and_scheduled() {
     let server = Server::start_with(&[("PAAS_BACKUP_CHECK_SECS", "2")]);
     server.deploy("addon-app", "books");
-    server.cli(&["addons:create", "postgres", "-a", "books"]).ok();
+    server
+        .cli(&["addons:create", "postgres", "-a", "books"])
+        .ok();
     assert_eq!(answer(&server, "books", "/write?v=one"), "written");
 
     let captured = server.cli(&["pg:backups:capture", "-a", "books"]);
@@ -177,7 +212,11 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"DROP TABLE items;\n")?;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"DROP TABLE items;\n")?;
             child.wait_with_output()
         })
         .unwrap();
@@ -188,21 +227,44 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
     assert!(answer(&server, "books", "/read").starts_with("no table"));
 
     let unconfirmed = server.cli(&["pg:backups:restore", &id, "-a", "books"]);
-    assert!(unconfirmed.fails().contains("--confirm books"), "{}", unconfirmed.stderr);
-    let restored = server.cli(&["pg:backups:restore", &id, "-a", "books", "--confirm", "books"]);
+    assert!(
+        unconfirmed.fails().contains("--confirm books"),
+        "{}",
+        unconfirmed.stderr
+    );
+    let restored = server.cli(&[
+        "pg:backups:restore",
+        &id,
+        "-a",
+        "books",
+        "--confirm",
+        "books",
+    ]);
     assert!(restored.ok().contains("restored"), "{}", restored.stdout);
     assert_eq!(answer(&server, "books", "/read"), "items: one");
 
     // The download is a dump pg_restore reads (run with the add-on's own image).
     let file = dir.path().join("books.dump");
     server
-        .cli(&["pg:backups:download", &id, "-a", "books", "-o", file.to_str().unwrap()])
+        .cli(&[
+            "pg:backups:download",
+            &id,
+            "-a",
+            "books",
+            "-o",
+            file.to_str().unwrap(),
+        ])
         .ok();
-    let image = docker(&["inspect", "-f", "{{.Config.Image}}", &format!(
-        "paas-{}-addon-{}",
-        server.instance(),
-        addon_of(&server, "books", "postgres")
-    )]);
+    let image = docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.Image}}",
+        &format!(
+            "paas-{}-addon-{}",
+            server.instance(),
+            addon_of(&server, "books", "postgres")
+        ),
+    ]);
     let listing = docker(&[
         "run",
         "--rm",
@@ -213,13 +275,30 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         "-l",
         "/dump.pgc",
     ]);
-    assert!(listing.ok().contains("TABLE public items"), "{}", listing.stdout);
+    assert!(
+        listing.ok().contains("TABLE public items"),
+        "{}",
+        listing.stdout
+    );
 
     // Another app's backups are not this app's to restore.
     server.cli(&["apps:create", "other"]).ok();
-    server.cli(&["addons:create", "postgres", "-a", "other"]).ok();
-    let foreign = server.cli(&["pg:backups:restore", &id, "-a", "other", "--confirm", "other"]);
-    assert!(foreign.fails().contains("has no backup"), "{}", foreign.stderr);
+    server
+        .cli(&["addons:create", "postgres", "-a", "other"])
+        .ok();
+    let foreign = server.cli(&[
+        "pg:backups:restore",
+        &id,
+        "-a",
+        "other",
+        "--confirm",
+        "other",
+    ]);
+    assert!(
+        foreign.fails().contains("has no backup"),
+        "{}",
+        foreign.stderr
+    );
 
     // A daily schedule at the coming minute takes one within a minute or so.
     let soon = time_in(60);
@@ -250,14 +329,20 @@ fn time_in(secs: u64) -> String {
 fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
     let server = Server::start();
     server.deploy("addon-app", "alpha");
-    server.cli(&["addons:create", "postgres", "-a", "alpha"]).ok();
+    server
+        .cli(&["addons:create", "postgres", "-a", "alpha"])
+        .ok();
     server.deploy("addon-app", "beta");
     let alpha_pg = addon_of(&server, "alpha", "postgres");
     let alpha_redis = addon_of(&server, "alpha", "redis");
     assert_eq!(answer(&server, "alpha", "/write?v=shared"), "written");
 
     // beta cannot reach alpha's Redis, by name or by address.
-    let reach = answer(&server, "beta", &format!("/reach?host={alpha_redis}&port=6379"));
+    let reach = answer(
+        &server,
+        "beta",
+        &format!("/reach?host={alpha_redis}&port=6379"),
+    );
     assert!(reach.starts_with("unreachable"), "{reach}");
     let address = docker(&[
         "inspect",
@@ -268,8 +353,14 @@ fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
     let ip = address.ok().split_whitespace().next().unwrap().to_owned();
     let reach = answer(&server, "beta", &format!("/reach?host={ip}&port=6379"));
     assert!(reach.starts_with("unreachable"), "{reach}");
-    assert!(answer(&server, "alpha", &format!("/reach?host={alpha_redis}&port=6379"))
-        .starts_with("reached"));
+    assert!(
+        answer(
+            &server,
+            "alpha",
+            &format!("/reach?host={alpha_redis}&port=6379")
+        )
+        .starts_with("reached")
+    );
 
     // A member of beta alone does not learn that alpha's add-ons exist.
     let member = server.create_member("bob");
@@ -277,17 +368,39 @@ fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
     for attempt in [
         vec!["addons:attach", alpha_pg.as_str(), "-a", "beta"],
         vec!["addons:info", alpha_redis.as_str(), "-a", "beta"],
-        vec!["addons:destroy", alpha_pg.as_str(), "--confirm", "alpha", "-a", "beta"],
+        vec![
+            "addons:destroy",
+            alpha_pg.as_str(),
+            "--confirm",
+            "alpha",
+            "-a",
+            "beta",
+        ],
     ] {
         let refused = server.cli_with_token(&member, &attempt);
-        assert!(refused.fails().contains("not found"), "{attempt:?}: {}", refused.stderr);
+        assert!(
+            refused.fails().contains("not found"),
+            "{attempt:?}: {}",
+            refused.stderr
+        );
     }
 
     let attached = server.cli(&["addons:attach", &alpha_pg, "-a", "beta"]);
-    assert!(attached.ok().contains("DATABASE_URL set"), "{}", attached.stdout);
+    assert!(
+        attached.ok().contains("DATABASE_URL set"),
+        "{}",
+        attached.stdout
+    );
     assert_eq!(answer(&server, "beta", "/read"), "items: shared");
 
-    let refused = server.cli(&["addons:destroy", &alpha_pg, "--confirm", "alpha", "-a", "alpha"]);
+    let refused = server.cli(&[
+        "addons:destroy",
+        &alpha_pg,
+        "--confirm",
+        "alpha",
+        "-a",
+        "alpha",
+    ]);
     assert!(
         refused.fails().contains("still attached to beta"),
         "{}",
@@ -300,14 +413,24 @@ fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
         serde_json::from_str(server.cli(&["releases", "-a", "alpha", "--json"]).ok()).unwrap();
     let with_db = before_destroy[0]["version"].as_i64().unwrap();
     server
-        .cli(&["addons:destroy", &alpha_pg, "--confirm", "alpha", "-a", "alpha"])
+        .cli(&[
+            "addons:destroy",
+            &alpha_pg,
+            "--confirm",
+            "alpha",
+            "-a",
+            "alpha",
+        ])
         .ok();
     let backups: serde_json::Value =
         serde_json::from_str(server.cli(&["pg:backups", "-a", "alpha", "--json"]).ok()).unwrap();
     assert_eq!(backups[0]["trigger"], "destroy", "{backups}");
     assert_eq!(backups[0]["state"], "succeeded", "{backups}");
     assert!(
-        docker(&["volume", "ls", "-q"]).stdout.lines().all(|v| !v.ends_with(&alpha_pg)),
+        docker(&["volume", "ls", "-q"])
+            .stdout
+            .lines()
+            .all(|v| !v.ends_with(&alpha_pg)),
         "its data is gone"
     );
 
@@ -325,7 +448,10 @@ fn a_django_project_migrates_its_postgres_database_in_the_release_phase() {
     let (_repo, pushed) = server.push_new_app("django-postgres", "blog");
     let said = format!("{}{}", pushed.stdout, pushed.stderr);
     assert_eq!(pushed.code, 0, "{said}");
-    assert!(said.contains("Creating postgres-"), "app.json's add-on: {said}");
+    assert!(
+        said.contains("Creating postgres-"),
+        "app.json's add-on: {said}"
+    );
     assert_eq!(answer(&server, "blog", "/"), "django ok users=0");
     let shown = server.cli(&["run", "-a", "blog", "python manage.py showmigrations auth"]);
     assert!(shown.ok().contains("[X] 0001_initial"), "{}", shown.stdout);

@@ -46,7 +46,15 @@ impl Addons {
         create_private_dir(&dir).map_err(io("cannot make the backups directory"))?;
         let host = tool.addon.name.to_string();
         let argv = [
-            "pg_dump", "-Fc", "--no-password", "-h", &host, "-U", "paas", "-d", "paas",
+            "pg_dump",
+            "-Fc",
+            "--no-password",
+            "-h",
+            &host,
+            "-U",
+            "paas",
+            "-d",
+            "paas",
         ];
         let (id_in_engine, mut attached) = self.start_tool(&tool, "backup", &argv).await?;
         let written = async {
@@ -147,8 +155,22 @@ impl Addons {
     pub async fn sql(&self, tool: Tool<'_>, statement: &str) -> Result<String, AddonError> {
         let host = tool.addon.name.to_string();
         let argv = [
-            "psql", "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", &host, "-U",
-            "paas", "-d", "paas", "-c", statement,
+            "psql",
+            "-X",
+            "-A",
+            "-t",
+            "-F",
+            "\t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &host,
+            "-U",
+            "paas",
+            "-d",
+            "paas",
+            "-c",
+            statement,
         ];
         let (id_in_engine, attached) = self.start_tool(&tool, "psql", &argv).await?;
         let Attached { mut input, output } = attached;
@@ -214,7 +236,11 @@ impl Addons {
             return;
         };
         for app in apps.flatten() {
-            for file in std::fs::read_dir(app.path()).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(app.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 if file.path().to_string_lossy().ends_with(".partial") {
                     let _ = std::fs::remove_file(file.path());
                 }
@@ -241,7 +267,11 @@ fn keep_tail(kept: &mut Vec<u8>, bytes: &[u8]) {
 /// `pg_dump exited with 1: <its last stderr lines, on one line>`.
 fn tool_failed(tool: &str, code: i64, stderr: &[u8]) -> AddonError {
     let text = String::from_utf8_lossy(stderr);
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
     AddonError::Tool(format!("{tool} exited with {code}: {tail}"))
 }
@@ -254,10 +284,16 @@ mod tests {
     fn a_tool_failure_keeps_its_last_lines_on_one_line() {
         let mut kept = Vec::new();
         keep_tail(&mut kept, &vec![b'x'; 5000]);
-        keep_tail(&mut kept, b"\npg_dump: error: connection failed\nFATAL: no\n");
+        keep_tail(
+            &mut kept,
+            b"\npg_dump: error: connection failed\nFATAL: no\n",
+        );
         assert_eq!(kept.len(), STDERR_TAIL);
         let e = tool_failed("pg_dump", 1, &kept).to_string();
         assert!(e.starts_with("pg_dump exited with 1: "), "{e}");
-        assert!(e.ends_with("pg_dump: error: connection failed / FATAL: no"), "{e}");
+        assert!(
+            e.ends_with("pg_dump: error: connection failed / FATAL: no"),
+            "{e}"
+        );
     }
 }

@@ -98,14 +98,20 @@ mod tests {
     #[test]
     fn a_postgres_startup_message_is_length_prefixed_protocol_3() {
         let m = hello(AddonKind::Postgres);
-        assert_eq!(u32::from_be_bytes([m[0], m[1], m[2], m[3]]) as usize, m.len());
+        assert_eq!(
+            u32::from_be_bytes([m[0], m[1], m[2], m[3]]) as usize,
+            m.len()
+        );
         assert_eq!(&m[4..8], &[0, 3, 0, 0]);
         assert!(m.ends_with(b"paas\0\0"));
     }
 
     #[test]
     fn postgres_answers_are_read_as_pg_isready_reads_them() {
-        assert_eq!(read_answer(AddonKind::Postgres, b"R\0\0\0\x0c\0\0\0\x0a"), Probe::Up);
+        assert_eq!(
+            read_answer(AddonKind::Postgres, b"R\0\0\0\x0c\0\0\0\x0a"),
+            Probe::Up
+        );
         let starting = b"E\0\0\0\x20SFATAL\0C57P03\0Mthe database system is starting up\0\0";
         assert_eq!(read_answer(AddonKind::Postgres, starting), Probe::Starting);
         let refused = b"E\0\0\0\x20SFATAL\0C28P01\0Mpassword authentication failed\0\0";

@@ -139,7 +139,11 @@ impl Addons {
     }
 
     /// Waits until the add-on answers its protocol; how long that took.
-    pub async fn wait_up(&self, addon: &AddonRow, within: Duration) -> Result<Duration, AddonError> {
+    pub async fn wait_up(
+        &self,
+        addon: &AddonRow,
+        within: Duration,
+    ) -> Result<Duration, AddonError> {
         let started = Instant::now();
         let mut last = "it has not started".to_owned();
         while started.elapsed() < within {
@@ -187,7 +191,10 @@ impl Addons {
                 Probe::Down(reason) => (AddonState::Starting, Some(reason)),
             }
         } else {
-            (AddonState::Crashed, Some(self.crash_reason(&container).await))
+            (
+                AddonState::Crashed,
+                Some(self.crash_reason(&container).await),
+            )
         };
         Ok(AddonStatus {
             state,
@@ -207,7 +214,11 @@ impl Addons {
                 last = Some(line.text);
             }
         }
-        let mut reason = format!("{} (exit {})", container.status, container.exit_code.unwrap_or(-1));
+        let mut reason = format!(
+            "{} (exit {})",
+            container.status,
+            container.exit_code.unwrap_or(-1)
+        );
         if container.oom_killed {
             reason.push_str(", out of memory");
         }
@@ -266,7 +277,9 @@ impl Addons {
         for (addon, apps) in addons {
             match self.docker.addon_container(addon.name.as_str()).await {
                 Ok(Some(_)) => self.follow(addon.name.as_str(), apps.clone()),
-                Ok(None) => tracing::warn!(addon = %addon.name, "an add-on's container is gone; paas addons shows it as missing"),
+                Ok(None) => {
+                    tracing::warn!(addon = %addon.name, "an add-on's container is gone; paas addons shows it as missing")
+                }
                 Err(e) => tracing::warn!(addon = %addon.name, error = %e, "cannot adopt an add-on"),
             }
         }

@@ -19,7 +19,9 @@ pub async fn list(
     actor: Actor,
     Path(app): Path<String>,
 ) -> Result<axum::Json<Vec<AddonInfo>>, ApiError> {
-    Ok(axum::Json(addons::list(&p, &actor, &app_name(&app)?).await?))
+    Ok(axum::Json(
+        addons::list(&p, &actor, &app_name(&app)?).await?,
+    ))
 }
 
 pub async fn create(
@@ -57,7 +59,15 @@ pub async fn destroy(
     Query(q): Query<Destroy>,
 ) -> Result<StatusCode, ApiError> {
     app_name(&app)?;
-    addons::destroy(&p, &actor, &addon, &q.confirm, q.no_backup, &Progress::silent()).await?;
+    addons::destroy(
+        &p,
+        &actor,
+        &addon,
+        &q.confirm,
+        q.no_backup,
+        &Progress::silent(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,7 +106,9 @@ pub async fn backups(
     actor: Actor,
     Path((app, _addon)): Path<(String, String)>,
 ) -> Result<axum::Json<Vec<BackupInfo>>, ApiError> {
-    Ok(axum::Json(backups::list(&p, &actor, &app_name(&app)?).await?))
+    Ok(axum::Json(
+        backups::list(&p, &actor, &app_name(&app)?).await?,
+    ))
 }
 
 pub async fn capture(
@@ -117,9 +129,12 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let name = app_name(&app)?;
     let (backup, path) = backups::file(&p, &actor, &name, backup_id(&id)?).await?;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the backup: {e}")))?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the backup: {e}"),
+        )
+    })?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut response = (
         [
@@ -194,8 +209,9 @@ fn backup_id(raw: &str) -> Result<Option<i64>, ApiError> {
     if raw == "latest" {
         return Ok(None);
     }
-    raw.trim_start_matches('b')
-        .parse()
-        .map(Some)
-        .map_err(|_| ApiError::bad_request(format!("invalid backup \"{raw}\": write it as b003 (see paas pg:backups)")))
+    raw.trim_start_matches('b').parse().map(Some).map_err(|_| {
+        ApiError::bad_request(format!(
+            "invalid backup \"{raw}\": write it as b003 (see paas pg:backups)"
+        ))
+    })
 }

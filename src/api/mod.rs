@@ -53,10 +53,7 @@ pub fn routes() -> Router<Platform> {
         .route("/owner", put(access::transfer))
         .route("/events", get(events::of_app))
         .route("/addons", get(addons::list).post(addons::create))
-        .route(
-            "/addons/{addon}",
-            get(addons::info).delete(addons::destroy),
-        )
+        .route("/addons/{addon}", get(addons::info).delete(addons::destroy))
         .route(
             "/addons/{addon}/attachments",
             post(addons::attach).delete(addons::detach),
@@ -68,7 +65,10 @@ pub fn routes() -> Router<Platform> {
         )
         .route("/addons/{addon}/backups/schedule", put(addons::schedule))
         .route("/addons/{addon}/backups/{id}", get(addons::download))
-        .route("/addons/{addon}/backups/{id}/restore", post(addons::restore))
+        .route(
+            "/addons/{addon}/backups/{id}/restore",
+            post(addons::restore),
+        )
         .route("/addons/{addon}/pg", get(pg::info))
         .route("/addons/{addon}/pg/ps", get(pg::processes))
         .route("/addons/{addon}/pg/ps/{pid}", delete(pg::kill));

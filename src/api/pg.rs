@@ -20,7 +20,9 @@ pub async fn info(
     Path((app, addon)): Path<(String, String)>,
 ) -> Result<axum::Json<PgInfo>, ApiError> {
     let name = app_name(&app)?;
-    Ok(axum::Json(pg::info(&p, &actor, &name, named(&addon)).await?))
+    Ok(axum::Json(
+        pg::info(&p, &actor, &name, named(&addon)).await?,
+    ))
 }
 
 pub async fn processes(

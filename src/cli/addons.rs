@@ -70,7 +70,10 @@ pub async fn run(ctx: &Ctx, command: AddonsCommand) -> Result<()> {
 
 async fn list(ctx: &Ctx) -> Result<()> {
     let app = ctx.app()?;
-    let addons: Vec<AddonInfo> = ctx.client.get(&format!("{}/addons", app_path(&app))).await?;
+    let addons: Vec<AddonInfo> = ctx
+        .client
+        .get(&format!("{}/addons", app_path(&app)))
+        .await?;
     if ctx.json {
         return output::json(&addons);
     }
@@ -147,9 +150,15 @@ async fn info(ctx: &Ctx, addon: &str) -> Result<()> {
         ("App", a.app.clone()),
         ("Attached", attachments.join(", ")),
         ("Memory", format!("{} MB", a.memory_mb)),
-        ("Data size", a.bytes.map(size).unwrap_or_else(|| "-".to_owned())),
+        (
+            "Data size",
+            a.bytes.map(size).unwrap_or_else(|| "-".to_owned()),
+        ),
         ("Created", a.created_at.clone()),
-        ("Started", a.started_at.clone().unwrap_or_else(|| "-".to_owned())),
+        (
+            "Started",
+            a.started_at.clone().unwrap_or_else(|| "-".to_owned()),
+        ),
         ("Restarts", a.restarts.to_string()),
         (
             "Backups",

@@ -89,14 +89,19 @@ async fn list(ctx: &Ctx) -> Result<()> {
             vec![
                 format!("b{:03}", b.id),
                 b.created_at,
-                b.size.map(|s| format!("{s} B")).unwrap_or_else(|| "-".to_owned()),
+                b.size
+                    .map(|s| format!("{s} B"))
+                    .unwrap_or_else(|| "-".to_owned()),
                 b.trigger,
                 b.addon,
                 state,
             ]
         })
         .collect();
-    output::table(&["ID", "CREATED", "SIZE", "TRIGGER", "ADD-ON", "STATE"], &rows);
+    output::table(
+        &["ID", "CREATED", "SIZE", "TRIGGER", "ADD-ON", "STATE"],
+        &rows,
+    );
     Ok(())
 }
 

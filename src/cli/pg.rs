@@ -13,13 +13,13 @@ use super::{Ctx, app_path, output};
 pub enum PgCommand {
     /// The app's Postgres: version, size, connections, tables
     #[command(name = "pg:info")]
-    PgInfo { addon: Option<String> },
+    Info { addon: Option<String> },
     /// Queries running now on the app's Postgres
     #[command(name = "pg:ps")]
-    PgPs { addon: Option<String> },
+    Ps { addon: Option<String> },
     /// End a connection (its query) by pid, from pg:ps
     #[command(name = "pg:kill")]
-    PgKill {
+    Kill {
         pid: String,
         #[arg(long)]
         addon: Option<String>,
@@ -33,7 +33,7 @@ fn base(app: &str, addon: Option<&str>) -> String {
 pub async fn run(ctx: &Ctx, command: PgCommand) -> Result<()> {
     let app = ctx.app()?;
     match command {
-        PgCommand::PgInfo { addon } => {
+        PgCommand::Info { addon } => {
             let info: PgInfo = ctx.client.get(&base(&app, addon.as_deref())).await?;
             if ctx.json {
                 return output::json(&info);
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, command: PgCommand) -> Result<()> {
             output::key_values(fields.iter().map(|(k, v)| (*k, v.as_str())));
             Ok(())
         }
-        PgCommand::PgPs { addon } => {
+        PgCommand::Ps { addon } => {
             let running: Vec<PgProcess> = ctx
                 .client
                 .get(&format!("{}/ps", base(&app, addon.as_deref())))
@@ -73,7 +73,7 @@ pub async fn run(ctx: &Ctx, command: PgCommand) -> Result<()> {
             output::table(&["PID", "STATE", "RUNNING", "QUERY"], &rows);
             Ok(())
         }
-        PgCommand::PgKill { pid, addon } => {
+        PgCommand::Kill { pid, addon } => {
             output::begin(&format!("Ending connection {pid}"));
             ctx.client
                 .call::<()>(

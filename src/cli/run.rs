@@ -75,12 +75,7 @@ async fn start_detached(ctx: &Ctx, app: &str, command: String) -> Result<i32> {
     }
 }
 
-async fn attach(
-    ctx: &Ctx,
-    app: &str,
-    command: String,
-    addon: Option<AddonClient>,
-) -> Result<i32> {
+async fn attach(ctx: &Ctx, app: &str, command: String, addon: Option<AddonClient>) -> Result<i32> {
     // A terminal on both ends gets a terminal in the process (for `paas run bash`);
     // otherwise stdin and stdout are plain pipes, and stderr stays apart.
     let terminal = (std::io::stdin().is_terminal() && std::io::stdout().is_terminal())

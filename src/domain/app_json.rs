@@ -103,7 +103,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parsed.addons[0].parts(), ("heroku-postgresql", None));
-        assert_eq!(parsed.addons[1].parts(), ("heroku-redis:mini", Some("CACHE")));
+        assert_eq!(
+            parsed.addons[1].parts(),
+            ("heroku-redis:mini", Some("CACHE"))
+        );
         assert!(AppJson::parse(r#"{"addons":[3]}"#).is_err());
     }
 }

@@ -54,7 +54,10 @@ pub async fn create(
         .write(move |tx| {
             let name = loop {
                 let name = AddonName::generate(kind, |words| {
-                    (rand::random::<u32>() as usize % words, rand::random::<u16>())
+                    (
+                        rand::random::<u32>() as usize % words,
+                        rand::random::<u16>(),
+                    )
                 });
                 if tx.addon(&name)?.is_none() {
                     break name;
@@ -151,9 +154,7 @@ pub async fn attach(
             Ok::<_, OpsError>(app)
         })
         .await?;
-    p.addons
-        .attach_app(&addon.name, app.name.as_str())
-        .await?;
+    p.addons.attach_app(&addon.name, app.name.as_str()).await?;
     let release = attach_and_release(p, actor, &app, &addon, &attach_as, progress).await?;
     Ok(AddonChanged {
         addon: info(p, &addon).await?,
@@ -312,7 +313,11 @@ pub async fn restart(p: &Platform, actor: &Actor, addon_name: &str) -> Result<Ad
 
 /// The add-on `name` as `actor` may see it: through one of the apps it is attached to.
 pub(crate) async fn find(p: &Platform, actor: &Actor, name: &str) -> Result<AddonRow, OpsError> {
-    let not_found = || OpsError::NotFound(format!("add-on \"{name}\" not found; see paas addons -a APP"));
+    let not_found = || {
+        OpsError::NotFound(format!(
+            "add-on \"{name}\" not found; see paas addons -a APP"
+        ))
+    };
     let Ok(parsed) = AddonName::parse(name) else {
         return Err(not_found());
     };
@@ -367,12 +372,22 @@ pub(crate) async fn of_app(
                 None => attached
                     .iter()
                     .find(|a| a.name == kind.default_attachment())
-                    .or(if attached.len() == 1 { attached.first() } else { None }),
+                    .or(if attached.len() == 1 {
+                        attached.first()
+                    } else {
+                        None
+                    }),
             };
             let Some(chosen) = chosen else {
                 return Err(OpsError::NotFound(match attached.is_empty() {
-                    true => format!("{} has no {kind} add-on; create one with paas addons:create {kind} -a {}", app.name, app.name),
-                    false => format!("{} has several {kind} add-ons; name one (e.g. {})", app.name, attached[0].addon_name),
+                    true => format!(
+                        "{} has no {kind} add-on; create one with paas addons:create {kind} -a {}",
+                        app.name, app.name
+                    ),
+                    false => format!(
+                        "{} has several {kind} add-ons; name one (e.g. {})",
+                        app.name, attached[0].addon_name
+                    ),
                 }));
             };
             let addon = db.addon(&chosen.addon_name)?.ok_or_else(|| {
@@ -396,7 +411,10 @@ fn check_attachable(db: &Db<'_>, app: &AppRow, name: &AttachmentName) -> Result<
         )));
     }
     let key = name.config_key();
-    let config = db.latest_config(app.id)?.map(|c| c.vars).unwrap_or_default();
+    let config = db
+        .latest_config(app.id)?
+        .map(|c| c.vars)
+        .unwrap_or_default();
     if config.contains_key(&key) {
         return Err(OpsError::Conflict(format!(
             "{key} is already set on {}; unset it first (paas config:unset {key} -a {}) or attach as another name with --as",
@@ -423,9 +441,10 @@ async fn attach_and_release(
             check_attachable(tx, &app_in, &as_in)?;
             tx.insert_attachment(addon_in.id, app_in.id, &as_in)?;
             let mut change = ConfigChange::default();
-            change
-                .set
-                .insert(ConfigKey::parse(&as_in.config_key())?, Addons::url(&addon_in));
+            change.set.insert(
+                ConfigKey::parse(&as_in.config_key())?,
+                Addons::url(&addon_in),
+            );
             let release = release_config(
                 tx,
                 &actor_in,
@@ -498,7 +517,10 @@ fn release_config(
     change: &ConfigChange,
     description: &str,
 ) -> Result<ReleaseRow, OpsError> {
-    let current = tx.latest_config(app.id)?.map(|c| c.vars).unwrap_or_default();
+    let current = tx
+        .latest_config(app.id)?
+        .map(|c| c.vars)
+        .unwrap_or_default();
     let vars = change.apply(&current)?;
     let config = tx.insert_config_version(app.id, &vars)?;
     Ok(releases::insert_on_current_build(
@@ -515,10 +537,7 @@ fn release_config(
 /// Its row and its live state, as the API shows them.
 pub(crate) async fn info(p: &Platform, addon: &AddonRow) -> Result<AddonInfo, OpsError> {
     let id = addon.id;
-    let attachments = p
-        .store
-        .read(move |db| db.attachments_of_addon(id))
-        .await?;
+    let attachments = p.store.read(move |db| db.attachments_of_addon(id)).await?;
     let status = p.addons.status(addon).await?;
     Ok(to_info(addon, &attachments, &status))
 }
@@ -580,7 +599,9 @@ pub(crate) async fn release_for_destroy(p: &Platform, app: &AppRow) -> Result<()
         .iter()
         .filter(|a| !owned.iter().any(|o| o.id == a.addon_id))
     {
-        p.addons.detach_app(&a.addon_name, app.name.as_str()).await?;
+        p.addons
+            .detach_app(&a.addon_name, app.name.as_str())
+            .await?;
     }
     for addon in &owned {
         p.addons.remove(&addon.name).await?;

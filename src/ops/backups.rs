@@ -160,10 +160,7 @@ pub async fn restore(
         .addon_image(addon.kind, progress)
         .await
         .map_err(|e| OpsError::Build(e.to_string()))?;
-    progress.step(format!(
-        "Restoring b{:03} into {}",
-        backup.id, addon.name
-    ));
+    progress.step(format!("Restoring b{:03} into {}", backup.id, addon.name));
     let started = std::time::Instant::now();
     let tool = Tool {
         addon: &addon,

@@ -4,8 +4,8 @@
 
 pub mod access;
 pub mod addons;
-pub mod backups;
 pub mod apps;
+pub mod backups;
 pub mod bootstrap;
 pub mod builds;
 pub mod certs;

@@ -95,8 +95,11 @@ pub async fn kill(
             addon.name
         )));
     }
-    let (actor_name, app_text, addon_name) =
-        (actor.name().to_owned(), app.name.to_string(), addon.name.to_string());
+    let (actor_name, app_text, addon_name) = (
+        actor.name().to_owned(),
+        app.name.to_string(),
+        addon.name.to_string(),
+    );
     p.store
         .write(move |tx| {
             tx.insert_event(NewEvent {

@@ -229,7 +229,10 @@ async fn provision_addons(
     let (deployed, attached) = p
         .store
         .read(move |db| {
-            let deployed = db.latest_live_release(app_id)?.and_then(|r| r.build_id).is_some();
+            let deployed = db
+                .latest_live_release(app_id)?
+                .and_then(|r| r.build_id)
+                .is_some();
             Ok::<_, OpsError>((deployed, db.attachments_of_app(app_id)?))
         })
         .await?;

@@ -44,8 +44,7 @@ pub async fn attach_addon(
     terminal: Option<TermSize>,
 ) -> Result<RunSession, OpsError> {
     let kind = AddonKind::parse(&client.kind)?;
-    let (app, addon) =
-        super::addons::of_app(p, actor, name, kind, client.name.as_deref()).await?;
+    let (app, addon) = super::addons::of_app(p, actor, name, kind, client.name.as_deref()).await?;
     let image = p
         .builder
         .addon_image(kind, &super::Progress::silent())

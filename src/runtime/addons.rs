@@ -131,7 +131,9 @@ impl Docker {
             host_config: Some(host_config),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(
-                    [(first, endpoint_with_alias(spec.name))].into_iter().collect(),
+                    [(first, endpoint_with_alias(spec.name))]
+                        .into_iter()
+                        .collect(),
                 ),
             }),
             ..Default::default()
@@ -194,7 +196,10 @@ impl Docker {
         }
     }
 
-    pub async fn addon_container(&self, addon: &str) -> Result<Option<AddonContainer>, RuntimeError> {
+    pub async fn addon_container(
+        &self,
+        addon: &str,
+    ) -> Result<Option<AddonContainer>, RuntimeError> {
         match self
             .api
             .inspect_container(
@@ -262,7 +267,11 @@ impl Docker {
 
     /// Bytes the add-on's data takes on disk (its volume), if the volume is on this host.
     pub async fn addon_volume_bytes(&self, addon: &str) -> Result<Option<u64>, RuntimeError> {
-        let volume = match self.api.inspect_volume(&self.addon_volume_name(addon)).await {
+        let volume = match self
+            .api
+            .inspect_volume(&self.addon_volume_name(addon))
+            .await
+        {
             Ok(volume) => volume,
             Err(e) if RuntimeError::is_not_found(&e) => return Ok(None),
             Err(e) => return Err(self.fail()(e)),

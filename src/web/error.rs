@@ -59,7 +59,9 @@ impl IntoResponse for WebError {
                 OpsError::Conflict(_) => StatusCode::CONFLICT,
                 OpsError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
                 OpsError::Deploy(_) | OpsError::DeployFailed(_) => StatusCode::BAD_GATEWAY,
-                OpsError::Store(_) | OpsError::Internal(_) | OpsError::Addon(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                OpsError::Store(_) | OpsError::Internal(_) | OpsError::Addon(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             },
         };
         let message = public_message(&self.to_string(), status);

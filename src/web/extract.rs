@@ -158,7 +158,9 @@ impl Ctx {
             Err(e @ OpsError::AppNotFound(_)) => Err(WebError::Ops(e)),
             Err(e) => {
                 let status = match e {
-                    OpsError::Store(_) | OpsError::Internal(_) | OpsError::Addon(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    OpsError::Store(_) | OpsError::Internal(_) | OpsError::Addon(_) => {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
                     _ => StatusCode::OK,
                 };
                 Ok(self.redirect(back, Flash::error(public_message(&e.to_string(), status))))
