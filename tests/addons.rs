@@ -281,6 +281,19 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         listing.stdout
     );
 
+    // A dump file of one's own restores too (uploaded, not kept).
+    piped(&server, &["pg:psql", "-a", "books"], "DROP TABLE items;\n");
+    let uploaded = server.cli(&[
+        "pg:backups:restore",
+        file.to_str().unwrap(),
+        "-a",
+        "books",
+        "--confirm",
+        "books",
+    ]);
+    assert!(uploaded.ok().contains("done"), "{}", uploaded.stdout);
+    assert_eq!(answer(&server, "books", "/read"), "items: one");
+
     // Another app's backups are not this app's to restore.
     server.cli(&["apps:create", "other"]).ok();
     server
@@ -455,4 +468,152 @@ fn a_django_project_migrates_its_postgres_database_in_the_release_phase() {
     assert_eq!(answer(&server, "blog", "/"), "django ok users=0");
     let shown = server.cli(&["run", "-a", "blog", "python manage.py showmigrations auth"]);
     assert!(shown.ok().contains("[X] 0001_initial"), "{}", shown.stdout);
+}
+
+/// Pipes `input` into `paas ARGS` (pg:psql, redis:cli): its stdout.
+fn piped(server: &Server, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = server
+        .command(common::paas_bin())
+        .args(args)
+        .env("PAAS_TOKEN", common::ADMIN_TOKEN)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("paas runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn clients_and_pg_commands_work_and_a_backup_cut_by_kill_9_is_failed_on_restart() {
+    let mut server = Server::start();
+    server.cli(&["apps:create", "data"]).ok();
+    server
+        .cli(&["addons:create", "postgres", "-a", "data"])
+        .ok();
+    server.cli(&["addons:create", "redis", "-a", "data"]).ok();
+    assert!(piped(&server, &["redis:cli", "-a", "data"], "PING\n").contains("PONG"));
+
+    // About 150 MB of rows: pg_dump takes a few seconds, long enough to be cut.
+    let made = piped(
+        &server,
+        &["pg:psql", "-a", "data"],
+        "CREATE TABLE big AS SELECT g, md5(g::text) || repeat('x', 100) AS pad FROM generate_series(1, 1000000) g;\n",
+    );
+    assert!(made.contains("SELECT 1000000"), "{made}");
+    let info = server.cli(&["pg:info", "-a", "data", "--json"]);
+    let info: serde_json::Value = serde_json::from_str(info.ok()).unwrap();
+    assert_eq!(info["tables"], 1, "{info}");
+    assert!(
+        info["database_bytes"].as_i64().unwrap() > 100_000_000,
+        "{info}"
+    );
+
+    // A query that runs shows in pg:ps, and pg:kill ends it.
+    let sleeper = server
+        .command(common::paas_bin())
+        .args(["pg:psql", "-a", "data"])
+        .env("PAAS_TOKEN", common::ADMIN_TOKEN)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"SELECT pg_sleep(600);\n")?;
+            Ok(child)
+        })
+        .unwrap();
+    let mut pid = String::new();
+    eventually(
+        "the sleeping query in pg:ps",
+        Duration::from_secs(30),
+        || {
+            let ps = server.cli(&["pg:ps", "-a", "data", "--json"]);
+            let running: serde_json::Value = serde_json::from_str(&ps.stdout).unwrap_or_default();
+            let found = running.as_array().and_then(|all| {
+                all.iter()
+                    .find(|q| q["query"].as_str().is_some_and(|t| t.contains("pg_sleep")))
+                    .map(|q| q["pid"].to_string())
+            });
+            pid = found.unwrap_or_default();
+            !pid.is_empty()
+        },
+    );
+    server.cli(&["pg:kill", &pid, "-a", "data"]).ok();
+    let ended = sleeper.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&ended.stderr).contains("terminat"),
+        "{ended:?}"
+    );
+    let bad_pid = server.cli(&["pg:kill", "1; DROP TABLE big", "-a", "data"]);
+    assert!(
+        bad_pid.fails().contains("invalid pid"),
+        "{}",
+        bad_pid.stderr
+    );
+
+    let capture = server
+        .command(common::paas_bin())
+        .args(["pg:backups:capture", "-a", "data"])
+        .env("PAAS_TOKEN", common::ADMIN_TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = server.data_dir.path().join("backups/data");
+    eventually("the backup being written", Duration::from_secs(30), || {
+        std::fs::read_dir(&partial)
+            .map(|mut files| {
+                files.any(|f| f.is_ok_and(|f| f.path().to_string_lossy().ends_with(".partial")))
+            })
+            .unwrap_or(false)
+    });
+    server.kill9();
+    let _ = { capture }.wait();
+    let server = server.restart();
+    let backups: serde_json::Value =
+        serde_json::from_str(server.cli(&["pg:backups", "-a", "data", "--json"]).ok()).unwrap();
+    assert_eq!(backups[0]["state"], "failed", "{backups}");
+    assert!(
+        backups[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("server stopped"),
+        "{backups}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&partial).unwrap().flatten().collect();
+    assert!(
+        leftovers.is_empty(),
+        "half-written files are removed: {leftovers:?}"
+    );
+    let counted = piped(
+        &server,
+        &["pg:psql", "-a", "data"],
+        "SELECT count(*) FROM big;\n",
+    );
+    assert!(
+        counted.contains("1000000"),
+        "the database is intact: {counted}"
+    );
+    // The next capture works.
+    server.cli(&["pg:backups:capture", "-a", "data"]).ok();
 }

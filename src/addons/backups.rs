@@ -230,6 +230,49 @@ impl Addons {
         Ok(code?)
     }
 
+    /// Writes an uploaded dump (`pg:backups:restore FILE`) to a private file under the
+    /// app's backups directory, for `restore`; the caller removes it after.
+    pub async fn receive<S, E>(&self, app: &str, mut body: S) -> Result<PathBuf, AddonError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let dir = self.backups_dir.join(app);
+        let io = |what: &'static str| {
+            move |source| AddonError::Io {
+                what: what.to_owned(),
+                source,
+            }
+        };
+        create_private_dir(&dir).map_err(io("cannot make the backups directory"))?;
+        let path = dir.join(format!(
+            "upload-{}.dump.partial",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
+        let received = async {
+            let mut file = tokio::fs::File::create(&path)
+                .await
+                .map_err(io("cannot store the uploaded dump"))?;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| {
+                    AddonError::Tool(format!("the upload broke off ({e}); send the file again"))
+                })?;
+                file.write_all(&chunk).await.map_err(io(
+                    "storing the uploaded dump failed (is the disk full? free space under the data dir)",
+                ))?;
+            }
+            file.sync_all().await.map_err(io("cannot store the uploaded dump"))
+        }
+        .await;
+        match received {
+            Ok(()) => Ok(path),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Removes the files of backups a dead server left half written.
     pub fn remove_partial_backups(&self) {
         let Ok(apps) = std::fs::read_dir(&self.backups_dir) else {

@@ -188,6 +188,29 @@ pub async fn restore(
     Ok(axum::Json(restored))
 }
 
+/// The body is a dump (`pg_dump -Fc`), streamed to disk, restored, then removed.
+pub async fn restore_upload(
+    State(p): State<Platform>,
+    actor: Actor,
+    Path((app, addon)): Path<(String, String)>,
+    Query(q): Query<Restore>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let name = app_name(&app)?;
+    let stream = body.into_data_stream();
+    backups::restore_upload(
+        &p,
+        &actor,
+        &name,
+        named(&addon),
+        &q.confirm,
+        stream,
+        &Progress::silent(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn schedule(
     State(p): State<Platform>,
     actor: Actor,

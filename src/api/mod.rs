@@ -64,6 +64,10 @@ pub fn routes() -> Router<Platform> {
             get(addons::backups).post(addons::capture),
         )
         .route("/addons/{addon}/backups/schedule", put(addons::schedule))
+        .route(
+            "/addons/{addon}/backups/upload",
+            post(addons::restore_upload),
+        )
         .route("/addons/{addon}/backups/{id}", get(addons::download))
         .route(
             "/addons/{addon}/backups/{id}/restore",

@@ -33,10 +33,11 @@ pub enum BackupsCommand {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
-    /// Restore a backup into the live database; the app keeps its DATABASE_URL
+    /// Restore a backup (or a pg_dump -Fc file of yours) into the live database; the app
+    /// keeps its DATABASE_URL
     #[command(name = "pg:backups:restore")]
     Restore {
-        /// b003 [default: the newest good backup]
+        /// b003, or a dump file's path [default: the newest good backup]
         id: Option<String>,
         /// The add-on (or attachment name) to restore into [default: DATABASE]
         #[arg(long)]
@@ -174,6 +175,27 @@ async fn restore(
     let Some(confirm) = confirm else {
         bail!("a restore replaces the data of {app}'s database; confirm with --confirm {app}");
     };
+    if let Some(file) = id
+        .as_deref()
+        .map(std::path::Path::new)
+        .filter(|p| p.is_file())
+    {
+        output::begin(&format!("Restoring {} into {app}", file.display()));
+        let started = std::time::Instant::now();
+        let opened = tokio::fs::File::open(file)
+            .await
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(opened));
+        ctx.client
+            .upload(
+                &format!("{}/upload?confirm={confirm}", base(&app, addon.as_deref())),
+                body,
+            )
+            .await
+            .inspect_err(|_| println!("failed"))?;
+        println!("done in {:.1}s", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let id = id.unwrap_or_else(|| "latest".to_owned());
     output::begin(&format!("Restoring {id} into {app}"));
     let started = std::time::Instant::now();

@@ -93,6 +93,23 @@ impl Client {
         Err(self.refusal(response).await)
     }
 
+    /// POSTs `body` (a file's bytes, streamed) to `path`.
+    pub async fn upload(&self, path: &str, body: reqwest::Body) -> Result<reqwest::Response> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.refusal(response).await)
+    }
+
     /// Opens a WebSocket on `path` and returns the upgraded connection; the caller frames
     /// it (the server is ours, so its `Sec-WebSocket-Accept` is not checked).
     pub async fn websocket(&self, path: &str) -> Result<reqwest::Upgraded> {

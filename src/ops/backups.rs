@@ -197,6 +197,64 @@ pub async fn restore(
     Ok(to_info(backup))
 }
 
+/// `paas pg:backups:restore FILE --confirm APP`: a dump the caller uploads, restored into
+/// the app's Postgres add-on; the file is not kept.
+#[allow(clippy::too_many_arguments)]
+pub async fn restore_upload<S, E>(
+    p: &Platform,
+    actor: &Actor,
+    app_name: &AppName,
+    addon: Option<&str>,
+    confirm: &str,
+    body: S,
+    progress: &Progress,
+) -> Result<(), OpsError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    if confirm != app_name.as_str() {
+        return Err(OpsError::Invalid(Invalid::new(format!(
+            "a restore replaces the data of {app_name}'s database; confirm with --confirm {app_name}"
+        ))));
+    }
+    let (app, addon) = of_app(p, actor, app_name, AddonKind::Postgres, addon).await?;
+    let image = p
+        .builder
+        .addon_image(addon.kind, progress)
+        .await
+        .map_err(|e| OpsError::Build(e.to_string()))?;
+    let path = p.addons.receive(app.name.as_str(), body).await?;
+    let tool = Tool {
+        addon: &addon,
+        app: app.name.as_str(),
+        image: &image,
+    };
+    let restored = p.addons.restore(tool, &path).await;
+    let _ = tokio::fs::remove_file(&path).await;
+    let (actor_name, app_text, addon_name, ok) = (
+        actor.name().to_owned(),
+        app.name.to_string(),
+        addon.name.to_string(),
+        restored.is_ok(),
+    );
+    p.store
+        .write(move |tx| {
+            tx.insert_event(NewEvent {
+                actor: &actor_name,
+                app_name: Some(&app_text),
+                action: "backup.restore",
+                detail: &if ok {
+                    format!("restored an uploaded dump into {addon_name}")
+                } else {
+                    format!("restoring an uploaded dump into {addon_name} failed")
+                },
+            })
+        })
+        .await?;
+    Ok(restored?)
+}
+
 /// `paas pg:backups:schedule --at HH:MM` (UTC), or `None` to stop scheduled backups.
 pub async fn schedule(
     p: &Platform,
