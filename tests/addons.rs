@@ -180,6 +180,20 @@ fn bad_addon_requests_are_refused_with_what_to_do_and_change_nothing() {
         "{}",
         no_backup.stderr
     );
+
+    // Destroying the app takes its add-ons, their containers and data with it.
+    let redis = addon_of(&server, "plain", "redis");
+    let container = format!("paas-{}-addon-{redis}", server.instance());
+    server
+        .cli(&["apps:destroy", "plain", "--confirm", "plain"])
+        .ok();
+    assert_ne!(
+        docker(&["inspect", &container]).code,
+        0,
+        "its container is gone"
+    );
+    let volumes = docker(&["volume", "ls", "-q"]);
+    assert!(!volumes.stdout.contains(&container), "its volume is gone");
 }
 
 #[test]

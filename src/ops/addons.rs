@@ -355,6 +355,19 @@ pub(crate) async fn of_app(
     {
         let addon = find(p, actor, name).await?;
         let app = super::apps::find(p, actor, app_name).await?;
+        let (addon_id, app_id) = (addon.id, app.id);
+        let attached = p
+            .store
+            .read(move |db| db.attachments_of_addon(addon_id))
+            .await?
+            .iter()
+            .any(|a| a.app_id == app_id);
+        if !attached {
+            return Err(OpsError::NotFound(format!(
+                "{} is not attached to {}; see paas addons -a {}",
+                addon.name, app.name, app.name
+            )));
+        }
         return Ok((app, addon));
     }
     let wanted = named.map(AttachmentName::parse).transpose()?;

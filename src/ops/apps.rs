@@ -241,6 +241,12 @@ pub async fn destroy(
             Ok::<_, OpsError>(())
         })
         .await?;
+    let backups = p.addons.backups_dir().join(app.name.as_str());
+    if let Err(e) = tokio::fs::remove_dir_all(&backups).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(app = %app.name, error = %e, "the backups of a destroyed app could not be removed");
+    }
     p.repos.remove(&app.name).await.map_err(|e| {
         OpsError::Internal(format!(
             "app destroyed but its files could not be removed: {e}"
