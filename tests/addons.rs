@@ -630,4 +630,31 @@ fn clients_and_pg_commands_work_and_a_backup_cut_by_kill_9_is_failed_on_restart(
     );
     // The next capture works.
     server.cli(&["pg:backups:capture", "-a", "data"]).ok();
+
+    // A full disk fails the backup with what to do, and keeps the good one.
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&partial)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "a small tmpfs for the backups (the tests run as root)"
+    );
+    let full = server.cli(&["pg:backups:capture", "-a", "data"]);
+    let _ = std::process::Command::new("umount").arg(&partial).status();
+    assert!(
+        full.fails().contains("is the disk full?"),
+        "{}",
+        full.stderr
+    );
+    let backups: serde_json::Value =
+        serde_json::from_str(server.cli(&["pg:backups", "-a", "data", "--json"]).ok()).unwrap();
+    assert_eq!(backups[0]["state"], "failed", "{backups}");
+    assert_eq!(backups[1]["state"], "succeeded", "{backups}");
+    let good = server.cli(&["pg:backups:download", "-a", "data", "-o", "-"]);
+    assert!(
+        good.ok().starts_with("PGDMP"),
+        "the good backup is still there"
+    );
 }

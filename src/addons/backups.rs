@@ -80,7 +80,15 @@ impl Addons {
             Ok::<_, AddonError>((size, hex::encode(hash.finalize()), stderr))
         }
         .await;
-        let code = self.finish_tool(&id_in_engine).await;
+        drop(attached);
+        let code = match &written {
+            Ok(_) => self.finish_tool(&id_in_engine).await,
+            // pg_dump would block on a full pipe nobody reads: stop it.
+            Err(_) => {
+                let _ = self.docker.remove_container(&id_in_engine).await;
+                Ok(-1)
+            }
+        };
         let outcome = written.and_then(|(size, sha, stderr)| match code {
             Ok(0) => Ok((size, sha)),
             Ok(code) => Err(tool_failed("pg_dump", code, &stderr)),

@@ -26,6 +26,19 @@ pub async fn create(
     request: CreateAddon,
     progress: &Progress,
 ) -> Result<AddonChanged, OpsError> {
+    let (p, actor, app_name, progress) =
+        (p.clone(), actor.clone(), app_name.clone(), progress.clone());
+    super::carried_out(async move { create_here(&p, &actor, &app_name, request, &progress).await })
+        .await
+}
+
+async fn create_here(
+    p: &Platform,
+    actor: &Actor,
+    app_name: &AppName,
+    request: CreateAddon,
+    progress: &Progress,
+) -> Result<AddonChanged, OpsError> {
     let kind = AddonKind::parse(&request.kind)?;
     let attach_as = match &request.attach_as {
         Some(raw) => AttachmentName::parse(raw)?,

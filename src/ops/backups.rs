@@ -29,7 +29,11 @@ pub async fn capture(
     let (app, addon) = of_app(p, actor, app_name, AddonKind::Postgres, addon).await?;
     progress.step(format!("Capturing a backup of {}", addon.name));
     let started = std::time::Instant::now();
-    let backup = capture_for(p, actor.name(), &app, &addon, "manual").await?;
+    let (owned, actor_name) = (p.clone(), actor.name().to_owned());
+    let backup = super::carried_out(async move {
+        capture_for(&owned, &actor_name, &app, &addon, "manual").await
+    })
+    .await?;
     progress.detail(format!(
         "b{:03}: {} bytes in {:.1}s",
         backup.id,
@@ -162,12 +166,16 @@ pub async fn restore(
         .map_err(|e| OpsError::Build(e.to_string()))?;
     progress.step(format!("Restoring b{:03} into {}", backup.id, addon.name));
     let started = std::time::Instant::now();
-    let tool = Tool {
-        addon: &addon,
-        app: app.name.as_str(),
-        image: &image,
-    };
-    let restored = p.addons.restore(tool, &path).await;
+    let (owned, app_in, addon_in) = (p.clone(), app.clone(), addon.clone());
+    let restored = super::carried_out(async move {
+        let tool = Tool {
+            addon: &addon_in,
+            app: app_in.name.as_str(),
+            image: &image,
+        };
+        Ok(owned.addons.restore(tool, &path).await)
+    })
+    .await?;
     let (actor_name, app_text, addon_name, backup_id) = (
         actor.name().to_owned(),
         app.name.to_string(),
@@ -225,13 +233,18 @@ where
         .await
         .map_err(|e| OpsError::Build(e.to_string()))?;
     let path = p.addons.receive(app.name.as_str(), body).await?;
-    let tool = Tool {
-        addon: &addon,
-        app: app.name.as_str(),
-        image: &image,
-    };
-    let restored = p.addons.restore(tool, &path).await;
-    let _ = tokio::fs::remove_file(&path).await;
+    let (owned, app_in, addon_in) = (p.clone(), app.clone(), addon.clone());
+    let restored = super::carried_out(async move {
+        let tool = Tool {
+            addon: &addon_in,
+            app: app_in.name.as_str(),
+            image: &image,
+        };
+        let restored = owned.addons.restore(tool, &path).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        Ok(restored)
+    })
+    .await?;
     let (actor_name, app_text, addon_name, ok) = (
         actor.name().to_owned(),
         app.name.to_string(),

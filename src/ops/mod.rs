@@ -109,6 +109,18 @@ pub enum OpsError {
     Internal(String),
 }
 
+/// Runs `work` on its own task and waits for it: a caller that goes away (a closed
+/// connection drops the handler) does not stop it half way.
+pub(crate) async fn carried_out<T, F>(work: F) -> Result<T, OpsError>
+where
+    F: std::future::Future<Output = Result<T, OpsError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| OpsError::Internal(format!("the task stopped: {e}")))?
+}
+
 /// The app `name` as `actor` may see it; an app they cannot see does not exist for them.
 pub(crate) fn visible_app(db: &Db<'_>, actor: &Actor, name: &AppName) -> Result<AppRow, OpsError> {
     db.app_for(name, &actor.0)?

@@ -253,10 +253,12 @@ where
         let ready: Result<(), BoxError> = poll_fn(|cx| control.poll_ready(cx))
             .await
             .map_err(Into::into);
+        conn.watch.control_working(true);
         let answered = match ready {
             Ok(()) => control.call(request).await.map_err(Into::into),
             Err(error) => Err(error),
         };
+        conn.watch.control_working(false);
         // A streamed control-plane body is not tracked to its end; it is cut only if it
         // stays silent for two idle periods.
         conn.watch.request_finished();

@@ -40,6 +40,9 @@ pub(crate) struct ConnectionWatch {
     awaiting_since_ms: AtomicU64,
     /// Last piece of request body handed to the app.
     upload_last_ms: AtomicU64,
+    /// The control plane is working on a request: its own code, never idle (a backup
+    /// of a large database answers after minutes).
+    control_working: AtomicBool,
     response_timed_out: AtomicBool,
     /// Sweeper-only bookkeeping (atomics so the watch can be shared).
     seen_activity: AtomicU64,
@@ -74,6 +77,10 @@ impl ConnectionWatch {
 
     pub(crate) fn request_finished(&self) {
         self.in_request.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn control_working(&self, working: bool) {
+        self.control_working.store(working, Ordering::Relaxed);
     }
 
     pub(crate) fn awaiting_response(&self) {
@@ -206,7 +213,11 @@ impl Sweeper {
             }
         }
         let activity = watch.activity.load(Ordering::Relaxed);
-        if activity != watch.seen_activity.swap(activity, Ordering::Relaxed) || awaiting != 0 {
+        let working = watch.control_working.load(Ordering::Relaxed);
+        if activity != watch.seen_activity.swap(activity, Ordering::Relaxed)
+            || awaiting != 0
+            || working
+        {
             // Waiting for an app is the response-header timeout's business, not idleness.
             watch.quiet_since_ms.store(now, Ordering::Relaxed);
         } else if now.saturating_sub(watch.quiet_since_ms.load(Ordering::Relaxed)) >= limits.idle_ms
@@ -273,6 +284,21 @@ mod tests {
         let start = watch.quiet_since_ms.load(Ordering::Relaxed);
         sweeper.sweep(start + 1000, 0);
         assert!(watch.closed_for_idleness());
+    }
+
+    #[test]
+    fn a_control_plane_request_at_work_is_never_idle() {
+        let sweeper = sweeper();
+        let watch = sweeper.watch();
+        watch.request_started();
+        watch.control_working(true);
+        let start = watch.quiet_since_ms.load(Ordering::Relaxed);
+        sweeper.sweep(start + 5000, 0);
+        assert_eq!(signals(&watch), 0, "its own code decides how long it takes");
+        watch.control_working(false);
+        sweeper.sweep(start + 6000, 0);
+        sweeper.sweep(start + 7000, 0);
+        assert!(watch.closed_for_idleness(), "a silent answer is still cut");
     }
 
     #[test]
