@@ -1,7 +1,8 @@
 //! The web UI end to end in headless Chromium, driven through WebDriver: sign in, create
 //! an app, deploy it with the git commands the page shows, set two config vars, see the
-//! two releases, roll back, scale, add a domain, follow live logs, create and revoke a
-//! token. Every page visited is saved to `docs/screenshots/` (and one at 375 px wide).
+//! two releases, roll back, scale, add a domain, create a Redis add-on, follow live logs,
+//! create and revoke a token. Every page visited is saved to `docs/screenshots/` (and one
+//! at 375 px wide).
 //!
 //! Needs /usr/bin/chromedriver and /usr/bin/chromium (Debian packages); skips, saying
 //! why, when they are missing.
@@ -442,6 +443,41 @@ async fn a_person_deploys_configures_rolls_back_scales_and_tidies_up_in_a_real_b
     assert!(certs.contains("www.demo.example"), "{certs}");
     assert!(certs.contains("self-signed"), "{certs}");
     ui.screenshot("22-https").await;
+
+    // An add-on made through the tab's form: up, attached as REDIS, its URL masked.
+    ui.goto("/apps/demo/addons").await;
+    assert!(ui.text("main").await.contains("No add-ons yet"));
+    ui.client
+        .find(Locator::Css("#addon-kind option[value='redis']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    ui.submit("form[action='/apps/demo/addons'] button[type=submit]")
+        .await;
+    let flash = ui.flash().await;
+    assert!(
+        flash.contains("attached as REDIS (REDIS_URL set)"),
+        "{flash}"
+    );
+    let card = ui.text("section.addon").await;
+    for shown in ["redis 7", "up", "REDIS_URL", "Size on disk", "MiB"] {
+        assert!(card.contains(shown), "{shown} in {card}");
+    }
+    let config: serde_json::Value = server
+        .http()
+        .get(server.api("/apps/demo/config"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = config["REDIS_URL"].as_str().expect("REDIS_URL set");
+    assert!(!ui.source().await.contains(url), "masked, not in the page");
+    ui.screenshot("23-addons").await;
 
     // Builds and a build's full log.
     ui.goto("/apps/demo/builds").await;

@@ -324,6 +324,34 @@ pub async fn restart(p: &Platform, actor: &Actor, addon_name: &str) -> Result<Ad
     info(p, &addon).await
 }
 
+/// For the pages of one app (the web UI's add-ons tab): fails unless `actor` sees
+/// `app_name` (else it is not found, as everywhere) and `addon_name` is attached to it.
+pub async fn check_attached(
+    p: &Platform,
+    actor: &Actor,
+    app_name: &AppName,
+    addon_name: &str,
+) -> Result<(), OpsError> {
+    let (actor_in, name_in, addon_in) = (actor.clone(), app_name.clone(), addon_name.to_owned());
+    p.store
+        .read(move |db| {
+            let app = visible_app(db, &actor_in, &name_in)?;
+            if db
+                .attachments_of_app(app.id)?
+                .iter()
+                .any(|a| a.addon_name.as_str() == addon_in)
+            {
+                Ok(())
+            } else {
+                Err(OpsError::NotFound(format!(
+                    "add-on \"{addon_in}\" is not attached to {}; see paas addons -a {}",
+                    app.name, app.name
+                )))
+            }
+        })
+        .await
+}
+
 /// The add-on `name` as `actor` may see it: through one of the apps it is attached to.
 pub(crate) async fn find(p: &Platform, actor: &Actor, name: &str) -> Result<AddonRow, OpsError> {
     let not_found = || {

@@ -21,7 +21,8 @@ pub struct AppHead {
     pub name: String,
     pub web_url: String,
     pub release: Option<i64>,
-    /// The tab shown: overview, releases, config, scale, domains, builds, logs, activity, settings.
+    /// The tab shown: overview, releases, config, scale, domains, https, addons, builds, logs,
+    /// activity, settings.
     pub tab: &'static str,
 }
 

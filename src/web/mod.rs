@@ -14,6 +14,9 @@
 //! GET  /apps/{app}/scale       formation                 POST .../scale
 //! GET  /apps/{app}/domains     custom domains            POST .../domains[/remove]
 //! GET  /apps/{app}/https       certificates, https-only  POST .../https, .../https/certs, .../https/remove
+//! GET  /apps/{app}/addons      add-ons, their backups    POST .../addons, .../addons/attach|detach|restart|destroy,
+//!                                                        .../addons/backups[/restore], .../addons/schedule
+//! GET  /apps/{app}/addons/backups/{id}  a backup's dump file (download)
 //! GET  /apps/{app}/builds[/N]  builds and their logs     POST .../builds/cancel
 //! GET  /apps/{app}/logs        recent lines              GET  .../logs/stream  server-sent events
 //! GET  /apps/{app}/activity    the app's events
@@ -28,6 +31,7 @@
 //! askama lives here and nowhere else.
 
 mod access;
+mod addons;
 mod apps;
 mod assets;
 mod builds;
@@ -70,6 +74,15 @@ pub fn routes() -> Router<Platform> {
         .route("/https", get(certs::page).post(certs::set_https))
         .route("/https/certs", post(certs::add))
         .route("/https/remove", post(certs::remove))
+        .route("/addons", get(addons::page).post(addons::create))
+        .route("/addons/attach", post(addons::attach))
+        .route("/addons/detach", post(addons::detach))
+        .route("/addons/restart", post(addons::restart))
+        .route("/addons/destroy", post(addons::destroy))
+        .route("/addons/backups", post(addons::capture))
+        .route("/addons/backups/restore", post(addons::restore))
+        .route("/addons/backups/{id}", get(addons::download))
+        .route("/addons/schedule", post(addons::schedule))
         .route("/builds", get(builds::page))
         .route("/builds/{id}", get(builds::show))
         .route("/builds/cancel", post(builds::cancel))

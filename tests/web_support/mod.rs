@@ -166,6 +166,20 @@ impl Browser {
             .await
     }
 
+    /// GET of a file (a download): its status, headers and bytes as sent.
+    pub async fn get_bytes(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("request sent");
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let bytes = response.bytes().await.expect("the whole body").to_vec();
+        (status, headers, bytes)
+    }
+
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         self.send(
             self.http
