@@ -58,9 +58,13 @@ impl Addons {
         ];
         let (id_in_engine, mut attached) = self.start_tool(&tool, "backup", &argv).await?;
         let written = async {
-            let mut file = tokio::fs::File::create(&partial)
-                .await
-                .map_err(io("cannot create the backup file"))?;
+            // Chunks from the engine are small: buffered, one blocking write per MiB.
+            let mut file = tokio::io::BufWriter::with_capacity(
+                1 << 20,
+                tokio::fs::File::create(&partial)
+                    .await
+                    .map_err(io("cannot create the backup file"))?,
+            );
             let mut hash = sha2::Sha256::new();
             let mut size = 0u64;
             let mut stderr = Vec::new();
@@ -76,7 +80,13 @@ impl Addons {
                     (OutputStream::Stderr, bytes) => keep_tail(&mut stderr, &bytes),
                 }
             }
-            file.sync_all().await.map_err(io("cannot write the backup to disk"))?;
+            file.flush().await.map_err(io(
+                "writing the backup failed (is the disk full? free space under the data dir and capture again)",
+            ))?;
+            file.get_ref()
+                .sync_all()
+                .await
+                .map_err(io("cannot write the backup to disk"))?;
             Ok::<_, AddonError>((size, hex::encode(hash.finalize()), stderr))
         }
         .await;

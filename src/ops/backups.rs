@@ -159,45 +159,10 @@ pub async fn restore(
     let (app, backup) = good_backup(p, actor, app_name, id).await?;
     let (_, addon) = of_app(p, actor, app_name, AddonKind::Postgres, addon).await?;
     let path = p.addons.backup_path(app.name.as_str(), backup.id);
-    let image = p
-        .builder
-        .addon_image(addon.kind, progress)
-        .await
-        .map_err(|e| OpsError::Build(e.to_string()))?;
     progress.step(format!("Restoring b{:03} into {}", backup.id, addon.name));
     let started = std::time::Instant::now();
-    let (owned, app_in, addon_in) = (p.clone(), app.clone(), addon.clone());
-    let restored = super::carried_out(async move {
-        let tool = Tool {
-            addon: &addon_in,
-            app: app_in.name.as_str(),
-            image: &image,
-        };
-        Ok(owned.addons.restore(tool, &path).await)
-    })
-    .await?;
-    let (actor_name, app_text, addon_name, backup_id) = (
-        actor.name().to_owned(),
-        app.name.to_string(),
-        addon.name.to_string(),
-        backup.id,
-    );
-    let ok = restored.is_ok();
-    p.store
-        .write(move |tx| {
-            tx.insert_event(NewEvent {
-                actor: &actor_name,
-                app_name: Some(&app_text),
-                action: "backup.restore",
-                detail: &if ok {
-                    format!("restored b{backup_id:03} into {addon_name}")
-                } else {
-                    format!("restoring b{backup_id:03} into {addon_name} failed")
-                },
-            })
-        })
-        .await?;
-    restored?;
+    let what = format!("b{:03}", backup.id);
+    restore_from(p, actor, &app, &addon, path, what, false).await?;
     progress.detail(format!(
         "restored in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -227,21 +192,39 @@ where
         ))));
     }
     let (app, addon) = of_app(p, actor, app_name, AddonKind::Postgres, addon).await?;
-    let image = p
-        .builder
-        .addon_image(addon.kind, progress)
-        .await
-        .map_err(|e| OpsError::Build(e.to_string()))?;
+    progress.step(format!("Restoring an uploaded dump into {}", addon.name));
     let path = p.addons.receive(app.name.as_str(), body).await?;
+    let what = "an uploaded dump".to_owned();
+    restore_from(p, actor, &app, &addon, path, what, true).await
+}
+
+/// Restores the dump at `path` into `addon` on its own task (a caller going away does not
+/// cut it), recording it as an event; the file is removed after when `remove`.
+async fn restore_from(
+    p: &Platform,
+    actor: &Actor,
+    app: &AppRow,
+    addon: &AddonRow,
+    path: PathBuf,
+    what: String,
+    remove: bool,
+) -> Result<(), OpsError> {
     let (owned, app_in, addon_in) = (p.clone(), app.clone(), addon.clone());
     let restored = super::carried_out(async move {
+        let image = owned
+            .builder
+            .addon_image(addon_in.kind, &Progress::silent())
+            .await
+            .map_err(|e| OpsError::Build(e.to_string()))?;
         let tool = Tool {
             addon: &addon_in,
             app: app_in.name.as_str(),
             image: &image,
         };
         let restored = owned.addons.restore(tool, &path).await;
-        let _ = tokio::fs::remove_file(&path).await;
+        if remove {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
         Ok(restored)
     })
     .await?;
@@ -258,9 +241,9 @@ where
                 app_name: Some(&app_text),
                 action: "backup.restore",
                 detail: &if ok {
-                    format!("restored an uploaded dump into {addon_name}")
+                    format!("restored {what} into {addon_name}")
                 } else {
-                    format!("restoring an uploaded dump into {addon_name} failed")
+                    format!("restoring {what} into {addon_name} failed")
                 },
             })
         })
