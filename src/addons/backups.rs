@@ -44,18 +44,7 @@ impl Addons {
         };
         let dir = path.parent().unwrap_or(&self.backups_dir).to_path_buf();
         create_private_dir(&dir).map_err(io("cannot make the backups directory"))?;
-        let host = tool.addon.name.to_string();
-        let argv = [
-            "pg_dump",
-            "-Fc",
-            "--no-password",
-            "-h",
-            &host,
-            "-U",
-            "paas",
-            "-d",
-            "paas",
-        ];
+        let argv = ["pg_dump", "-Fc", "--no-password"];
         let (id_in_engine, mut attached) = self.start_tool(&tool, "backup", &argv).await?;
         let written = async {
             // Chunks from the engine are small: buffered, one blocking write per MiB.
@@ -126,7 +115,6 @@ impl Addons {
                 what: "cannot read the backup file".to_owned(),
                 source,
             })?;
-        let host = tool.addon.name.to_string();
         let argv = [
             "pg_restore",
             "--clean",
@@ -134,12 +122,6 @@ impl Addons {
             "--no-owner",
             "--no-privileges",
             "--no-password",
-            "-h",
-            &host,
-            "-U",
-            "paas",
-            "-d",
-            "paas",
         ];
         let (id_in_engine, attached) = self.start_tool(&tool, "restore", &argv).await?;
         let Attached { mut input, output } = attached;
@@ -171,7 +153,6 @@ impl Addons {
     /// Runs one SQL statement with psql and returns its rows (tab-separated fields, one
     /// line each), for `pg:info`, `pg:ps` and `pg:kill`.
     pub async fn sql(&self, tool: Tool<'_>, statement: &str) -> Result<String, AddonError> {
-        let host = tool.addon.name.to_string();
         let argv = [
             "psql",
             "-X",
@@ -181,12 +162,6 @@ impl Addons {
             "\t",
             "-v",
             "ON_ERROR_STOP=1",
-            "-h",
-            &host,
-            "-U",
-            "paas",
-            "-d",
-            "paas",
             "-c",
             statement,
         ];
@@ -210,7 +185,8 @@ impl Addons {
     }
 
     /// Creates a one-off container of the add-on's image on `tool.app`'s network running
-    /// `argv`, attached, with the password in its environment (never on a command line).
+    /// the Postgres client `argv` against the add-on's database, attached, with the
+    /// password in its environment (never on a command line).
     async fn start_tool(
         &self,
         tool: &Tool<'_>,
@@ -224,7 +200,12 @@ impl Addons {
             index: 1000 + rand::random::<u32>() % 9000,
             kind: ProcessKind::OneOff,
             image: tool.image.to_owned(),
-            argv: Some(argv.iter().map(|a| (*a).to_owned()).collect()),
+            argv: Some(
+                argv.iter()
+                    .chain(&["-h", tool.addon.name.as_str(), "-U", "paas", "-d", "paas"])
+                    .map(|a| (*a).to_owned())
+                    .collect(),
+            ),
             user: None,
             env: BTreeMap::from([("PGPASSWORD".to_owned(), tool.addon.password.clone())]),
             memory_mb: TOOL_MEMORY_MB,

@@ -162,14 +162,10 @@ impl Addons {
     }
 
     async fn probe(&self, addon: &AddonRow) -> Result<Probe, AddonError> {
-        let Some(container) = self.docker.addon_container(addon.name.as_str()).await? else {
-            return Ok(Probe::Down("its container is gone".to_owned()));
-        };
-        let Some(ip) = container.addresses.values().next() else {
-            return Ok(Probe::Down(format!("it is {}", container.status)));
-        };
-        let addr = SocketAddr::new(*ip, addon.kind.port());
-        Ok(health::probe(addon.kind, addr, PROBE_TIMEOUT).await)
+        match self.docker.addon_container(addon.name.as_str()).await? {
+            Some(container) => Ok(probe_container(addon, &container).await),
+            None => Ok(Probe::Down("its container is gone".to_owned())),
+        }
     }
 
     /// Its state as `paas addons` shows it, with the size of its data.
@@ -185,7 +181,7 @@ impl Addons {
             });
         };
         let (state, reason) = if container.is_running() {
-            match self.probe(addon).await? {
+            match probe_container(addon, &container).await {
                 Probe::Up => (AddonState::Up, None),
                 Probe::Starting => (AddonState::Starting, None),
                 Probe::Down(reason) => (AddonState::Starting, Some(reason)),
@@ -229,7 +225,7 @@ impl Addons {
         reason
     }
 
-    /// The add-on's host name on the networks of the apps it is attached to.
+    /// The URL attached apps get: the add-on's name is its host name on their networks.
     pub fn url(addon: &AddonRow) -> String {
         addon.kind.url(addon.name.as_str(), &addon.password)
     }
@@ -343,8 +339,12 @@ impl Addons {
     pub fn backups_dir(&self) -> &std::path::Path {
         &self.backups_dir
     }
+}
 
-    pub fn docker(&self) -> &Docker {
-        &self.docker
-    }
+async fn probe_container(addon: &AddonRow, container: &AddonContainer) -> Probe {
+    let Some(ip) = container.addresses.values().next() else {
+        return Probe::Down(format!("it is {}", container.status));
+    };
+    let addr = SocketAddr::new(*ip, addon.kind.port());
+    health::probe(addon.kind, addr, PROBE_TIMEOUT).await
 }

@@ -44,10 +44,7 @@ use crate::runtime::Docker;
 use super::stack::{self, DebianImage, StackSettings};
 use super::{BuildError, Builder};
 
-/// Where an add-on's named volume is mounted.
-pub const ADDON_DATA_DIR: &str = "/var/lib/paas-addon";
-/// The environment variable the add-on's password is given in.
-pub const ADDON_PASSWORD_ENV: &str = "PAAS_ADDON_PASSWORD";
+pub use crate::domain::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV};
 
 impl Builder {
     /// The image to run a `kind` add-on from, and its one-off clients: built from Debian

@@ -5,6 +5,11 @@ use std::fmt;
 
 use super::Invalid;
 
+/// Where an add-on's image keeps its data: its named volume is mounted there.
+pub const ADDON_DATA_DIR: &str = "/var/lib/paas-addon";
+/// The environment variable an add-on's container gets its password in.
+pub const ADDON_PASSWORD_ENV: &str = "PAAS_ADDON_PASSWORD";
+
 /// A backing service paas runs itself, from an image made of Debian's packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AddonKind {

@@ -16,7 +16,7 @@ mod procfile;
 mod timestamp;
 mod user_name;
 
-pub use addon::{AddonKind, AddonName, AttachmentName};
+pub use addon::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV, AddonKind, AddonName, AttachmentName};
 pub use app_json::AppJson;
 pub use app_name::AppName;
 pub use branch_name::BranchName;

@@ -8,21 +8,16 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
-    HostConfigLogConfig, Mount, MountType, NetworkConnectRequest, NetworkDisconnectRequest,
-    NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, Mount, MountType,
+    NetworkConnectRequest, NetworkDisconnectRequest, NetworkingConfig, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, InspectContainerOptions};
 
-use super::containers::parse_engine_time;
-use super::{Docker, RuntimeError, label_filter, labels};
+use super::containers::{hardened, parse_engine_time};
+use super::{Docker, RuntimeError, labels};
+use crate::domain::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV};
 
-/// Where the images keep their data (the volume is mounted there).
-const DATA_DIR: &str = "/var/lib/paas-addon";
 const ADDON_LABEL: &str = "paas.addon";
-const PIDS_LIMIT: i64 = 512;
 
 /// Everything needed to start an add-on's container.
 pub struct AddonContainerSpec<'a> {
@@ -83,39 +78,19 @@ impl Docker {
                 spec.name
             )));
         };
-        let memory = i64::from(spec.memory_mb) * 1024 * 1024;
-        let host_config = HostConfig {
-            init: Some(true),
-            memory: Some(memory),
-            memory_swap: Some(memory),
-            pids_limit: Some(PIDS_LIMIT),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges:true".into()]),
-            network_mode: Some(first.clone()),
-            // The engine restarts it with its own backoff (100 ms doubling to a minute),
-            // whether or not a paas server is running.
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            mounts: Some(vec![Mount {
-                target: Some(DATA_DIR.to_owned()),
-                source: Some(volume),
-                typ: Some(MountType::VOLUME),
-                ..Default::default()
-            }]),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(
-                    [
-                        ("max-size".to_owned(), "10m".to_owned()),
-                        ("max-file".to_owned(), "2".to_owned()),
-                    ]
-                    .into(),
-                ),
-            }),
+        // The engine restarts it with its own backoff (100 ms doubling to a minute),
+        // whether or not a paas server is running.
+        let mut host_config = hardened(
+            spec.memory_mb,
+            &first,
+            RestartPolicyNameEnum::UNLESS_STOPPED,
+        );
+        host_config.mounts = Some(vec![Mount {
+            target: Some(ADDON_DATA_DIR.to_owned()),
+            source: Some(volume),
+            typ: Some(MountType::VOLUME),
             ..Default::default()
-        };
+        }]);
         let label_map: HashMap<String, String> = [
             (labels::MANAGED.to_owned(), self.instance.clone()),
             (labels::KIND.to_owned(), "addon".to_owned()),
@@ -125,7 +100,7 @@ impl Docker {
         .into();
         let body = ContainerCreateBody {
             image: Some(spec.image.to_owned()),
-            env: Some(vec![format!("PAAS_ADDON_PASSWORD={}", spec.password)]),
+            env: Some(vec![format!("{ADDON_PASSWORD_ENV}={}", spec.password)]),
             labels: Some(label_map),
             hostname: Some(spec.name.to_owned()),
             host_config: Some(host_config),
@@ -212,33 +187,6 @@ impl Docker {
             Err(e) if RuntimeError::is_not_found(&e) => Ok(None),
             Err(e) => Err(self.fail()(e)),
         }
-    }
-
-    /// Every add-on container of this server.
-    pub async fn addon_containers(&self) -> Result<Vec<AddonContainer>, RuntimeError> {
-        let filters = [
-            (labels::MANAGED, self.instance.as_str()),
-            (labels::KIND, "addon"),
-        ];
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&label_filter(&filters))
-            .build();
-        let summaries = self
-            .api
-            .list_containers(Some(options))
-            .await
-            .map_err(self.fail())?;
-        let mut out = Vec::new();
-        for summary in summaries {
-            let Some(addon) = summary.labels.as_ref().and_then(|l| l.get(ADDON_LABEL)) else {
-                continue;
-            };
-            if let Some(found) = self.addon_container(addon).await? {
-                out.push(found);
-            }
-        }
-        Ok(out)
     }
 
     /// Restarts the add-on's container (its data stays on the volume).

@@ -110,32 +110,7 @@ impl Docker {
         label_map.insert(labels::PROCESS.into(), spec.process_type.clone());
         label_map.insert(labels::INDEX.into(), spec.index.to_string());
         label_map.insert(labels::KIND.into(), spec.kind.label().into());
-        let memory = i64::from(spec.memory_mb) * 1024 * 1024;
-        let host_config = HostConfig {
-            // docker-init as PID 1 forwards SIGTERM; a shell as PID 1 would ignore it.
-            init: Some(true),
-            memory: Some(memory),
-            memory_swap: Some(memory),
-            pids_limit: Some(PIDS_LIMIT),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges:true".into()]),
-            network_mode: Some(network.clone()),
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::NO),
-                maximum_retry_count: None,
-            }),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(
-                    [
-                        ("max-size".to_owned(), "10m".to_owned()),
-                        ("max-file".to_owned(), "2".to_owned()),
-                    ]
-                    .into(),
-                ),
-            }),
-            ..Default::default()
-        };
+        let host_config = hardened(spec.memory_mb, &network, RestartPolicyNameEnum::NO);
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             entrypoint: spec.argv.as_ref().map(|_| Vec::new()),
@@ -283,6 +258,41 @@ impl Docker {
                 })
                 .ok_or_else(|| RuntimeError::ContainerMissing(id.to_owned())),
         }
+    }
+}
+
+/// The host config every paas container gets: docker-init, a memory limit (swap = memory),
+/// a pids limit, no capabilities, no new privileges, bounded json-file logs, `network`.
+pub(super) fn hardened(
+    memory_mb: u32,
+    network: &str,
+    restart: RestartPolicyNameEnum,
+) -> HostConfig {
+    let memory = i64::from(memory_mb) * 1024 * 1024;
+    HostConfig {
+        // docker-init as PID 1 forwards SIGTERM; a shell as PID 1 would ignore it.
+        init: Some(true),
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        pids_limit: Some(PIDS_LIMIT),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        network_mode: Some(network.to_owned()),
+        restart_policy: Some(RestartPolicy {
+            name: Some(restart),
+            maximum_retry_count: None,
+        }),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(
+                [
+                    ("max-size".to_owned(), "10m".to_owned()),
+                    ("max-file".to_owned(), "2".to_owned()),
+                ]
+                .into(),
+            ),
+        }),
+        ..Default::default()
     }
 }
 
