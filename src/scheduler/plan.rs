@@ -32,7 +32,12 @@ pub struct ReleasePlan {
     pub quantities: BTreeMap<String, u32>,
     pub memory_mb: BTreeMap<String, u32>,
     pub health_path: Option<String>,
+    /// Heroku's postdeploy: once, after the app's first deploy.
     pub postdeploy: Option<String>,
+    /// Dokku's `scripts.dokku.predeploy` (before the release phase) and `postdeploy`
+    /// (after the routes moved), on every rollout of a release.
+    pub dokku_predeploy: Option<String>,
+    pub dokku_postdeploy: Option<String>,
 }
 
 impl ReleasePlan {
@@ -91,6 +96,8 @@ impl ReleasePlan {
             memory_mb,
             health_path: build.app_json.web_health_path().map(str::to_owned),
             postdeploy: build.app_json.scripts.postdeploy.clone(),
+            dokku_predeploy: build.app_json.scripts.dokku.predeploy.clone(),
+            dokku_postdeploy: build.app_json.scripts.dokku.postdeploy.clone(),
         }))
     }
 
