@@ -318,7 +318,10 @@ mod tests {
         let refs = image_refs(file, &given);
         assert_eq!(refs[0].name, "paas/other:b1");
         assert!(refs[0].resolved);
-        let unresolved = image_refs(file, &BTreeMap::from([("BASE".to_owned(), "$X".to_owned())]));
+        let unresolved = image_refs(
+            file,
+            &BTreeMap::from([("BASE".to_owned(), "$X".to_owned())]),
+        );
         assert!(!unresolved[0].resolved);
     }
 

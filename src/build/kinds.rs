@@ -8,7 +8,7 @@ use crate::progress::Progress;
 
 use super::log::BuildLog;
 use super::source::{self, SourceInfo};
-use super::{BuildError, BuildInput, Built, Builder, buildpacks, dockerfile, image_labels, slug};
+use super::{BuildError, BuildInput, Builder, Built, buildpacks, dockerfile, image_labels, slug};
 
 impl Builder {
     /// heroku.yml's Dockerfile with its build arguments; its `run` commands are the

@@ -40,8 +40,7 @@ pub fn read(info: &mut SourceInfo, buildpack_url_set: bool) -> Result<Manifests,
     if !listed.is_empty() {
         if buildpack_url_set || info.buildpacks_file.is_some() {
             notes.push(
-                "app.json buildpacks are ignored: BUILDPACK_URL or .buildpacks chooses them"
-                    .into(),
+                "app.json buildpacks are ignored: BUILDPACK_URL or .buildpacks chooses them".into(),
             );
         } else {
             info.buildpacks_file = Some(listed.join("\n"));
@@ -53,7 +52,11 @@ pub fn read(info: &mut SourceInfo, buildpack_url_set: bool) -> Result<Manifests,
             "app.json stack \"{stack}\" is ignored: paas builds on its own stack (Debian bookworm)"
         ));
     }
-    let heroku = info.heroku_yml.as_deref().map(HerokuYml::parse).transpose()?;
+    let heroku = info
+        .heroku_yml
+        .as_deref()
+        .map(HerokuYml::parse)
+        .transpose()?;
     Ok(Manifests {
         app_json,
         heroku,
@@ -78,7 +81,10 @@ mod tests {
         plain.dokku_scale = Some("web=2\nworker=1\n".into());
         let read = read(&mut plain, false).unwrap();
         assert_eq!(read.app_json.formation["web"].quantity, Some(2));
-        assert_eq!(read.app_json.formation["web"].size.as_deref(), Some("standard-2x"));
+        assert_eq!(
+            read.app_json.formation["web"].size.as_deref(),
+            Some("standard-2x")
+        );
         assert_eq!(read.app_json.formation["worker"].quantity, Some(1));
 
         let mut both = info(r#"{"formation":{"web":{"quantity":3}}}"#);
@@ -93,7 +99,10 @@ mod tests {
         let json = r#"{"buildpacks":[{"url":"heroku/nodejs"},{"url":"heroku/python"}],"stack":"heroku-22"}"#;
         let mut none = info(json);
         let read = read(&mut none, false).unwrap();
-        assert_eq!(none.buildpacks_file.as_deref(), Some("heroku/nodejs\nheroku/python"));
+        assert_eq!(
+            none.buildpacks_file.as_deref(),
+            Some("heroku/nodejs\nheroku/python")
+        );
         assert!(none.buildpacks_from_app_json);
         assert!(read.notes[0].contains("heroku-22"), "{:?}", read.notes);
 

@@ -147,7 +147,10 @@ mod tests {
         let current = ConfigVars::from([("SET_ALREADY".to_owned(), "mine".to_owned())]);
         let plan = plan(&env, &current, true, || "f".repeat(64)).unwrap();
         assert_eq!(plan.set.get("SIMPLE").map(String::as_str), Some("a"));
-        assert_eq!(plan.set.get("WEB_CONCURRENCY").map(String::as_str), Some("5"));
+        assert_eq!(
+            plan.set.get("WEB_CONCURRENCY").map(String::as_str),
+            Some("5")
+        );
         assert_eq!(plan.set["SECRET_KEY"].len(), 64);
         assert_eq!(plan.generated, vec!["SECRET_KEY".to_owned()]);
         assert!(!plan.set.contains_key("OPTIONAL"));
@@ -160,9 +163,15 @@ mod tests {
             r#"{"API_KEY":{"description":"the payment provider's key"},"OTHER":{"required":true}}"#,
         );
         let err = plan(&env, &ConfigVars::new(), true, String::new).unwrap_err();
-        assert!(err.0.contains("API_KEY (the payment provider's key)"), "{err}");
+        assert!(
+            err.0.contains("API_KEY (the payment provider's key)"),
+            "{err}"
+        );
         assert!(err.0.contains("OTHER"), "{err}");
-        assert!(err.0.contains("paas config:set API_KEY=... OTHER=..."), "{err}");
+        assert!(
+            err.0.contains("paas config:set API_KEY=... OTHER=..."),
+            "{err}"
+        );
         let set = ConfigVars::from([
             ("API_KEY".to_owned(), "k".to_owned()),
             ("OTHER".to_owned(), "o".to_owned()),

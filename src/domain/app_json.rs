@@ -261,10 +261,7 @@ mod tests {
         );
         let broken =
             AppJson::parse("{\n  // fine\n  \"formation\": {\n    \"web\": }\n}").unwrap_err();
-        assert!(
-            broken.to_string().contains("line 4 column"),
-            "{broken}"
-        );
+        assert!(broken.to_string().contains("line 4 column"), "{broken}");
     }
 
     #[test]

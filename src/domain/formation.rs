@@ -266,7 +266,12 @@ mod tests {
         assert_eq!(size_memory_mb("performance-2xl"), Ok(MAX_MEMORY_MB));
         assert_eq!(size_memory_mb("768M"), Ok(768));
         assert_eq!(size_memory_mb("2G"), Ok(2048));
-        assert!(size_memory_mb("huge").unwrap_err().0.contains("standard-2x"));
+        assert!(
+            size_memory_mb("huge")
+                .unwrap_err()
+                .0
+                .contains("standard-2x")
+        );
         assert!(size_memory_mb("1M").is_err());
     }
 

@@ -22,13 +22,13 @@ mod user_name;
 pub use addon::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV, AddonKind, AddonName, AttachmentName};
 pub use app_env::{EnvEntry, EnvPlan};
 pub use app_json::{AppJson, AppJsonError, FormationDefault};
-pub use heroku_yml::HerokuYml;
 pub use app_name::AppName;
 pub use branch_name::BranchName;
 pub use config_vars::{
     ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES, decode_encoded_value,
 };
 pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest, size_memory_mb};
+pub use heroku_yml::HerokuYml;
 pub use hostname::Hostname;
 pub use lifecycle::{BackupState, BuildState, CertState, ReleaseState};
 pub use procfile::{Procfile, ProcfileError};

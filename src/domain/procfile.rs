@@ -80,7 +80,8 @@ mod tests {
         );
         assert_eq!(p.0.len(), 3);
         assert_eq!(
-            p.0.get(&ProcessType::parse("worker").unwrap()).map(String::as_str),
+            p.0.get(&ProcessType::parse("worker").unwrap())
+                .map(String::as_str),
             Some("new")
         );
         assert!(p.0.contains_key(&ProcessType::parse("urgentWorker").unwrap()));
