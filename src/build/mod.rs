@@ -271,6 +271,8 @@ impl Builder {
             Some(text) => AppJson::parse(text).map_err(BuildError::Source)?,
             None => AppJson::default(),
         };
+        // A bad cron job refuses the push before anything is built.
+        app_json.cron_jobs().map_err(|e| BuildError::Source(e.0))?;
         let tag = format!("paas/{}:b{}", input.app, input.build_id);
         let forced = input.config.contains_key("BUILDPACK_URL") || info.buildpacks_file.is_some();
         let built = if let Some(dockerfile) = info.dockerfile.as_deref().filter(|_| !forced) {

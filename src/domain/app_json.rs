@@ -1,9 +1,11 @@
 //! `app.json`, the parts paas reads: formation defaults and add-ons for the first deploy,
-//! the web health check path, and the postdeploy script.
+//! the web health check path, the postdeploy script, and Dokku's cron jobs.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use super::{CronJob, Invalid};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppJson {
@@ -16,6 +18,17 @@ pub struct AppJson {
     /// Heroku's shapes: `"heroku-postgresql"` or `{"plan": "heroku-redis:mini", "as": "CACHE"}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addons: Vec<AddonEntry>,
+    /// Dokku's `[{"command": "...", "schedule": "*/5 * * * *"}]`; see `cron_jobs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cron: Vec<CronEntry>,
+}
+
+/// One entry of `cron` as written; Dokku's other keys (`maintenance`,
+/// `concurrency_policy`) are ignored: a job never runs twice at once here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronEntry {
+    pub command: String,
+    pub schedule: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +113,25 @@ impl AppJson {
                 .find_map(|c| c.path.as_deref()),
         };
         path.filter(|p| p.starts_with('/'))
+    }
+}
+
+impl AppJson {
+    /// The cron jobs, checked: a bad schedule, an empty command or a job given twice is
+    /// an error naming the entry (`app.json cron[2]: schedule "61 * * * *": minute must
+    /// be 0-59`).
+    pub fn cron_jobs(&self) -> Result<Vec<CronJob>, Invalid> {
+        let mut jobs: Vec<CronJob> = Vec::with_capacity(self.cron.len());
+        for (index, entry) in self.cron.iter().enumerate() {
+            let job = CronJob::new(index, &entry.command, &entry.schedule)?;
+            if let Some(first) = jobs.iter().position(|j| j.id == job.id) {
+                return Err(Invalid::new(format!(
+                    "app.json cron[{index}]: the same command and schedule as cron[{first}]; remove one"
+                )));
+            }
+            jobs.push(job);
+        }
+        Ok(jobs)
     }
 }
 
@@ -265,5 +297,37 @@ mod tests {
             ("heroku-redis:mini", Some("CACHE"))
         );
         assert!(AppJson::parse(r#"{"addons":[3]}"#).is_err());
+    }
+
+    #[test]
+    fn reads_dokkus_cron_jobs_and_names_a_bad_one() {
+        let parsed = AppJson::parse(
+            r#"{"cron":[{"command":"python tick.py","schedule":"*/5 * * * *","concurrency_policy":"forbid"},
+                        {"command":"python report.py","schedule":"@daily"}]}"#,
+        )
+        .unwrap();
+        let jobs = parsed.cron_jobs().unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[1].command, "python report.py");
+        let bad = AppJson::parse(
+            r#"{"cron":[{"command":"a","schedule":"@daily"},{"command":"b","schedule":"@hourly"},{"command":"c","schedule":"61 * * * *"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            bad.cron_jobs().unwrap_err().to_string(),
+            "app.json cron[2]: schedule \"61 * * * *\": minute must be 0-59"
+        );
+        let twice = AppJson::parse(
+            r#"{"cron":[{"command":"a","schedule":"@daily"},{"command":"a","schedule":"@daily"}]}"#,
+        )
+        .unwrap();
+        assert!(
+            twice
+                .cron_jobs()
+                .unwrap_err()
+                .to_string()
+                .contains("cron[1]: the same command and schedule as cron[0]")
+        );
+        assert!(AppJson::parse(r#"{"cron":[{"schedule":"@daily"}]}"#).is_err());
     }
 }

@@ -67,6 +67,7 @@ impl Line {
             Source::App => "app",
             Source::Paas => "paas",
             Source::Addon => "addon",
+            Source::Cron => "cron",
         };
         Line {
             time: iso.get(11..19).unwrap_or(&iso).to_owned(),
