@@ -41,37 +41,23 @@ struct Field {
 }
 
 const FIELDS: [Field; 5] = [
-    Field {
-        name: "minute",
-        min: 0,
-        max: 59,
-        names: &[],
-    },
-    Field {
-        name: "hour",
-        min: 0,
-        max: 23,
-        names: &[],
-    },
-    Field {
-        name: "day-of-month",
-        min: 1,
-        max: 31,
-        names: &[],
-    },
-    Field {
-        name: "month",
-        min: 1,
-        max: 12,
-        names: &MONTHS,
-    },
-    Field {
-        name: "day-of-week",
-        min: 0,
-        max: 7,
-        names: &WEEKDAYS,
-    },
+    Field::new("minute", 0, 59, &[]),
+    Field::new("hour", 0, 23, &[]),
+    Field::new("day-of-month", 1, 31, &[]),
+    Field::new("month", 1, 12, &MONTHS),
+    Field::new("day-of-week", 0, 7, &WEEKDAYS),
 ];
+
+impl Field {
+    const fn new(name: &'static str, min: u32, max: u32, names: &'static [&'static str]) -> Field {
+        Field {
+            name,
+            min,
+            max,
+            names,
+        }
+    }
+}
 
 impl Schedule {
     /// `*/5 * * * *`, `0 9 * * mon-fri`, `@daily`... Refuses what cannot run here: seconds
@@ -365,11 +351,6 @@ fn job_id(command: &str, schedule: &str) -> String {
     hex::encode(&digest[..5])
 }
 
-/// Whether `text` looks like a job ID (before it is looked up).
-pub fn is_job_id(text: &str) -> bool {
-    text.len() == 10 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,7 +515,11 @@ mod tests {
         let a = CronJob::new(0, "echo hi", "@daily").unwrap();
         let b = CronJob::new(5, " echo hi ", " @daily").unwrap();
         assert_eq!(a.id, b.id);
-        assert!(is_job_id(&a.id), "{}", a.id);
+        assert!(
+            a.id.len() == 10 && a.id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{}",
+            a.id
+        );
         assert_ne!(a.id, CronJob::new(0, "echo hi", "@hourly").unwrap().id);
     }
 

@@ -22,7 +22,7 @@ pub use app_json::AppJson;
 pub use app_name::AppName;
 pub use branch_name::BranchName;
 pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
-pub use cron::{CronJob, Schedule, is_job_id};
+pub use cron::{CronJob, Schedule};
 pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest};
 pub use hostname::Hostname;
 pub use lifecycle::{BackupState, BuildState, CertState, ReleaseState};
