@@ -438,9 +438,12 @@ pub struct CronJobInfo {
     pub id: String,
     pub schedule: String,
     pub command: String,
-    /// The next time of the schedule (UTC); none if it never comes.
+    /// The next time of the schedule (UTC); none if it never comes or is suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run: Option<String>,
+    /// In maintenance (app.json's `"maintenance": true`): never run.
+    #[serde(default)]
+    pub suspended: bool,
     pub running: bool,
     /// The newest run, going or ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -77,7 +77,7 @@ fn cron_jobs_run_on_their_schedule_one_at_a_time_and_survive_a_restart() {
     let repo = server.deploy("cron-app", APP);
 
     let listed = jobs(&server);
-    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed.len(), 3, "{listed:?}");
     let id_of = |prefix: &str| {
         listed
             .iter()
@@ -86,9 +86,10 @@ fn cron_jobs_run_on_their_schedule_one_at_a_time_and_survive_a_restart() {
             .unwrap()
     };
     let (quick, long) = (id_of("echo cron-marker"), id_of("sleep 90"));
+    let suspended = id_of("echo never");
     for j in &listed {
         assert_eq!(j["schedule"], "* * * * *");
-        assert!(j["next_run"].is_string(), "{j}");
+        assert_eq!(j["next_run"].is_string(), j["id"] != suspended, "{j}");
     }
 
     // The quick job runs at the next minute; the long one is still running at the minute
@@ -130,6 +131,12 @@ fn cron_jobs_run_on_their_schedule_one_at_a_time_and_survive_a_restart() {
         refused.fails().contains("is already running"),
         "{}",
         refused.stderr
+    );
+    let maintenance = server.cli(&["cron:run", &suspended, "-a", APP]);
+    assert!(
+        maintenance.fails().contains("in maintenance"),
+        "{}",
+        maintenance.stderr
     );
     server.cli(&["cron:run", &quick, "-a", APP]).ok();
     most = most.max(watch_until(
@@ -231,6 +238,11 @@ fn cron_jobs_run_on_their_schedule_one_at_a_time_and_survive_a_restart() {
 
     assert_eq!(most, 1, "the long job never runs twice at once");
     let listed = jobs(&server);
+    assert_eq!(
+        job(&listed, &suspended)["runs"],
+        serde_json::json!([]),
+        "a job in maintenance never runs"
+    );
     let mut runs: Vec<&Value> = job(&listed, &long)["runs"]
         .as_array()
         .unwrap()

@@ -30,7 +30,11 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
             vec![
                 job.id,
                 job.schedule,
-                job.next_run.unwrap_or_else(|| "never".to_owned()),
+                match (job.suspended, job.next_run) {
+                    (true, _) => "in maintenance".to_owned(),
+                    (false, Some(next)) => next,
+                    (false, None) => "never".to_owned(),
+                },
                 last,
                 exit,
                 job.command,

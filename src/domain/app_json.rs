@@ -23,12 +23,15 @@ pub struct AppJson {
     pub cron: Vec<CronEntry>,
 }
 
-/// One entry of `cron` as written; Dokku's other keys (`maintenance`,
-/// `concurrency_policy`) are ignored: a job never runs twice at once here.
+/// One entry of `cron` as written. Dokku's `concurrency_policy` is ignored: a job never
+/// runs twice at once here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CronEntry {
     pub command: String,
     pub schedule: String,
+    /// Dokku's `"maintenance": true`: the job is listed but does not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maintenance: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +126,8 @@ impl AppJson {
     pub fn cron_jobs(&self) -> Result<Vec<CronJob>, Invalid> {
         let mut jobs: Vec<CronJob> = Vec::with_capacity(self.cron.len());
         for (index, entry) in self.cron.iter().enumerate() {
-            let job = CronJob::new(index, &entry.command, &entry.schedule)?;
+            let mut job = CronJob::new(index, &entry.command, &entry.schedule)?;
+            job.suspended = entry.maintenance;
             if let Some(first) = jobs.iter().position(|j| j.id == job.id) {
                 return Err(Invalid::new(format!(
                     "app.json cron[{index}]: the same command and schedule as cron[{first}]; remove one"
@@ -303,12 +307,13 @@ mod tests {
     fn reads_dokkus_cron_jobs_and_names_a_bad_one() {
         let parsed = AppJson::parse(
             r#"{"cron":[{"command":"python tick.py","schedule":"*/5 * * * *","concurrency_policy":"forbid"},
-                        {"command":"python report.py","schedule":"@daily"}]}"#,
+                        {"command":"python report.py","schedule":"@daily","maintenance":true}]}"#,
         )
         .unwrap();
         let jobs = parsed.cron_jobs().unwrap();
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[1].command, "python report.py");
+        assert!(!jobs[0].suspended && jobs[1].suspended);
         let bad = AppJson::parse(
             r#"{"cron":[{"command":"a","schedule":"@daily"},{"command":"b","schedule":"@hourly"},{"command":"c","schedule":"61 * * * *"}]}"#,
         )

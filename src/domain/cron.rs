@@ -320,6 +320,8 @@ pub struct CronJob {
     pub id: String,
     pub command: String,
     pub schedule: Schedule,
+    /// In maintenance (Dokku's `"maintenance": true`): listed, never run.
+    pub suspended: bool,
 }
 
 impl CronJob {
@@ -341,6 +343,7 @@ impl CronJob {
             id: job_id(command, parsed.as_str()),
             command: command.to_owned(),
             schedule: parsed,
+            suspended: false,
         })
     }
 }

@@ -46,7 +46,11 @@ pub async fn list(
                 .map(run_info)
                 .collect();
             CronJobInfo {
-                next_run: job.schedule.next_after(now).map(|t| Timestamp(t).rfc3339()),
+                next_run: (!job.suspended)
+                    .then(|| job.schedule.next_after(now))
+                    .flatten()
+                    .map(|t| Timestamp(t).rfc3339()),
+                suspended: job.suspended,
                 running: runs.iter().any(|r| r.finished_at.is_none()),
                 last_run: runs.first().cloned(),
                 runs,
@@ -76,6 +80,11 @@ pub async fn run_now(
                     "{name} has no cron job {wanted}; see paas cron -a {name}"
                 )));
             };
+            if job.suspended {
+                return Err(OpsError::Conflict(format!(
+                    "cron[{wanted}] is in maintenance (\"maintenance\": true in app.json); deploy without it to run the job"
+                )));
+            }
             let claim = db.claim_cron_run(NewCronRun {
                 app_id: app.id,
                 job_id: &job.id,
@@ -162,6 +171,9 @@ async fn round(p: &Platform, since: i64, now: i64) -> Result<(), OpsError> {
 
 /// The newest time of the job's schedule in `(since, now]` after its last scheduled run.
 fn due(job: &CronJob, last: &HashMap<String, i64>, since: i64, now: i64) -> Option<i64> {
+    if job.suspended {
+        return None;
+    }
     let mut from = since.max(now - CATCH_UP_SECS);
     if let Some(&ran) = last.get(&job.id) {
         from = from.max(ran);
@@ -389,5 +401,11 @@ mod tests {
         assert_eq!(due(&job, &last, t + 50 - CATCH_UP_SECS, t + 50), None);
         // Missed by longer than the catch-up: not run late.
         assert_eq!(due(&job, &HashMap::new(), t - 600, t + 90), None);
+        // In maintenance: never due.
+        let suspended = CronJob {
+            suspended: true,
+            ..job
+        };
+        assert_eq!(due(&suspended, &HashMap::new(), t - 30, t + 1), None);
     }
 }

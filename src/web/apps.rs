@@ -203,6 +203,7 @@ struct CronLine {
     schedule: String,
     command: String,
     next: Option<When>,
+    suspended: bool,
     last: Option<When>,
     /// `running`, `exit 0`, `exit 1`, `no exit code`.
     outcome: Option<Badge>,
@@ -218,6 +219,7 @@ impl CronLine {
         });
         CronLine {
             next: job.next_run.as_deref().map(When::parse),
+            suspended: job.suspended,
             last: job.last_run.as_ref().map(|r| When::parse(&r.started_at)),
             outcome,
             id: job.id,
