@@ -180,7 +180,8 @@ ALTER TABLE releases ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
 "#,
     r#"
 CREATE TABLE cron_runs (
-    id              INTEGER PRIMARY KEY,
+    -- Never reused: a run's number names its process (cron.ID), which can outlive the row.
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     app_id          INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
     job_id          TEXT NOT NULL,
     release_version INTEGER NOT NULL,
