@@ -134,24 +134,40 @@ pub async fn run_schedule(p: Platform, shutdown: CancellationToken) {
     }
 }
 
-/// Starts each job whose schedule had a time in `(since, now]` that has no run yet.
+/// Starts each job whose schedule had a time in `(since, now]` that has no run yet, and
+/// forgets the ended runs of jobs the current releases no longer have.
 async fn round(p: &Platform, since: i64, now: i64) -> Result<(), OpsError> {
-    let apps = p
+    let (apps, gone) = p
         .store
         .read(|db| {
-            let mut out = Vec::new();
+            let (mut out, mut gone) = (Vec::new(), Vec::new());
             for app in db.all_apps()? {
-                let Some((version, jobs)) = current_jobs(db, &app)? else {
+                let jobs = current_jobs(db, &app)?;
+                for job in db.cron_run_jobs(app.id)? {
+                    if !jobs
+                        .as_ref()
+                        .is_some_and(|(_, j)| j.iter().any(|j| j.id == job))
+                    {
+                        gone.push((app.id, job));
+                    }
+                }
+                let Some((version, jobs)) = jobs.filter(|(_, jobs)| !jobs.is_empty()) else {
                     continue;
                 };
-                if !jobs.is_empty() {
-                    let last = db.last_scheduled_cron_runs(app.id)?;
-                    out.push((app, version, jobs, last));
-                }
+                let last = db.last_scheduled_cron_runs(app.id)?;
+                out.push((app, version, jobs, last));
             }
-            Ok::<_, OpsError>(out)
+            Ok::<_, OpsError>((out, gone))
         })
         .await?;
+    if !gone.is_empty() {
+        p.store
+            .write(move |db| {
+                gone.iter()
+                    .try_for_each(|(app, job)| db.forget_cron_job(*app, job))
+            })
+            .await?;
+    }
     for (app, version, jobs, last) in apps {
         for job in jobs {
             let Some(slot) = due(&job, &last, since, now) else {

@@ -143,6 +143,24 @@ impl Db<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The jobs the app has runs of.
+    pub fn cron_run_jobs(&self, app_id: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT job_id FROM cron_runs WHERE app_id = ?1")?;
+        let rows = stmt.query_map(params![app_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets the ended runs of a job the app no longer has.
+    pub fn forget_cron_job(&self, app_id: i64, job_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM cron_runs WHERE app_id = ?1 AND job_id = ?2 AND finished_at IS NOT NULL",
+            params![app_id, job_id],
+        )?;
+        Ok(())
+    }
+
     /// The newest time of the schedule that had a run, per job of the app.
     pub fn last_scheduled_cron_runs(
         &self,
@@ -196,6 +214,9 @@ mod tests {
                 assert_eq!(runs[0].exit_code, Some(1));
                 assert_eq!(db.last_scheduled_cron_runs(app.id)?["0123456789"], 300);
                 assert!(db.unfinished_cron_runs()?.is_empty());
+                assert_eq!(db.cron_run_jobs(app.id)?, ["0123456789"]);
+                db.forget_cron_job(app.id, "0123456789")?;
+                assert!(db.cron_runs(app.id)?.is_empty());
                 Ok::<_, StoreError>(())
             })
             .await
