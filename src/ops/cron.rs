@@ -112,7 +112,11 @@ pub async fn run_now(
             "cron[{}] is already running (run {} started {}); wait for it to end",
             job.id, running.id, running.started_at
         ))),
-        CronClaim::AlreadyRan => Err(OpsError::Internal("a manual run has no time".into())),
+        // A manual run is for no time of the schedule, so it cannot collide with one.
+        CronClaim::AlreadyRan => Err(OpsError::Internal(format!(
+            "the store refused a run of cron[{}]; try again",
+            job.id
+        ))),
     }
 }
 
@@ -161,12 +165,16 @@ async fn round(p: &Platform, since: i64, now: i64) -> Result<(), OpsError> {
         })
         .await?;
     if !gone.is_empty() {
-        p.store
+        let forgotten = p
+            .store
             .write(move |db| {
                 gone.iter()
                     .try_for_each(|(app, job)| db.forget_cron_job(*app, job))
             })
-            .await?;
+            .await;
+        if let Err(e) = forgotten {
+            tracing::warn!(error = %e, "cannot forget the runs of dropped cron jobs");
+        }
     }
     for (app, version, jobs, last) in apps {
         for job in jobs {
