@@ -156,6 +156,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         platform.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(ops::cron::run_schedule(platform.clone(), shutdown.clone()));
     let control = control_plane(platform, router.clone());
     let public = Arc::new(crate::router::Listener::new(
         router,

@@ -430,3 +430,45 @@ pub struct PgProcess {
     pub seconds: f64,
     pub query: String,
 }
+
+/// `GET /apps/{app}/cron`: one of the current release's app.json cron jobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronJobInfo {
+    /// `cron:run ID`, and the `cron[ID]` of its log lines.
+    pub id: String,
+    pub schedule: String,
+    pub command: String,
+    /// The next time of the schedule (UTC); none if it never comes or is suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
+    /// In maintenance (app.json's `"maintenance": true`): never run.
+    #[serde(default)]
+    pub suspended: bool,
+    pub running: bool,
+    /// The newest run, going or ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<CronRunInfo>,
+    /// The job's kept runs, newest first.
+    #[serde(default)]
+    pub runs: Vec<CronRunInfo>,
+}
+
+/// One run of a cron job; `POST /apps/{app}/cron/{id}/run` answers with the one it started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronRunInfo {
+    pub id: i64,
+    pub job: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    pub release: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<String>,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// Why it ended without an exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}

@@ -82,9 +82,10 @@ pub fn parse_filter(ps: Option<String>, source: Option<&str>) -> Result<LogFilte
         Some("app") => Some(Source::App),
         Some("paas") => Some(Source::Paas),
         Some("addon") => Some(Source::Addon),
+        Some("cron") => Some(Source::Cron),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "unknown log source \"{other}\": use app, paas or addon"
+                "unknown log source \"{other}\": use app, paas, addon or cron"
             )));
         }
     };

@@ -6,6 +6,7 @@ mod apps;
 mod builds;
 mod certs;
 mod config;
+mod cron;
 mod domains;
 pub mod error;
 mod events;
@@ -43,6 +44,8 @@ pub fn routes() -> Router<Platform> {
         .route("/logs", get(logs::stream))
         .route("/run", post(run::start))
         .route("/run/attach", get(run::attach))
+        .route("/cron", get(cron::list))
+        .route("/cron/{id}/run", post(cron::run))
         .route("/domains", get(domains::list).post(domains::add))
         .route("/domains/{hostname}", delete(domains::remove))
         .route("/certs", get(certs::list).post(certs::add))

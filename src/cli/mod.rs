@@ -11,6 +11,7 @@ mod certs;
 mod client;
 mod config;
 mod credentials;
+mod cron;
 mod domains;
 mod events;
 mod git_remote;
@@ -269,7 +270,7 @@ pub enum Command {
         /// Only this process (web.1) or type (web)
         #[arg(long)]
         ps: Option<String>,
-        /// Only app or paas lines
+        /// Only app, paas, addon or cron lines
         #[arg(long)]
         source: Option<String>,
     },
@@ -280,6 +281,14 @@ pub enum Command {
         detach: bool,
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// List the app.json cron jobs of the current release: ID, schedule, next and last run
+    Cron,
+    /// Run a cron job now (refused while it is still running)
+    #[command(name = "cron:run")]
+    CronRun {
+        /// The job's ID (see paas cron)
+        id: String,
     },
     /// Build the stack and add-on images from Debian packages on this host (root, Docker engine)
     #[command(name = "stack:build")]
@@ -419,6 +428,8 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         TokensCreate { name } => tokens::create(ctx, &name).await,
         TokensRevoke { id } => tokens::revoke(ctx, id).await,
         Events => events::list(ctx).await,
+        Cron => cron::list(ctx).await,
+        CronRun { id } => cron::run(ctx, &id).await,
         Builds => builds::list(ctx).await,
         BuildsInfo { id } => builds::info(ctx, id).await,
         BuildsCancel => builds::cancel(ctx).await,

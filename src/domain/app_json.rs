@@ -1,6 +1,6 @@
 //! `app.json`, the parts paas reads (Heroku's schema and Dokku's extensions): formation
-//! and add-ons for the first deploy, `env`, buildpacks, health checks, and the deploy
-//! scripts. Unknown keys are ignored, as Heroku does.
+//! and add-ons for the first deploy, `env`, buildpacks, health checks, the deploy
+//! scripts and Dokku's cron jobs. Unknown keys are ignored, as Heroku does.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::app_env::{self, EnvEntry};
 use super::relaxed_json::relaxed_json;
-use super::{Invalid, ProcessType, formation};
+use super::{CronJob, Invalid, ProcessType, formation};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppJson {
@@ -29,6 +29,9 @@ pub struct AppJson {
     /// Heroku's stack name: paas builds on its own stack, so it is only noted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
+    /// Dokku's `[{"command": "...", "schedule": "*/5 * * * *"}]`; see `cron_jobs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cron: Vec<CronEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +46,18 @@ pub enum AppJsonError {
     Syntax(String),
     #[error("{0}")]
     Field(#[from] Invalid),
+}
+
+
+/// One entry of `cron` as written. Dokku's `concurrency_policy` is ignored: a job never
+/// runs twice at once here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronEntry {
+    pub command: String,
+    pub schedule: String,
+    /// Dokku's `"maintenance": true`: the job is listed but does not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maintenance: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +174,7 @@ impl AppJson {
             }
         }
         app_env::validate(&self.env)?;
+        self.cron_jobs()?;
         if let Some(index) = self.buildpacks.iter().position(|b| b.url.trim().is_empty()) {
             return Err(Invalid::new(format!(
                 "app.json buildpacks[{index}]: the url is empty; give each a url like heroku/python"
@@ -207,6 +223,26 @@ impl AppJson {
                 .find_map(|c| c.path.as_deref()),
         };
         path.filter(|p| p.starts_with('/'))
+    }
+}
+
+impl AppJson {
+    /// The cron jobs, checked: a bad schedule, an empty command or a job given twice is
+    /// an error naming the entry (`app.json cron[2]: schedule "61 * * * *": minute must
+    /// be 0-59`).
+    pub fn cron_jobs(&self) -> Result<Vec<CronJob>, Invalid> {
+        let mut jobs: Vec<CronJob> = Vec::with_capacity(self.cron.len());
+        for (index, entry) in self.cron.iter().enumerate() {
+            let mut job = CronJob::new(index, &entry.command, &entry.schedule)?;
+            job.suspended = entry.maintenance;
+            if let Some(first) = jobs.iter().position(|j| j.id == job.id) {
+                return Err(Invalid::new(format!(
+                    "app.json cron[{index}]: the same command and schedule as cron[{first}]; remove one"
+                )));
+            }
+            jobs.push(job);
+        }
+        Ok(jobs)
     }
 }
 
@@ -316,5 +352,38 @@ mod tests {
             ("heroku-redis:mini", Some("CACHE"))
         );
         assert!(AppJson::parse(r#"{"addons":[3]}"#).is_err());
+    }
+
+    #[test]
+    fn reads_dokkus_cron_jobs_and_names_a_bad_one() {
+        let parsed = AppJson::parse(
+            r#"{"cron":[{"command":"python tick.py","schedule":"*/5 * * * *","concurrency_policy":"forbid"},
+                        {"command":"python report.py","schedule":"@daily","maintenance":true}]}"#,
+        )
+        .unwrap();
+        let jobs = parsed.cron_jobs().unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[1].command, "python report.py");
+        assert!(!jobs[0].suspended && jobs[1].suspended);
+        let bad = AppJson::parse(
+            r#"{"cron":[{"command":"a","schedule":"@daily"},{"command":"b","schedule":"@hourly"},{"command":"c","schedule":"61 * * * *"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            bad.cron_jobs().unwrap_err().to_string(),
+            "app.json cron[2]: schedule \"61 * * * *\": minute must be 0-59"
+        );
+        let twice = AppJson::parse(
+            r#"{"cron":[{"command":"a","schedule":"@daily"},{"command":"a","schedule":"@daily"}]}"#,
+        )
+        .unwrap();
+        assert!(
+            twice
+                .cron_jobs()
+                .unwrap_err()
+                .to_string()
+                .contains("cron[1]: the same command and schedule as cron[0]")
+        );
+        assert!(AppJson::parse(r#"{"cron":[{"schedule":"@daily"}]}"#).is_err());
     }
 }

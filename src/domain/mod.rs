@@ -10,6 +10,7 @@ mod app_json;
 mod app_name;
 mod branch_name;
 mod config_vars;
+mod cron;
 mod formation;
 mod heroku_yml;
 mod hostname;
@@ -27,6 +28,7 @@ pub use branch_name::BranchName;
 pub use config_vars::{
     ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES, decode_encoded_value,
 };
+pub use cron::{CronJob, Schedule};
 pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest, size_memory_mb};
 pub use heroku_yml::HerokuYml;
 pub use hostname::Hostname;

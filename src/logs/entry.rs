@@ -10,6 +10,8 @@ pub enum Source {
     Paas,
     /// An add-on's own lines (`addon[postgres-fluffy-1234]`).
     Addon,
+    /// A cron job's output (`cron[3f2a9c01de]`, the job's ID).
+    Cron,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,8 @@ impl LogEntry {
             (Source::App, rest)
         } else if let Some(rest) = rest.strip_prefix("addon[") {
             (Source::Addon, rest)
+        } else if let Some(rest) = rest.strip_prefix("cron[") {
+            (Source::Cron, rest)
         } else {
             (Source::Paas, rest.strip_prefix("paas[")?)
         };
@@ -61,6 +65,7 @@ impl fmt::Display for LogEntry {
             Source::App => "app",
             Source::Paas => "paas",
             Source::Addon => "addon",
+            Source::Cron => "cron",
         };
         let text = self.text.replace(['\n', '\r'], " ");
         write!(f, "{} {source}[{}]: {text}", Timestamp(self.at), self.dyno)
@@ -107,6 +112,11 @@ mod tests {
         let platform = LogEntry::parse("2023-11-14T22:13:20Z paas[deploy]: v7 released").unwrap();
         assert_eq!(platform.source, Source::Paas);
         assert_eq!(platform.dyno, "deploy");
+        let cron = LogEntry::parse("2023-11-14T22:13:20Z cron[3f2a9c01de]: done").unwrap();
+        assert_eq!(
+            (cron.source, cron.dyno.as_str()),
+            (Source::Cron, "3f2a9c01de")
+        );
     }
 
     #[test]

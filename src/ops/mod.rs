@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod builds;
 pub mod certs;
 pub mod config;
+pub mod cron;
 pub mod deploys;
 pub mod domains;
 pub mod events;

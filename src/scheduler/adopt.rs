@@ -106,7 +106,8 @@ pub async fn adopt(s: &Arc<Inner>) -> Vec<Resume> {
 
 /// One-off processes outlived the server that ran them. Ended ones, and attached ones
 /// (their caller's session ended with that server), are removed now; detached ones run
-/// on and are removed when they end, as their old keeper would have done.
+/// on and are removed when they end, as their old keeper would have done. Cron runs are
+/// left to `Scheduler::cron_processes`.
 async fn collect_one_offs(s: &Arc<Inner>) {
     let one_offs = match s.runtime.one_offs().await {
         Ok(one_offs) => one_offs,
@@ -116,6 +117,10 @@ async fn collect_one_offs(s: &Arc<Inner>) {
         }
     };
     for instance in one_offs {
+        // Cron runs are the cron runner's to collect: it records how they ended.
+        if instance.process_type == super::CRON_PROCESS {
+            continue;
+        }
         if instance.is_running() && !instance.attached {
             let (runtime, shutdown) = (Arc::clone(&s.runtime), s.shutdown.clone());
             s.tasks.spawn(async move {

@@ -8,6 +8,7 @@
 
 mod adopt;
 mod backoff;
+mod cron;
 mod error;
 mod follow;
 mod health;
@@ -36,6 +37,7 @@ use crate::runtime::Runtime;
 use crate::store::{AppRow, Store};
 use crate::wire::{ProcessInfo, TermSize};
 
+pub use cron::{CRON_PROCESS, CronInstance, CronProcess};
 pub use error::SchedulerError;
 pub use instances::ProcState;
 pub use oneoff::{OneOffOutput, RunOutput, RunSession};

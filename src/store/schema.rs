@@ -178,6 +178,24 @@ CREATE TABLE backups (
 CREATE INDEX backups_by_app ON backups(app_id, id);
 ALTER TABLE releases ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
 "#,
+    r#"
+CREATE TABLE cron_runs (
+    -- Never reused: a run's number names its process (cron.ID), which can outlive the row.
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id          INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    job_id          TEXT NOT NULL,
+    release_version INTEGER NOT NULL,
+    trigger         TEXT NOT NULL,
+    scheduled_for   INTEGER,
+    started_at      INTEGER NOT NULL,
+    finished_at     INTEGER,
+    exit_code       INTEGER,
+    note            TEXT,
+    UNIQUE (app_id, job_id, scheduled_for)
+);
+CREATE INDEX cron_runs_by_job ON cron_runs(app_id, job_id, id);
+CREATE INDEX cron_runs_unfinished ON cron_runs(finished_at) WHERE finished_at IS NULL;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

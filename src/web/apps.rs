@@ -197,6 +197,38 @@ struct Instance {
     exit_code: Option<i64>,
 }
 
+/// One app.json cron job on the overview.
+struct CronLine {
+    id: String,
+    schedule: String,
+    command: String,
+    next: Option<When>,
+    suspended: bool,
+    last: Option<When>,
+    /// `running`, `exit 0`, `exit 1`, `no exit code`.
+    outcome: Option<Badge>,
+}
+
+impl CronLine {
+    fn of(job: crate::wire::CronJobInfo) -> CronLine {
+        let outcome = job.last_run.as_ref().map(|run| match run.exit_code {
+            Some(0) => Badge::new("exit 0", "ok"),
+            Some(code) => Badge::new(format!("exit {code}"), "bad"),
+            None if run.finished_at.is_none() => Badge::new("running", "busy"),
+            None => Badge::new("no exit code", "bad"),
+        });
+        CronLine {
+            next: job.next_run.as_deref().map(When::parse),
+            suspended: job.suspended,
+            last: job.last_run.as_ref().map(|r| When::parse(&r.started_at)),
+            outcome,
+            id: job.id,
+            schedule: job.schedule,
+            command: job.command,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "app_overview.html")]
 struct Overview {
@@ -209,6 +241,7 @@ struct Overview {
     deployed: bool,
     latest_build: Option<(i64, Badge, When)>,
     groups: Vec<ProcessGroup>,
+    cron: Vec<CronLine>,
     git_url: String,
     branch: String,
     base_url: String,
@@ -230,6 +263,11 @@ pub async fn overview(
         .next()
         .map(|b| (b.id, Badge::state(&b.state), When::parse(&b.created_at)));
     let groups = group_processes(&formation, &processes);
+    let cron = ops::cron::list(&p, &actor, &name)
+        .await?
+        .into_iter()
+        .map(CronLine::of)
+        .collect();
     let port = p.settings.http_addr.port();
     let page = Overview {
         layout: ctx.layout(Nav::Apps, info.name.clone()),
@@ -238,6 +276,7 @@ pub async fn overview(
         current: releases.iter().find(|r| r.current).map(ReleaseLine::of),
         latest_build,
         groups,
+        cron,
         domains: info.domains,
         domain_port: if port == 80 {
             String::new()

@@ -42,6 +42,7 @@ impl LogQuery {
             source: match self.source.as_str() {
                 "app" => Some(Source::App),
                 "paas" => Some(Source::Paas),
+                "cron" => Some(Source::Cron),
                 _ => None,
             },
         }
@@ -67,6 +68,7 @@ impl Line {
             Source::App => "app",
             Source::Paas => "paas",
             Source::Addon => "addon",
+            Source::Cron => "cron",
         };
         Line {
             time: iso.get(11..19).unwrap_or(&iso).to_owned(),
@@ -132,6 +134,7 @@ pub async fn page(
         ("", "app and platform"),
         ("app", "app output only"),
         ("paas", "platform only"),
+        ("cron", "cron jobs only"),
     ]
     .into_iter()
     .map(|(value, label)| Choice {
