@@ -267,10 +267,15 @@ impl Builder {
         progress: &Progress,
     ) -> Result<(Built, String, i64, AppJson), BuildError> {
         let info = source::inspect(input.objects, input.commit, input.settings.limits).await?;
-        let app_json = match &info.app_json {
+        let mut app_json = match &info.app_json {
             Some(text) => AppJson::parse(text).map_err(BuildError::Source)?,
             None => AppJson::default(),
         };
+        if let Some(text) = &info.checks_file {
+            crate::domain::apply_checks_file(&mut app_json, text)
+                .map_err(|e| BuildError::Source(e.to_string()))?;
+        }
+        crate::domain::Checks::resolve(&app_json).map_err(|e| BuildError::Source(e.to_string()))?;
         let tag = format!("paas/{}:b{}", input.app, input.build_id);
         let forced = input.config.contains_key("BUILDPACK_URL") || info.buildpacks_file.is_some();
         let built = if let Some(dockerfile) = info.dockerfile.as_deref().filter(|_| !forced) {

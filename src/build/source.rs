@@ -27,8 +27,8 @@ pub struct SourceLimits {
     pub max_file_bytes: u64,
 }
 
-/// The files paas reads whole (Procfile, app.json, .buildpacks, Dockerfile), and symlink
-/// targets, are at most this large.
+/// The files paas reads whole (Procfile, app.json, .buildpacks, CHECKS, Dockerfile), and
+/// symlink targets, are at most this large.
 const MAX_READ_BYTES: u64 = 1 << 20;
 
 /// Files of the commit the build decides things by.
@@ -38,6 +38,8 @@ pub struct SourceInfo {
     pub app_json: Option<String>,
     pub procfile: Option<String>,
     pub buildpacks_file: Option<String>,
+    /// Dokku's `CHECKS` file, read when app.json lists no web checks.
+    pub checks_file: Option<String>,
 }
 
 /// Checks the tree against `limits` (from object headers: nothing is inflated) and reads
@@ -60,6 +62,7 @@ pub async fn inspect(
             app_json: read("app.json")?,
             procfile: read("Procfile")?,
             buildpacks_file: read(".buildpacks")?,
+            checks_file: read("CHECKS")?,
         })
     })
     .await

@@ -8,6 +8,7 @@ mod addon;
 mod app_json;
 mod app_name;
 mod branch_name;
+mod checks;
 mod config_vars;
 mod formation;
 mod hostname;
@@ -20,6 +21,10 @@ pub use addon::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV, AddonKind, AddonName, Attach
 pub use app_json::AppJson;
 pub use app_name::AppName;
 pub use branch_name::BranchName;
+pub use checks::{
+    Check, CheckKind, Checks, ChecksError, HttpProbe, Probe, ProcessChecks, Startup,
+    apply_checks_file,
+};
 pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
 pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest};
 pub use hostname::Hostname;

@@ -14,6 +14,7 @@ mod health;
 mod instances;
 #[cfg(test)]
 mod memory_runtime;
+mod monitor;
 mod oneoff;
 mod plan;
 mod reconciler;
@@ -59,6 +60,8 @@ pub struct Scheduler {
 }
 
 pub(crate) struct Inner {
+    /// Itself, for the tasks a check starts (liveness and readiness monitors).
+    me: std::sync::Weak<Inner>,
     runtime: Arc<dyn Runtime>,
     store: Store,
     logs: AppLogs,
@@ -83,7 +86,8 @@ impl Scheduler {
         shutdown: CancellationToken,
     ) -> Scheduler {
         let scheduler = Scheduler {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
+                me: me.clone(),
                 runtime,
                 store,
                 logs,
