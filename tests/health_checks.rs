@@ -46,6 +46,8 @@ fn readiness_routes_liveness_restarts_and_a_startup_checks_content_gates_the_rol
         Duration::from_secs(30),
         || server.get("dokku", "/").0 == 503,
     );
+    let ps = server.cli(&["ps", "-a", "dokku"]);
+    assert!(ps.ok().contains("unready"), "{}", ps.stdout);
     eventually(
         "the ready process is routed again",
         Duration::from_secs(30),

@@ -1,5 +1,5 @@
 //! `app.json`, the parts paas reads: formation defaults and add-ons for the first deploy,
-//! the web health check path, and the postdeploy script.
+//! health checks (as written; `domain::checks` resolves them), and the postdeploy script.
 
 use std::collections::BTreeMap;
 
@@ -126,19 +126,6 @@ impl AppJson {
     pub fn parse(text: &str) -> Result<AppJson, String> {
         serde_json::from_str(&relaxed_json(text)).map_err(|e| format!("app.json is not valid: {e}"))
     }
-
-    /// The HTTP path the web process must answer 2xx/3xx on before it is routed: paas's
-    /// `healthchecks.web.path`, or the first of Dokku's `startup` checks with a path.
-    pub fn web_health_path(&self) -> Option<&str> {
-        let path = match self.healthchecks.get("web")? {
-            Healthchecks::Single(spec) => spec.path.as_deref(),
-            Healthchecks::Dokku(checks) => checks
-                .iter()
-                .filter(|c| c.kind.as_deref().is_none_or(|k| k == "startup"))
-                .find_map(|c| c.path.as_deref()),
-        };
-        path.filter(|p| p.starts_with('/'))
-    }
 }
 
 /// JSON with comments and trailing commas made plain JSON: each comment and each trailing
@@ -227,6 +214,20 @@ fn relaxed_json(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl AppJson {
+        /// What was read of the web check's path: paas's `healthchecks.web.path`, or the
+        /// first of Dokku's `startup` checks with a path (`domain::checks` resolves them).
+        fn web_health_path(&self) -> Option<&str> {
+            match self.healthchecks.get("web")? {
+                Healthchecks::Single(spec) => spec.path.as_deref(),
+                Healthchecks::Dokku(checks) => checks
+                    .iter()
+                    .filter(|c| c.kind.as_deref().is_none_or(|k| k == "startup"))
+                    .find_map(|c| c.path.as_deref()),
+            }
+        }
+    }
 
     #[test]
     fn reads_formation_healthcheck_and_postdeploy_and_ignores_the_rest() {

@@ -155,6 +155,7 @@ async fn adopt_one(s: &Arc<Inner>, plan: &ReleasePlan, instance: Instance) {
         started_at: instance.started_at,
         routed: false,
         unready: Default::default(),
+        generation: 0,
     };
     let dyno = tracked.dyno();
     s.registry.insert(&plan.app, tracked.clone());

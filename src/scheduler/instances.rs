@@ -45,6 +45,9 @@ pub struct Tracked {
     pub routed: bool,
     /// The readiness checks (by index) failing now: while any is, it is not routed.
     pub unready: BTreeSet<usize>,
+    /// Which start of its container this is (each restart counts one), so the tasks
+    /// watching an earlier start end.
+    pub generation: u64,
 }
 
 impl Tracked {
@@ -162,6 +165,7 @@ mod tests {
             started_at: None,
             routed: true,
             unready: BTreeSet::new(),
+            generation: 0,
         }
     }
 

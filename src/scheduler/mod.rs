@@ -125,7 +125,10 @@ impl Scheduler {
             .map(|t| ProcessInfo {
                 dyno: t.dyno(),
                 process_type: t.process_type.clone(),
-                state: t.state.to_string(),
+                state: match t.state {
+                    ProcState::Up if !t.unready.is_empty() => "unready".to_owned(),
+                    state => state.to_string(),
+                },
                 exit_code: match t.state {
                     ProcState::Crashed { exit_code } => Some(exit_code),
                     _ => None,

@@ -37,6 +37,7 @@ pub fn spawn(s: &Inner, app: &str, tracked: &Tracked, checks: &ProcessChecks) {
             id: tracked.id.clone(),
             dyno: tracked.dyno(),
             started_at: tracked.started_at,
+            generation: tracked.generation,
             check: check.clone(),
             readiness_index,
         };
@@ -49,8 +50,10 @@ struct Watch {
     app: String,
     id: String,
     dyno: String,
-    /// The start this task watches: a restarted process gets new tasks.
+    /// When the start this task watches began (for `initialDelay`).
     started_at: Option<i64>,
+    /// The start this task watches: a restarted process gets new tasks.
+    generation: u64,
     check: Check,
     /// Its place among the process's readiness checks (None for liveness).
     readiness_index: Option<usize>,
@@ -111,7 +114,7 @@ impl Watch {
             .registry
             .of_app(&self.app)
             .into_iter()
-            .find(|t| t.id == self.id && t.started_at == self.started_at)
+            .find(|t| t.id == self.id && t.generation == self.generation)
             .filter(|t| matches!(t.state, ProcState::Up | ProcState::Starting))
     }
 
@@ -132,9 +135,16 @@ impl Watch {
                 let changed = self.s.registry.update(&self.app, &self.id, |t| {
                     t.unready.insert(index);
                 });
-                if changed.is_some() {
-                    routes::publish(&self.s, &self.app).await;
-                    self.log(format!("{what}; out of the route table until it passes"));
+                match changed {
+                    Some(t) if t.is_web() => {
+                        routes::publish(&self.s, &self.app).await;
+                        self.log(format!("{what}; out of the route table until it passes"));
+                    }
+                    Some(t) => self.log(format!(
+                        "{what}; {} processes take no traffic, so nothing else changes",
+                        t.process_type
+                    )),
+                    None => {}
                 }
                 false
             }
@@ -160,8 +170,13 @@ impl Watch {
         let (dyno, name) = (&self.dyno, &self.check.name);
         if tracked.unready.is_empty() {
             routes::publish(&self.s, &self.app).await;
+            let back = if tracked.is_web() {
+                "; back in the route table"
+            } else {
+                ""
+            };
             self.log(format!(
-                "{dyno} passed its readiness check \"{name}\"; back in the route table"
+                "{dyno} passed its readiness check \"{name}\"{back}"
             ));
         } else {
             self.log(format!(

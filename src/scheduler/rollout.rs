@@ -318,6 +318,7 @@ pub(super) async fn start_checked(
         started_at: Some(instance.started_at.unwrap_or_else(|| Timestamp::now().0)),
         routed: false,
         unready: Default::default(),
+        generation: 0,
     };
     s.registry.insert(&plan.app, tracked.clone());
     follow::spawn(

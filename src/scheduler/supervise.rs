@@ -139,6 +139,7 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
             t.started_at = instance.started_at;
             t.state = ProcState::Starting;
             t.unready.clear();
+            t.generation += 1;
         });
         follow::spawn(&s, &app, &id, &dyno, instance.started_at.unwrap_or(0));
         let checks = checks_of(&s, &app, &tracked.process_type).await;
