@@ -214,6 +214,26 @@ fn a_member_cannot_build_from_another_apps_image() {
             pushed.stderr
         );
     }
+    // heroku.yml's build arguments are checked as the engine would apply them.
+    write_file(
+        repo.path(),
+        "heroku.yml",
+        "build:\n  docker:\n    web: Dockerfile\n  config:\n    BASE: paas/victim:b1\n",
+    );
+    let by_argument = push_dockerfile(
+        &server,
+        &alice,
+        repo.path(),
+        "ARG BASE=paas/stack-run:bookworm\nFROM $BASE\n",
+    );
+    assert!(
+        by_argument
+            .stderr
+            .contains(&format!("FROM paas/victim:b1: {ONLY}")),
+        "{}",
+        by_argument.stderr
+    );
+    std::fs::remove_file(repo.path().join("heroku.yml")).unwrap();
     let unresolved = push_dockerfile(&server, &alice, repo.path(), "ARG BASE\nFROM $BASE\n");
     assert!(
         unresolved

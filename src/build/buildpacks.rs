@@ -66,7 +66,7 @@ pub async fn compile(
             volumes: vec![(cache, "/cache".to_owned())],
         })
         .await?;
-    match run(&container, input, &server_dirs, log, progress).await {
+    match run(&container, input, info, &server_dirs, log, progress).await {
         Ok(result) => Ok((container, result)),
         Err(e) => {
             let _ = container.remove().await;
@@ -83,6 +83,7 @@ pub fn cache_volume(instance: &str, app: &str) -> String {
 async fn run(
     container: &BuildContainer,
     input: &BuildInput<'_>,
+    info: &SourceInfo,
     server_dirs: &[ServerBuildpack],
     log: &mut BuildLog,
     progress: &Progress,
@@ -97,6 +98,16 @@ async fn run(
             ),
         )
         .await?;
+    if let Some(list) = info
+        .buildpacks_file
+        .as_deref()
+        .filter(|_| info.buildpacks_from_app_json)
+    {
+        progress.detail("using the buildpacks app.json lists");
+        let file = source::memory_tar(&[(".buildpacks", list.as_bytes())])
+            .map_err(|e| BuildError::Source(e.to_string()))?;
+        container.upload("/app", once(file)).await?;
+    }
     let env_files: Vec<(&str, &[u8])> = input
         .config
         .iter()

@@ -2,7 +2,7 @@
 //! pull. Every image the Dockerfile builds on (`dockerfile_refs`) is checked first: a
 //! member's against what is theirs to use, anyone's against what the engine has.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::progress::Progress;
 use crate::runtime::Docker;
@@ -14,9 +14,31 @@ use super::source;
 use super::stack::{DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE};
 use super::{BuildError, BuildInput};
 
-/// What a Dockerfile build makes: the file (already read), the tag and the labels.
+/// The Dockerfile (already read), where it is in the tree, and how to build it.
+pub struct DockerfileBuild<'a> {
+    pub text: &'a str,
+    pub path: &'a str,
+    pub target: Option<&'a str>,
+    pub build_args: &'a BTreeMap<String, String>,
+}
+
+static NO_ARGS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> DockerfileBuild<'a> {
+    /// The repository's own `Dockerfile`, built as it is.
+    pub fn root(text: &'a str) -> Self {
+        DockerfileBuild {
+            text,
+            path: "Dockerfile",
+            target: None,
+            build_args: &NO_ARGS,
+        }
+    }
+}
+
+/// What a Dockerfile build makes: the build, the tag and the labels.
 pub struct Context<'a> {
-    pub dockerfile: &'a str,
+    pub build: DockerfileBuild<'a>,
     pub tag: &'a str,
     pub labels: &'a HashMap<String, String>,
 }
@@ -28,7 +50,8 @@ pub async fn build(
     log: &mut BuildLog,
     progress: &Progress,
 ) -> Result<(), BuildError> {
-    for image in image_refs(context.dockerfile) {
+    let build = &context.build;
+    for image in image_refs(build.text, build.build_args) {
         check_image(docker, input, &image).await?;
     }
     progress.step("Building with the Dockerfile");
@@ -42,10 +65,15 @@ pub async fn build(
         input.settings.timeout,
         docker.build_from_context(
             tar,
-            context.tag,
-            context.labels,
-            input.settings.memory_mb,
-            true,
+            crate::runtime::ImageBuild {
+                tag: context.tag,
+                labels: context.labels,
+                dockerfile: build.path,
+                target: build.target,
+                build_args: build.build_args,
+                memory_mb: input.settings.memory_mb,
+                use_cache: true,
+            },
             |line| {
                 progress.detail(line);
                 log.line(line);

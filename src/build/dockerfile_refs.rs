@@ -8,7 +8,7 @@
 //! counts as an image (its stages are not ours), and a name with a build argument that
 //! no `ARG NAME=default` before the first `FROM` resolves is `Unresolved`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Where an image is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +39,12 @@ pub struct ImageRef {
     pub resolved: bool,
 }
 
-/// Every image `dockerfile` names, earlier stages and `scratch` left out, each once.
-pub fn image_refs(dockerfile: &str) -> Vec<ImageRef> {
-    let mut refs = scan(dockerfile, '\\');
+/// Every image `dockerfile` names when built with `build_args`, earlier stages and
+/// `scratch` left out, each once.
+pub fn image_refs(dockerfile: &str, build_args: &BTreeMap<String, String>) -> Vec<ImageRef> {
+    let mut refs = scan(dockerfile, '\\', build_args);
     if sets_backtick_escape(dockerfile) {
-        for r in scan(dockerfile, '`') {
+        for r in scan(dockerfile, '`', build_args) {
             if !refs.contains(&r) {
                 refs.push(r);
             }
@@ -130,7 +131,7 @@ struct Scan {
     refs: Vec<ImageRef>,
 }
 
-fn scan(dockerfile: &str, escape: char) -> Vec<ImageRef> {
+fn scan(dockerfile: &str, escape: char, build_args: &BTreeMap<String, String>) -> Vec<ImageRef> {
     let mut state = Scan::default();
     for line in logical_lines(dockerfile, escape) {
         let mut parts = words(&line).into_iter();
@@ -145,7 +146,7 @@ fn scan(dockerfile: &str, escape: char) -> Vec<ImageRef> {
             keyword = args.remove(0).to_ascii_uppercase();
         }
         match keyword.as_str() {
-            "ARG" if state.stage_count == 0 && !onbuild => state.global_args(&args),
+            "ARG" if state.stage_count == 0 && !onbuild => state.global_args(&args, build_args),
             "FROM" => state.from(&args),
             "COPY" | "ADD" => state.flags(&args, onbuild, "--from=", Instruction::CopyFrom),
             "RUN" => state.flags(&args, onbuild, "--mount=", Instruction::MountFrom),
@@ -156,12 +157,15 @@ fn scan(dockerfile: &str, escape: char) -> Vec<ImageRef> {
 }
 
 impl Scan {
-    fn global_args(&mut self, args: &[String]) {
+    /// A build argument given to the build wins over the ARG's default, as in Docker.
+    fn global_args(&mut self, args: &[String], given: &BTreeMap<String, String>) {
         for arg in args {
-            let (name, value) = match arg.split_once('=') {
-                Some((name, value)) => (name, (!value.contains('$')).then(|| value.to_owned())),
+            let (name, default) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
                 None => (arg.as_str(), None),
             };
+            let value = given.get(name).map(String::as_str).or(default);
+            let value = value.filter(|v| !v.contains('$')).map(str::to_owned);
             self.args.insert(name.to_owned(), value);
         }
     }
@@ -299,13 +303,27 @@ mod tests {
     use proptest::prelude::*;
 
     fn names(dockerfile: &str) -> Vec<(Instruction, String, bool)> {
-        image_refs(dockerfile)
+        image_refs(dockerfile, &BTreeMap::new())
             .into_iter()
             .map(|r| (r.instruction, r.name, r.resolved))
             .collect()
     }
 
     use Instruction::{CopyFrom, From, MountFrom};
+
+    #[test]
+    fn a_given_build_argument_wins_over_the_default_so_it_is_checked() {
+        let file = "ARG BASE=paas/stack-run\nFROM $BASE\n";
+        let given = BTreeMap::from([("BASE".to_owned(), "paas/other:b1".to_owned())]);
+        let refs = image_refs(file, &given);
+        assert_eq!(refs[0].name, "paas/other:b1");
+        assert!(refs[0].resolved);
+        let unresolved = image_refs(
+            file,
+            &BTreeMap::from([("BASE".to_owned(), "$X".to_owned())]),
+        );
+        assert!(!unresolved[0].resolved);
+    }
 
     #[test]
     fn stages_scratch_and_flags_are_not_images() {
@@ -395,7 +413,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_text_parses_without_panicking(text in "\\PC*") {
-            let _ = image_refs(&text);
+            let _ = image_refs(&text, &BTreeMap::new());
         }
 
         #[test]
@@ -406,7 +424,7 @@ mod tests {
             )
         ) {
             let text = lines.join("\n");
-            for r in image_refs(&text) {
+            for r in image_refs(&text, &BTreeMap::new()) {
                 prop_assert!(!r.resolved || !r.name.contains('$'));
             }
         }

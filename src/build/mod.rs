@@ -10,7 +10,9 @@ mod dockerfile;
 mod dockerfile_refs;
 mod embedded;
 mod hints;
+mod kinds;
 mod log;
+mod manifests;
 mod prune;
 mod slug;
 mod source;
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{AppJson, BuildState, ConfigVars, Procfile};
+use crate::domain::{AppJson, AppJsonError, BuildState, ConfigVars, Invalid};
 use crate::git::quarantine::PushedObjects;
 use crate::progress::Progress;
 use crate::runtime::{Docker, RuntimeError, labels};
@@ -54,6 +56,14 @@ pub enum BuildError {
     Stack(String),
     #[error("reading the pushed source: {0}")]
     Source(String),
+    /// app.json, heroku.yml, DOKKU_SCALE or the Procfile refused.
+    #[error(transparent)]
+    Manifest(#[from] AppJsonError),
+    /// app.json's health checks or the CHECKS file refused.
+    #[error(transparent)]
+    Checks(#[from] crate::domain::ChecksError),
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     #[error(transparent)]
     Engine(#[from] RuntimeError),
     #[error(transparent)]
@@ -145,6 +155,19 @@ impl Builder {
     pub async fn ensure_stacks(&self, progress: &Progress) -> Result<Stacks, BuildError> {
         let _guard = self.stack_lock.lock().await;
         stack::ensure(&self.docker, &self.settings.stacks, progress).await
+    }
+
+    /// app.json of `commit` as the build will read it (with `DOKKU_SCALE` as its
+    /// formation), so a deploy can check and set its `env` before building.
+    pub async fn app_json(
+        &self,
+        objects: &PushedObjects,
+        commit: &str,
+        config: &ConfigVars,
+    ) -> Result<AppJson, BuildError> {
+        let mut info = source::inspect(objects, commit, self.settings.limits).await?;
+        let read = manifests::read(&mut info, config.contains_key("BUILDPACK_URL"))?;
+        Ok(read.app_json)
     }
 
     /// Builds `commit` of `app` into `paas/APP:bN` with what `policy` lets the pusher name,
@@ -266,69 +289,27 @@ impl Builder {
         log: &mut log::BuildLog,
         progress: &Progress,
     ) -> Result<(Built, String, i64, AppJson), BuildError> {
-        let info = source::inspect(input.objects, input.commit, input.settings.limits).await?;
-        let mut app_json = match &info.app_json {
-            Some(text) => AppJson::parse(text).map_err(BuildError::Source)?,
-            None => AppJson::default(),
-        };
-        if let Some(text) = &info.checks_file {
-            crate::domain::apply_checks_file(&mut app_json, text)
-                .map_err(|e| BuildError::Source(e.to_string()))?;
+        let mut info = source::inspect(input.objects, input.commit, input.settings.limits).await?;
+        let forced_url = input.config.contains_key("BUILDPACK_URL");
+        let read = manifests::read(&mut info, forced_url)?;
+        for note in &read.notes {
+            progress.detail(note);
+            log.line(note);
         }
-        crate::domain::Checks::resolve(&app_json).map_err(|e| BuildError::Source(e.to_string()))?;
         let tag = format!("paas/{}:b{}", input.app, input.build_id);
-        let forced = input.config.contains_key("BUILDPACK_URL") || info.buildpacks_file.is_some();
-        let built = if let Some(dockerfile) = info.dockerfile.as_deref().filter(|_| !forced) {
-            let procfile = match &info.procfile {
-                Some(text) => {
-                    Procfile::parse(text).map_err(|e| BuildError::Source(e.to_string()))?
-                }
-                None => Procfile::default(),
-            };
-            let mut process_types: BTreeMap<String, String> = procfile
-                .0
-                .into_iter()
-                .map(|(t, c)| (t.to_string(), c))
-                .collect();
-            if process_types.is_empty() {
-                // No Procfile: the image's own command is the web process.
-                process_types.insert("web".into(), String::new());
-            }
-            let labels = image_labels(input, &process_types);
-            let context = dockerfile::Context {
-                dockerfile,
-                tag: &tag,
-                labels: &labels,
-            };
-            dockerfile::build(&self.docker, input, context, log, progress).await?;
-            Built {
-                process_types,
-                buildpack: "dockerfile".into(),
-            }
+        let forced = forced_url || info.buildpacks_file.is_some();
+        let built = if let Some(heroku) = &read.heroku {
+            progress.step("Building with heroku.yml");
+            self.heroku_yml_build(input, heroku, &tag, log, progress)
+                .await?
+        } else if let Some(dockerfile) = info.dockerfile.as_deref().filter(|_| !forced) {
+            let process_types = kinds::procfile_types(info.procfile.as_deref())?;
+            let build = dockerfile::DockerfileBuild::root(dockerfile);
+            self.dockerfile_build(input, build, process_types, &tag, log, progress)
+                .await?
         } else {
-            let (container, result) =
-                buildpacks::compile(&self.docker, input, &info, log, progress).await?;
-            let labels = image_labels(input, &result.process_types);
-            let before = self.cache_records.snapshot(&self.docker).await;
-            let made =
-                slug::make_image(&self.docker, &container, input, &tag, &labels, progress).await;
-            let _ = container.remove().await;
-            made?;
-            let records = self.cache_records.clone();
-            let (docker, keep) = (self.docker.clone(), self.settings.cache_keep);
-            tokio::spawn(async move {
-                records.remember_new(&docker, before).await;
-                records.prune(&docker, keep).await;
-            });
-            Built {
-                buildpack: result
-                    .buildpacks
-                    .iter()
-                    .map(|b| b.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                process_types: result.process_types,
-            }
+            self.buildpack_build(input, &info, &tag, log, progress)
+                .await?
         };
         let size = self.docker.image(&tag).await?.map_or(0, |i| i.size);
         progress.detail(format!("image {tag} ({} MB)", size / 1_000_000));
@@ -340,7 +321,7 @@ impl Builder {
             &tag,
         )
         .await;
-        Ok((built, tag, size, app_json))
+        Ok((built, tag, size, read.app_json))
     }
 
     /// Build `id`'s log from its file; None for builds that kept theirs in the store.

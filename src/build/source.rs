@@ -27,8 +27,8 @@ pub struct SourceLimits {
     pub max_file_bytes: u64,
 }
 
-/// The files paas reads whole (Procfile, app.json, .buildpacks, CHECKS, Dockerfile), and
-/// symlink targets, are at most this large.
+/// The files paas reads whole (Procfile, app.json, .buildpacks, CHECKS, Dockerfile,
+/// heroku.yml...), and symlink targets, are at most this large.
 const MAX_READ_BYTES: u64 = 1 << 20;
 
 /// Files of the commit the build decides things by.
@@ -38,6 +38,13 @@ pub struct SourceInfo {
     pub app_json: Option<String>,
     pub procfile: Option<String>,
     pub buildpacks_file: Option<String>,
+    /// True when `buildpacks_file` is app.json's `buildpacks`, not a file of the tree: the
+    /// build writes it as `.buildpacks` for the stack to read.
+    pub buildpacks_from_app_json: bool,
+    /// Dokku's `DOKKU_SCALE`.
+    pub dokku_scale: Option<String>,
+    /// Heroku's manifest for Docker builds.
+    pub heroku_yml: Option<String>,
     /// Dokku's `CHECKS` file, read when app.json lists no web checks.
     pub checks_file: Option<String>,
 }
@@ -62,6 +69,9 @@ pub async fn inspect(
             app_json: read("app.json")?,
             procfile: read("Procfile")?,
             buildpacks_file: read(".buildpacks")?,
+            buildpacks_from_app_json: false,
+            dokku_scale: read("DOKKU_SCALE")?,
+            heroku_yml: read("heroku.yml")?,
             checks_file: read("CHECKS")?,
         })
     })
@@ -69,13 +79,34 @@ pub async fn inspect(
     .map_err(|e| BuildError::Source(e.to_string()))?
 }
 
-/// A file at the tree's root paas reads itself, refused above [`MAX_READ_BYTES`].
+/// A file of the pushed commit at `path` (like `docker/web.Dockerfile`), read whole.
+pub(super) async fn read_path(
+    input: &super::BuildInput<'_>,
+    path: &str,
+) -> Result<Option<String>, BuildError> {
+    let (objects, commit, path) = (
+        input.objects.clone(),
+        input.commit.to_owned(),
+        path.to_owned(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let repo = objects
+            .open_repository()
+            .map_err(|e| BuildError::Source(e.to_string()))?;
+        let tree = commit_tree(&repo, &commit)?;
+        read_small(&repo, &tree, &path)
+    })
+    .await
+    .map_err(|e| BuildError::Source(e.to_string()))?
+}
+
+/// A file of the tree paas reads itself, refused above [`MAX_READ_BYTES`].
 fn read_small(
     repo: &Repository,
     tree: &git2::Tree<'_>,
     name: &str,
 ) -> Result<Option<String>, BuildError> {
-    let Some(entry) = tree.get_name(name) else {
+    let Ok(entry) = tree.get_path(std::path::Path::new(name)) else {
         return Ok(None);
     };
     if entry.kind() != Some(ObjectType::Blob) {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 
+use crate::domain::decode_encoded_value;
 use crate::wire::{ConfigPatch, ConfigUpdated};
 
 use super::{Ctx, app_path, output};
@@ -46,13 +47,24 @@ pub async fn get(ctx: &Ctx, key: &str, global: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn set(ctx: &Ctx, pairs: &[String], global: bool, no_wait: bool) -> Result<()> {
+pub async fn set(
+    ctx: &Ctx,
+    pairs: &[String],
+    global: bool,
+    encoded: bool,
+    no_wait: bool,
+) -> Result<()> {
     let mut patch = ConfigPatch::new();
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else {
             bail!("cannot read \"{pair}\": write KEY=VALUE, e.g. paas config:set DEBUG=0");
         };
-        patch.insert(key.to_owned(), Some(value.to_owned()));
+        let value = if encoded {
+            decode_encoded_value(key, value)?
+        } else {
+            value.to_owned()
+        };
+        patch.insert(key.to_owned(), Some(value));
     }
     let keys: Vec<&str> = patch.keys().map(String::as_str).collect();
     let action = format!("Setting {}", keys.join(", "));

@@ -121,6 +121,9 @@ pub enum Command {
         pairs: Vec<String>,
         #[arg(long)]
         global: bool,
+        /// Values are base64-encoded (Dokku's --encoded): for newlines and quotes
+        #[arg(long)]
+        encoded: bool,
         /// Return once the release is made; it rolls out on the server
         #[arg(long)]
         no_wait: bool,
@@ -372,8 +375,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         ConfigSet {
             pairs,
             global,
+            encoded,
             no_wait,
-        } => config::set(ctx, &pairs, global, no_wait).await,
+        } => config::set(ctx, &pairs, global, encoded, no_wait).await,
         ConfigUnset {
             keys,
             global,

@@ -1,9 +1,14 @@
-//! `app.json`, the parts paas reads: formation defaults and add-ons for the first deploy,
-//! health checks (as written; `domain::checks` resolves them), and the postdeploy script.
+//! `app.json`, the parts paas reads (Heroku's schema and Dokku's extensions): formation
+//! and add-ons for the first deploy, `env`, buildpacks, health checks, and the deploy
+//! scripts. Unknown keys are ignored, as Heroku does.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use super::app_env::{self, EnvEntry};
+use super::relaxed_json::relaxed_json;
+use super::{Invalid, ProcessType, formation};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppJson {
@@ -16,6 +21,28 @@ pub struct AppJson {
     /// Heroku's shapes: `"heroku-postgresql"` or `{"plan": "heroku-redis:mini", "as": "CACHE"}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addons: Vec<AddonEntry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, EnvEntry>,
+    /// `[{"url": "heroku/python"}, ...]`, in order, like `.buildpacks`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buildpacks: Vec<BuildpackEntry>,
+    /// Heroku's stack name: paas builds on its own stack, so it is only noted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildpackEntry {
+    pub url: String,
+}
+
+/// Why an app.json was refused; the message names the line and column, or the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppJsonError {
+    #[error("app.json is not valid: {0}")]
+    Syntax(String),
+    #[error("{0}")]
+    Field(#[from] Invalid),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +70,9 @@ impl AddonEntry {
 pub struct FormationDefault {
     #[serde(default)]
     pub quantity: Option<u32>,
+    /// A Heroku dyno size (`basic`, `standard-2x`...) or a memory size (`1G`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,13 +139,39 @@ pub struct HttpHeader {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scripts {
+    /// Heroku's: once, after the app's first deploy.
     #[serde(default)]
     pub postdeploy: Option<String>,
+    /// Heroku's, for review apps: read, and run when a review app is destroyed.
+    #[serde(
+        default,
+        rename = "pr-predestroy",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pr_predestroy: Option<String>,
+    #[serde(default, skip_serializing_if = "DokkuScripts::is_empty")]
+    pub dokku: DokkuScripts,
+}
+
+/// Dokku's deploy scripts: `predeploy` in the new image before the release phase (what
+/// it writes is kept in the image), `postdeploy` after every deploy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DokkuScripts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predeploy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postdeploy: Option<String>,
+}
+
+impl DokkuScripts {
+    fn is_empty(&self) -> bool {
+        self.predeploy.is_none() && self.postdeploy.is_none()
+    }
 }
 
 impl Scripts {
     fn is_empty(&self) -> bool {
-        self.postdeploy.is_none()
+        self.postdeploy.is_none() && self.pr_predestroy.is_none() && self.dokku.is_empty()
     }
 }
 
@@ -123,92 +179,60 @@ impl AppJson {
     /// Unknown keys are ignored, as Heroku does; `//` and `/* */` comments and trailing
     /// commas are accepted, as Dokku does; malformed JSON is an error naming its line and
     /// column.
-    pub fn parse(text: &str) -> Result<AppJson, String> {
-        serde_json::from_str(&relaxed_json(text)).map_err(|e| format!("app.json is not valid: {e}"))
+    pub fn parse(text: &str) -> Result<AppJson, AppJsonError> {
+        let parsed: AppJson = serde_json::from_str(&relaxed_json(text))
+            .map_err(|e| AppJsonError::Syntax(e.to_string()))?;
+        parsed.validate()?;
+        Ok(parsed)
     }
-}
 
-/// JSON with comments and trailing commas made plain JSON: each comment and each trailing
-/// comma becomes spaces (newlines kept), so an error still names the line and column of
-/// the text as written.
-fn relaxed_json(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out: Vec<char> = Vec::with_capacity(chars.len());
-    let mut i = 0;
-    let mut in_string = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if in_string {
-            out.push(c);
-            if c == '\\' && i + 1 < chars.len() {
-                out.push(chars[i + 1]);
-                i += 1;
-            } else if c == '"' {
-                in_string = false;
-            }
-            i += 1;
-            continue;
-        }
-        match (c, chars.get(i + 1)) {
-            ('"', _) => {
-                in_string = true;
-                out.push(c);
-                i += 1;
-            }
-            ('/', Some('/')) => {
-                while i < chars.len() && chars[i] != '\n' {
-                    out.push(' ');
-                    i += 1;
-                }
-            }
-            ('/', Some('*')) => {
-                let mut end = i + 2;
-                while end < chars.len() && !(chars[end] == '*' && chars.get(end + 1) == Some(&'/'))
-                {
-                    end += 1;
-                }
-                // An unclosed comment is left for the parser to refuse.
-                if end >= chars.len() {
-                    out.extend_from_slice(&chars[i..]);
-                    break;
-                }
-                for &skipped in &chars[i..end + 2] {
-                    out.push(if skipped == '\n' { '\n' } else { ' ' });
-                }
-                i = end + 2;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
+    /// What serde cannot check: process type names, sizes, env names and generators.
+    fn validate(&self) -> Result<(), Invalid> {
+        for (name, default) in &self.formation {
+            ProcessType::parse(name)
+                .map_err(|e| Invalid::new(format!("app.json formation: {e}")))?;
+            if let Some(size) = &default.size {
+                formation::size_memory_mb(size)
+                    .map_err(|e| Invalid::new(format!("app.json formation.{name}.size: {e}")))?;
             }
         }
+        app_env::validate(&self.env)?;
+        if let Some(entry) = self.buildpacks.iter().find(|b| b.url.trim().is_empty()) {
+            return Err(Invalid::new(format!(
+                "app.json buildpacks: an entry has an empty url ({entry:?}); give each a url like heroku/python"
+            )));
+        }
+        Ok(())
     }
-    // Trailing commas: a comma whose next non-space character closes an object or array.
-    let mut in_string = false;
-    let mut escaped = false;
-    for index in 0..out.len() {
-        let c = out[index];
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            ',' => {
-                let next = out[index + 1..].iter().find(|n| !n.is_whitespace());
-                if matches!(next, Some('}') | Some(']')) {
-                    out[index] = ' ';
-                }
-            }
-            _ => {}
-        }
+
+    /// The memory limit (MiB) of each process type app.json gives a size.
+    pub fn formation_memory(&self) -> BTreeMap<String, u32> {
+        self.formation
+            .iter()
+            .filter_map(|(t, d)| {
+                let mb = formation::size_memory_mb(d.size.as_deref()?).ok()?;
+                Some((t.clone(), mb))
+            })
+            .collect()
     }
-    out.into_iter().collect()
+
+    /// The config vars this deploy sets from `env` over `current` (see `app_env::plan`).
+    pub fn env_plan(
+        &self,
+        current: &super::ConfigVars,
+        first_deploy: bool,
+        secret: impl FnMut() -> String,
+    ) -> Result<app_env::EnvPlan, Invalid> {
+        app_env::plan(&self.env, current, first_deploy, secret)
+    }
+
+    /// The buildpacks app.json lists, in order.
+    pub fn buildpack_urls(&self) -> Vec<String> {
+        self.buildpacks
+            .iter()
+            .map(|b| b.url.trim().to_owned())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -276,20 +300,7 @@ mod tests {
         );
         let broken =
             AppJson::parse("{\n  // fine\n  \"formation\": {\n    \"web\": }\n}").unwrap_err();
-        assert!(broken.contains("line 4 column"), "{broken}");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn relaxing_keeps_length_lines_and_plain_json(raw in ".{0,200}") {
-            let relaxed = relaxed_json(&raw);
-            proptest::prop_assert_eq!(relaxed.chars().count(), raw.chars().count());
-            proptest::prop_assert_eq!(relaxed.matches('\n').count(), raw.matches('\n').count());
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&raw) {
-                let again: serde_json::Value = serde_json::from_str(&relaxed).unwrap();
-                proptest::prop_assert_eq!(value, again);
-            }
-        }
+        assert!(broken.to_string().contains("line 4 column"), "{broken}");
     }
 
     #[test]

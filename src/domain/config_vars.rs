@@ -44,6 +44,24 @@ impl fmt::Display for ConfigKey {
     }
 }
 
+/// A value given base64-encoded (Dokku's `config:set --encoded`, for values with newlines
+/// or quotes from scripts), decoded; standard or URL-safe alphabet, padded or not.
+pub fn decode_encoded_value(key: &str, encoded: &str) -> Result<String, Invalid> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let trimmed = encoded.trim();
+    let bytes = [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(trimmed).ok())
+        .ok_or_else(|| {
+            Invalid::new(format!(
+                "{key}: the value is not base64; with --encoded give each value as `base64 -w0` prints it"
+            ))
+        })?;
+    String::from_utf8(bytes)
+        .map_err(|_| Invalid::new(format!("{key}: the decoded value is not UTF-8 text")))
+}
+
 /// One `config:set` or `config:unset`: keys to set and keys to remove, already validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigChange {
@@ -124,6 +142,18 @@ fn describe<'a>(verb: &str, keys: impl ExactSizeIterator<Item = &'a ConfigKey>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_values_decode_to_their_text() {
+        assert_eq!(
+            decode_encoded_value("K", "bGluZSAxCmxpbmUgIjIi").unwrap(),
+            "line 1\nline \"2\""
+        );
+        assert_eq!(decode_encoded_value("K", "YQ").unwrap(), "a");
+        let err = decode_encoded_value("KEY", "not base64!").unwrap_err();
+        assert!(err.0.starts_with("KEY: "), "{err}");
+        assert!(decode_encoded_value("K", "/w==").is_err(), "not UTF-8");
+    }
 
     fn patch(pairs: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {
         pairs

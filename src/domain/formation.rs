@@ -8,7 +8,8 @@ use super::Invalid;
 /// The most instances of one process type a single `ps:scale` may ask for.
 const MAX_QUANTITY: u32 = 100;
 
-/// A Procfile process type: `[a-z][a-z0-9_-]{0,29}` (web, worker, release, clock...).
+/// A Procfile process type as Heroku allows it: letters, digits, `_` and `-`, starting
+/// with a letter or digit, at most 30 (web, worker, urgentWorker, clock...).
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -18,14 +19,13 @@ pub struct ProcessType(String);
 impl ProcessType {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let mut chars = raw.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok =
-            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if first_ok && rest_ok && raw.len() <= 30 {
             Ok(ProcessType(raw.to_owned()))
         } else {
             Err(Invalid::new(format!(
-                "invalid process type \"{raw}\": use lowercase letters, digits, - and _, starting with a letter"
+                "invalid process type \"{raw}\": use letters, digits, - and _ (at most 30), starting with a letter or digit"
             )))
         }
     }
@@ -86,6 +86,17 @@ impl ScaleRequest {
             out.insert(ProcessType::parse(name)?, quantity);
         }
         ScaleRequest::new(out)
+    }
+
+    /// Dokku's `DOKKU_SCALE` file: a `TYPE=QUANTITY` line per process type; blank lines
+    /// and `#` comments skipped.
+    pub fn parse_scale_file(text: &str) -> Result<Self, Invalid> {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        ScaleRequest::parse_args(&lines).map_err(|e| Invalid::new(format!("DOKKU_SCALE: {e}")))
     }
 
     /// The quantities of the app after this request, over `current`, must stay within
@@ -164,6 +175,49 @@ impl ResizeRequest {
     }
 }
 
+/// Heroku's dyno sizes and the memory each has, in MiB.
+const DYNO_SIZES: &[(&str, u32)] = &[
+    ("free", 512),
+    ("eco", 512),
+    ("hobby", 512),
+    ("basic", 512),
+    ("standard-1x", 512),
+    ("1x", 512),
+    ("standard-2x", 1024),
+    ("2x", 1024),
+    ("private-s", 1024),
+    ("shield-s", 1024),
+    ("performance-m", 2560),
+    ("private-m", 2560),
+    ("shield-m", 2560),
+    ("performance-l", 14_336),
+    ("private-l", 14_336),
+    ("shield-l", 14_336),
+    ("performance-l-ram", 30_720),
+    ("performance-xl", 63_488),
+    ("performance-2xl", 65_536),
+];
+
+/// The memory limit of app.json's `formation.TYPE.size`: a Heroku dyno size (any case;
+/// the largest ones get paas's maximum) or a memory size like `1G`.
+pub fn size_memory_mb(size: &str) -> Result<u32, Invalid> {
+    let lower = size.trim().to_ascii_lowercase();
+    if let Some((_, mb)) = DYNO_SIZES.iter().find(|(name, _)| *name == lower) {
+        return Ok(*mb);
+    }
+    let mb = parse_memory(size).map_err(|_| {
+        Invalid::new(format!(
+            "unknown size \"{size}\": give a Heroku dyno size (basic, standard-1x, standard-2x, performance-m, performance-l) or memory like 1G"
+        ))
+    })?;
+    if !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(&mb) {
+        return Err(Invalid::new(format!(
+            "size {mb}M is out of range: give {MIN_MEMORY_MB}M to {MAX_MEMORY_MB}M"
+        )));
+    }
+    Ok(mb)
+}
+
 /// `512`, `512M`, `512MB` and `2G` (binary units).
 fn parse_memory(raw: &str) -> Result<u32, Invalid> {
     let upper = raw.trim().to_ascii_uppercase();
@@ -193,6 +247,33 @@ fn parse_memory(raw: &str) -> Result<u32, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dokku_scale_file_reads_like_ps_scale() {
+        let parsed = ScaleRequest::parse_scale_file("# scale\nweb=2\r\n\nworker=1\n").unwrap();
+        assert_eq!(parsed.0.len(), 2);
+        assert_eq!(parsed.0[&ProcessType::web()], 2);
+        let err = ScaleRequest::parse_scale_file("web: 2").unwrap_err();
+        assert!(err.0.starts_with("DOKKU_SCALE: "), "{err}");
+        assert!(ScaleRequest::parse_scale_file("worker=1000").is_err());
+    }
+
+    #[test]
+    fn heroku_dyno_sizes_and_memory_sizes_become_memory_limits() {
+        assert_eq!(size_memory_mb("basic"), Ok(512));
+        assert_eq!(size_memory_mb("Standard-2X"), Ok(1024));
+        assert_eq!(size_memory_mb("performance-l"), Ok(14_336));
+        assert_eq!(size_memory_mb("performance-2xl"), Ok(MAX_MEMORY_MB));
+        assert_eq!(size_memory_mb("768M"), Ok(768));
+        assert_eq!(size_memory_mb("2G"), Ok(2048));
+        assert!(
+            size_memory_mb("huge")
+                .unwrap_err()
+                .0
+                .contains("standard-2x")
+        );
+        assert!(size_memory_mb("1M").is_err());
+    }
 
     #[test]
     fn the_total_of_an_app_counts_the_types_the_request_leaves_alone() {
@@ -231,7 +312,8 @@ mod tests {
     fn refuses_malformed_scale_arguments() {
         assert!(ScaleRequest::parse_args(&["web"]).is_err());
         assert!(ScaleRequest::parse_args(&["web=-1"]).is_err());
-        assert!(ScaleRequest::parse_args(&["Web=1"]).is_err());
+        assert!(ScaleRequest::parse_args(&["-web=1"]).is_err());
+        assert!(ScaleRequest::parse_args(&["web server=1"]).is_err());
         assert!(ScaleRequest::parse_args(&["web=1000"]).is_err());
         assert!(ScaleRequest::parse_args::<&str>(&[]).is_err());
     }

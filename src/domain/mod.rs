@@ -5,28 +5,35 @@
 //! trust it.
 
 mod addon;
+mod app_env;
 mod app_json;
 mod app_name;
 mod branch_name;
 mod checks;
 mod config_vars;
 mod formation;
+mod heroku_yml;
 mod hostname;
 mod lifecycle;
 mod procfile;
+mod relaxed_json;
 mod timestamp;
 mod user_name;
 
 pub use addon::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV, AddonKind, AddonName, AttachmentName};
-pub use app_json::AppJson;
+pub use app_env::{EnvEntry, EnvPlan};
+pub use app_json::{AppJson, AppJsonError, FormationDefault};
 pub use app_name::AppName;
 pub use branch_name::BranchName;
 pub use checks::{
     Check, CheckKind, Checks, ChecksError, HttpProbe, Probe, ProcessChecks, Startup,
     apply_checks_file,
 };
-pub use config_vars::{ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES};
-pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest};
+pub use config_vars::{
+    ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES, decode_encoded_value,
+};
+pub use formation::{ProcessType, Quantity, ResizeRequest, ScaleRequest, size_memory_mb};
+pub use heroku_yml::HerokuYml;
 pub use hostname::Hostname;
 pub use lifecycle::{BackupState, BuildState, CertState, ReleaseState};
 pub use procfile::{Procfile, ProcfileError};

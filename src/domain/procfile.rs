@@ -1,4 +1,6 @@
-//! Procfile parsing: `type: command` lines, as Heroku reads them.
+//! Procfile parsing: `type: command` lines, as Heroku reads them: blank lines and `#`
+//! comment lines skipped, a `# ...` after a command left to the shell, a byte-order mark
+//! and CRLF line ends read, a type given twice taking its last command.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +23,7 @@ pub enum ProcfileError {
 impl Procfile {
     pub fn parse(text: &str) -> Result<Self, ProcfileError> {
         let mut types = BTreeMap::new();
-        for (index, raw) in text.lines().enumerate() {
+        for (index, raw) in text.trim_start_matches('\u{feff}').lines().enumerate() {
             let line = index + 1;
             let trimmed = raw.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -63,6 +65,26 @@ mod tests {
             p.0.get(&ProcessType::web()).map(String::as_str),
             Some("gunicorn app:app --bind 0.0.0.0:$PORT")
         );
+    }
+
+    #[test]
+    fn reads_a_procfile_written_for_heroku() {
+        let p = Procfile::parse(
+            "\u{feff}# processes\r\n\r\nweb: gunicorn app:app # the server\r\n  # indented comment\nurgentWorker: python w.py\nworker: old\nworker: new\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.0.get(&ProcessType::web()).map(String::as_str),
+            Some("gunicorn app:app # the server"),
+            "an inline comment is the shell's"
+        );
+        assert_eq!(p.0.len(), 3);
+        assert_eq!(
+            p.0.get(&ProcessType::parse("worker").unwrap())
+                .map(String::as_str),
+            Some("new")
+        );
+        assert!(p.0.contains_key(&ProcessType::parse("urgentWorker").unwrap()));
     }
 
     #[test]

@@ -132,6 +132,25 @@ async fn deploy_commit(
     if !push_options.is_empty() {
         progress.step(format!("Push options: {}", push_options.join(", ")));
     }
+    let first_deploy = is_first_deploy(p, app_id).await?;
+    let manifest = p
+        .builder
+        .app_json(objects, commit, &config)
+        .await
+        .map_err(|e| OpsError::Build(e.to_string()))?;
+    let env = manifest.env_plan(&config, first_deploy, || {
+        hex::encode(rand::random::<[u8; 32]>())
+    })?;
+    if !env.is_empty() {
+        let generated = env.generated.join(", ");
+        let names: Vec<&str> = env.set.keys().map(String::as_str).collect();
+        progress.step(format!("Setting {} from app.json", names.join(", ")));
+        if !generated.is_empty() {
+            progress.detail(format!("generated secret values for {generated}"));
+        }
+    }
+    let mut config = config;
+    config.extend(env.set.clone());
     // What the pusher may name in the build (server buildpacks, base images) is theirs.
     let policy = BuildPolicy {
         admin: actor.is_admin(),
@@ -151,7 +170,9 @@ async fn deploy_commit(
         .await
         .map_err(|e| OpsError::Build(e.to_string()))?;
     drop(building);
-    provision_addons(p, actor, app, &build.app_json, progress).await?;
+    if first_deploy {
+        provision_addons(p, actor, app, &build.app_json, progress).await?;
+    }
 
     let description = Description::deploy(commit);
     let max_total = p.settings.max_app_processes;
@@ -162,6 +183,9 @@ async fn deploy_commit(
             // app.json's formation counts only on the first deploy, before any scaling,
             // and within the same limits as ps:scale.
             if tx.formation(app_id)?.is_empty() {
+                for (process_type, memory) in build.app_json.formation_memory() {
+                    tx.set_memory(app_id, &process_type, Some(memory))?;
+                }
                 let quantities = build
                     .app_json
                     .formation
@@ -181,9 +205,22 @@ async fn deploy_commit(
                     })?;
                 }
             }
+            if !env.is_empty() {
+                let names: Vec<&str> = env.set.keys().map(String::as_str).collect();
+                tx.insert_event(NewEvent {
+                    actor: &actor_name,
+                    app_name: Some(&app_name_of(tx, app_id)?),
+                    action: "config.set",
+                    detail: &format!("set {} from app.json", names.join(", ")),
+                })?;
+            }
             let config = match tx.latest_config(app_id)? {
-                Some(config) => config,
-                None => tx.insert_config_version(app_id, &Default::default())?,
+                Some(config) if env.is_empty() => config,
+                latest => {
+                    let mut vars = latest.map(|c| c.vars).unwrap_or_default();
+                    vars.extend(env.set);
+                    tx.insert_config_version(app_id, &vars)?
+                }
             };
             let release = tx.insert_release(NewRelease {
                 app_id,
@@ -213,8 +250,22 @@ async fn deploy_commit(
     Ok(released)
 }
 
+/// True until the app has a live release of a build: app.json's `env`, formation and
+/// add-ons count on the first deploy only.
+async fn is_first_deploy(p: &Platform, app_id: i64) -> Result<bool, OpsError> {
+    p.store
+        .read(move |db| {
+            let deployed = db
+                .latest_live_release(app_id)?
+                .and_then(|r| r.build_id)
+                .is_some();
+            Ok::<_, OpsError>(!deployed)
+        })
+        .await
+}
+
 /// On an app's first deploy, app.json's add-ons are created and attached (as Heroku
-/// does), so the release phase finds its `DATABASE_URL`; later deploys leave add-ons be.
+/// does), so the release phase finds its `DATABASE_URL`.
 async fn provision_addons(
     p: &Platform,
     actor: &Actor,
@@ -226,19 +277,10 @@ async fn provision_addons(
         return Ok(());
     }
     let app_id = app.id;
-    let (deployed, attached) = p
+    let attached = p
         .store
-        .read(move |db| {
-            let deployed = db
-                .latest_live_release(app_id)?
-                .and_then(|r| r.build_id)
-                .is_some();
-            Ok::<_, OpsError>((deployed, db.attachments_of_app(app_id)?))
-        })
+        .read(move |db| Ok::<_, OpsError>(db.attachments_of_app(app_id)?))
         .await?;
-    if deployed {
-        return Ok(());
-    }
     for entry in &app_json.addons {
         let (plan, attach_as) = entry.parts();
         let kind = crate::domain::AddonKind::parse(plan)

@@ -53,8 +53,16 @@ impl Docker {
             }
         }
         let quiet = |line: &str| tracing::debug!(line, "classic build");
-        self.build_from_context(context(), tag, &HashMap::new(), memory_mb, false, quiet)
-            .await
+        let build = super::ImageBuild {
+            tag,
+            labels: &HashMap::new(),
+            dockerfile: "Dockerfile",
+            target: None,
+            build_args: &std::collections::BTreeMap::new(),
+            memory_mb,
+            use_cache: false,
+        };
+        self.build_from_context(context(), build, quiet).await
     }
 
     async fn build_with_buildkit<S>(&self, context: S, tag: &str) -> Result<(), BuildKitFailure>

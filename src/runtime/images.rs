@@ -20,6 +20,21 @@ pub struct ImageInfo {
     pub labels: HashMap<String, String>,
 }
 
+/// How one image is built from a tar context.
+pub struct ImageBuild<'a> {
+    pub tag: &'a str,
+    pub labels: &'a HashMap<String, String>,
+    /// The Dockerfile's path inside the context.
+    pub dockerfile: &'a str,
+    /// The stage to build; the last one when None.
+    pub target: Option<&'a str>,
+    pub build_args: &'a std::collections::BTreeMap<String, String>,
+    pub memory_mb: u32,
+    /// Without the cache no layer is shared with other builds, so removing another app's
+    /// image can never pull one from under it.
+    pub use_cache: bool,
+}
+
 impl Docker {
     pub async fn image(&self, name: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         match self.api.inspect_image(name).await {
@@ -61,22 +76,31 @@ impl Docker {
         Ok(())
     }
 
-    /// Builds `tag` from a tar context (Dockerfile at its root), reporting each output
-    /// line; no image is ever pulled. Without `use_cache` no cached layer is shared with
-    /// other builds, so removing another app's image can never pull one from under it.
+    /// Builds an image from a tar context, reporting each output line; no image is ever
+    /// pulled.
     pub async fn build_from_context<S>(
         &self,
         context: S,
-        tag: &str,
-        image_labels: &HashMap<String, String>,
-        memory_mb: u32,
-        use_cache: bool,
+        build: ImageBuild<'_>,
         mut on_line: impl FnMut(&str) + Send,
     ) -> Result<(), RuntimeError>
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
+        let ImageBuild {
+            tag,
+            labels: image_labels,
+            dockerfile,
+            target,
+            build_args,
+            memory_mb,
+            use_cache,
+        } = build;
         let memory = i32::try_from(u64::from(memory_mb) * 1024 * 1024).unwrap_or(i32::MAX);
+        let build_args: HashMap<&str, &str> = build_args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         // RUN steps join the network of the app the image is labelled with, like its
         // build containers: never the shared default bridge.
         let network = match image_labels.get(labels::APP) {
@@ -84,7 +108,9 @@ impl Docker {
             None => "none".to_owned(),
         };
         let options = BuildImageOptionsBuilder::default()
-            .dockerfile("Dockerfile")
+            .dockerfile(dockerfile)
+            .target(target.unwrap_or_default())
+            .buildargs(&build_args)
             .networkmode(&network)
             .t(tag)
             .rm(true)

@@ -28,7 +28,7 @@ pub use attach::{Attached, OutputStream};
 pub use build_container::{BuildContainer, BuildContainerSpec};
 pub use containers::{Instance, InstanceState, ProcessKind, ProcessSpec};
 pub use events::InstanceEvent;
-pub use images::ImageInfo;
+pub use images::{ImageBuild, ImageInfo};
 pub use logs::{LogLine, LogStream};
 pub use networks::{Ipv4Net, SubnetPool};
 

@@ -11,8 +11,13 @@ pub enum SchedulerError {
     /// A new process did not pass its health check (with its last output lines).
     #[error("{0}")]
     Unhealthy(String),
-    #[error("release command failed with {code}; v{version} was not deployed")]
-    ReleaseCommand { code: String, version: i64 },
+    /// The release phase or Dokku's predeploy script failed.
+    #[error("{what} failed with {code}; v{version} was not deployed")]
+    BeforeRelease {
+        what: String,
+        code: String,
+        version: i64,
+    },
     #[error("v{0} has no image to run")]
     NoImage(i64),
     #[error("{app} has no {process_type} processes to restart")]

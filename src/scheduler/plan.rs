@@ -33,7 +33,12 @@ pub struct ReleasePlan {
     pub memory_mb: BTreeMap<String, u32>,
     /// Each process type's startup, liveness and readiness checks.
     pub checks: Checks,
+    /// Heroku's postdeploy: once, after the app's first deploy.
     pub postdeploy: Option<String>,
+    /// Dokku's `scripts.dokku.predeploy` (before the release phase) and `postdeploy`
+    /// (after the routes moved), on every rollout of a release.
+    pub dokku_predeploy: Option<String>,
+    pub dokku_postdeploy: Option<String>,
 }
 
 impl ReleasePlan {
@@ -97,6 +102,8 @@ impl ReleasePlan {
                 Checks::default()
             }),
             postdeploy: build.app_json.scripts.postdeploy.clone(),
+            dokku_predeploy: build.app_json.scripts.dokku.predeploy.clone(),
+            dokku_postdeploy: build.app_json.scripts.dokku.postdeploy.clone(),
         }))
     }
 

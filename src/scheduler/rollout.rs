@@ -44,23 +44,13 @@ pub async fn roll_out(
         .map_err(|e: crate::store::StoreError| SchedulerError::from(e))?
         .ok_or(SchedulerError::NoImage(release.version))?;
 
+    if let Some(script) = &plan.dokku_predeploy {
+        progress.step(format!("Running predeploy script: {script}"));
+        before_release(s, &plan, "predeploy", script, progress).await?;
+    }
     if let Some(command) = &plan.release_command {
         progress.step(format!("Running release command: {command}"));
-        let lines = progress.clone();
-        let output: OneOffOutput = Box::new(move |line: &str| lines.detail(line));
-        let (_, code) = oneoff::run(s, &plan, RELEASE_PHASE, command, Some(output)).await?;
-        if code != Some(0) {
-            let code = code.map_or("no exit code".to_owned(), |c| format!("exit code {c}"));
-            s.logs.platform(
-                &name,
-                "deploy",
-                format!("release command of v{} failed ({code})", plan.version),
-            );
-            return Err(SchedulerError::ReleaseCommand {
-                code,
-                version: plan.version,
-            });
-        }
+        before_release(s, &plan, RELEASE_PHASE, command, progress).await?;
     }
 
     progress.step(format!("Starting processes of v{}", plan.version));
@@ -71,6 +61,10 @@ pub async fn roll_out(
     s.logs
         .platform(&name, "deploy", format!("v{} released", plan.version));
 
+    if let Some(script) = &plan.dokku_postdeploy {
+        progress.step(format!("Running postdeploy script: {script}"));
+        after_release(s, &plan, script, progress).await?;
+    }
     if let Some(script) = &plan.postdeploy {
         let app_id = plan.app_id;
         let first = s
@@ -80,15 +74,60 @@ pub async fn roll_out(
             .map_err(|e: crate::store::StoreError| SchedulerError::from(e))?;
         if first {
             progress.step(format!("Running postdeploy script: {script}"));
-            let lines = progress.clone();
-            let output: OneOffOutput = Box::new(move |line: &str| lines.detail(line));
-            let (_, code) = oneoff::run(s, &plan, "postdeploy", script, Some(output)).await?;
-            if code != Some(0) {
-                progress.detail(format!(
-                    "postdeploy exited with {code:?}; the release stays deployed"
-                ));
-            }
+            after_release(s, &plan, script, progress).await?;
         }
+    }
+    Ok(())
+}
+
+/// A one-off of the new release that must succeed before any of its processes start
+/// (Dokku's predeploy, the release phase); a failure fails the release.
+async fn before_release(
+    s: &Inner,
+    plan: &ReleasePlan,
+    what: &str,
+    command: &str,
+    progress: &Progress,
+) -> Result<(), SchedulerError> {
+    let lines = progress.clone();
+    let output: OneOffOutput = Box::new(move |line: &str| lines.detail(line));
+    let (_, code) = oneoff::run(s, plan, what, command, Some(output)).await?;
+    if code == Some(0) {
+        return Ok(());
+    }
+    let code = code.map_or("no exit code".to_owned(), |c| format!("exit code {c}"));
+    let label = if what == RELEASE_PHASE {
+        "release command"
+    } else {
+        what
+    };
+    s.logs.platform(
+        &plan.app,
+        "deploy",
+        format!("{label} of v{} failed ({code})", plan.version),
+    );
+    Err(SchedulerError::BeforeRelease {
+        what: label.to_owned(),
+        code,
+        version: plan.version,
+    })
+}
+
+/// A postdeploy script, once the release serves: its failure is reported, and the
+/// release stays deployed.
+async fn after_release(
+    s: &Inner,
+    plan: &ReleasePlan,
+    script: &str,
+    progress: &Progress,
+) -> Result<(), SchedulerError> {
+    let lines = progress.clone();
+    let output: OneOffOutput = Box::new(move |line: &str| lines.detail(line));
+    let (_, code) = oneoff::run(s, plan, "postdeploy", script, Some(output)).await?;
+    if code != Some(0) {
+        progress.detail(format!(
+            "postdeploy exited with {code:?}; the release stays deployed"
+        ));
     }
     Ok(())
 }
