@@ -2,6 +2,8 @@
 //!
 //! - `router LISTEN BACKEND`: the paas router on LISTEN, routing `bench.localhost` (and every
 //!   other `*.localhost` name is unknown) to BACKEND, access lines built and dropped.
+//! - `router-logged LISTEN BACKEND LOGDIR`: the same, with every access line written to
+//!   the app's log in LOGDIR as `paas server` does (its default).
 //! - `legacy LISTEN BACKEND`: a bare proxy on hyper-util's legacy pooled `Client`, to compare
 //!   that pool with the router's own (no routing, headers or logging: a lower bound).
 //! - `table APPS`: route-table build and swap time and memory for APPS apps.
@@ -19,8 +21,9 @@ use hyper::service::service_fn;
 use hyper::{Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use paas::logs::AppLogs;
 use paas::router::{
-    self, AppSpec, AppState, EndpointSpec, RouteSnapshot, RouteSnapshotBuilder, Router,
+    self, AccessLine, AppSpec, AppState, EndpointSpec, RouteSnapshot, RouteSnapshotBuilder, Router,
     RouterSettings,
 };
 use tokio::net::TcpListener;
@@ -64,11 +67,20 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["router", listen, backend] => runtime.block_on(run_router(parse(listen), parse(backend))),
+        ["router", listen, backend] => {
+            runtime.block_on(run_router(parse(listen), parse(backend), None))
+        }
+        ["router-logged", listen, backend, dir] => runtime.block_on(run_router(
+            parse(listen),
+            parse(backend),
+            Some(std::path::PathBuf::from(dir)),
+        )),
         ["legacy", listen, backend] => runtime.block_on(run_legacy(parse(listen), parse(backend))),
         ["table", apps] => runtime.block_on(table(apps.parse().expect("a number of apps"))),
         _ => {
-            eprintln!("usage: router_bench router|legacy LISTEN BACKEND | table APPS");
+            eprintln!(
+                "usage: router_bench router|legacy LISTEN BACKEND | router-logged LISTEN BACKEND LOGDIR | table APPS"
+            );
             std::process::exit(2);
         }
     }
@@ -78,8 +90,18 @@ fn parse(addr: &str) -> SocketAddr {
     addr.parse().expect("an address like 127.0.0.1:8080")
 }
 
-async fn run_router(listen: SocketAddr, backend: SocketAddr) {
-    let router = Router::new(RouterSettings::new("localhost"), drop);
+async fn run_router(listen: SocketAddr, backend: SocketAddr, log_dir: Option<std::path::PathBuf>) {
+    let router = match log_dir {
+        None => Router::new(RouterSettings::new("localhost"), drop),
+        Some(dir) => {
+            let (logs, _writer) = AppLogs::start(dir, CancellationToken::new());
+            Router::new(RouterSettings::new("localhost"), move |line: AccessLine| {
+                if let Some(app) = line.app.clone() {
+                    logs.platform(&app, "router", line.to_string());
+                }
+            })
+        }
+    };
     let snapshot = RouteSnapshot::builder()
         .app(AppSpec {
             name: "bench".to_owned(),

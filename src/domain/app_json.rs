@@ -142,7 +142,7 @@ pub struct Scripts {
     /// Heroku's: once, after the app's first deploy.
     #[serde(default)]
     pub postdeploy: Option<String>,
-    /// Heroku's, for review apps: read, and run when a review app is destroyed.
+    /// Heroku's, for review apps: read (paas has no review apps yet).
     #[serde(
         default,
         rename = "pr-predestroy",
@@ -153,8 +153,8 @@ pub struct Scripts {
     pub dokku: DokkuScripts,
 }
 
-/// Dokku's deploy scripts: `predeploy` in the new image before the release phase (what
-/// it writes is kept in the image), `postdeploy` after every deploy.
+/// Dokku's deploy scripts: `predeploy` in the new release before its release phase (what
+/// it writes is not kept in the image), `postdeploy` after every deploy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DokkuScripts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,9 +197,9 @@ impl AppJson {
             }
         }
         app_env::validate(&self.env)?;
-        if let Some(entry) = self.buildpacks.iter().find(|b| b.url.trim().is_empty()) {
+        if let Some(index) = self.buildpacks.iter().position(|b| b.url.trim().is_empty()) {
             return Err(Invalid::new(format!(
-                "app.json buildpacks: an entry has an empty url ({entry:?}); give each a url like heroku/python"
+                "app.json buildpacks[{index}]: the url is empty; give each a url like heroku/python"
             )));
         }
         Ok(())
@@ -301,6 +301,46 @@ mod tests {
         let broken =
             AppJson::parse("{\n  // fine\n  \"formation\": {\n    \"web\": }\n}").unwrap_err();
         assert!(broken.to_string().contains("line 4 column"), "{broken}");
+    }
+
+    #[test]
+    fn reads_env_buildpacks_sizes_and_dokkus_scripts_and_refuses_bad_values() {
+        let parsed = AppJson::parse(
+            r#"{"env":{"A":"x","B":{"generator":"secret"}},
+                "buildpacks":[{"url":" heroku/python "}],
+                "formation":{"web":{"size":"standard-2x"},"worker":{"quantity":1}},
+                "scripts":{"dokku":{"predeploy":"make assets","postdeploy":"notify"},
+                           "pr-predestroy":"cleanup"},
+                "stack":"heroku-24"}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.env.len(), 2);
+        assert_eq!(parsed.buildpack_urls(), vec!["heroku/python".to_owned()]);
+        assert_eq!(
+            parsed.formation_memory(),
+            BTreeMap::from([("web".to_owned(), 1024)])
+        );
+        assert_eq!(
+            parsed.scripts.dokku.predeploy.as_deref(),
+            Some("make assets")
+        );
+        assert_eq!(parsed.scripts.pr_predestroy.as_deref(), Some("cleanup"));
+        assert_eq!(parsed.stack.as_deref(), Some("heroku-24"));
+        for (bad, says) in [
+            (
+                r#"{"formation":{"web":{"size":"huge"}}}"#,
+                "formation.web.size",
+            ),
+            (
+                r#"{"formation":{"web server":{"quantity":1}}}"#,
+                "formation",
+            ),
+            (r#"{"env":{"PAAS_X":"1"}}"#, "reserved"),
+            (r#"{"buildpacks":[{"url":""}]}"#, "buildpacks[0]"),
+        ] {
+            let err = AppJson::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::build::BuildPolicy;
-use crate::domain::{Invalid, ProcessType, ReleaseState, ScaleRequest};
+use crate::domain::{ConfigVars, EnvPlan, Invalid, ProcessType, ReleaseState, ScaleRequest};
 use crate::git::push::Push;
 use crate::git::quarantine::PushedObjects;
 use crate::git::request::{RefUpdate, RefUpdateKind};
 use crate::release::Description;
-use crate::store::{AppRow, NewEvent, NewRelease};
+use crate::store::{AppRow, BuildRow, NewEvent, NewRelease, ReleaseRow};
 use crate::wire::ReleaseInfo;
 
 use super::deploys::DeployGuard;
@@ -133,22 +133,7 @@ async fn deploy_commit(
         progress.step(format!("Push options: {}", push_options.join(", ")));
     }
     let first_deploy = is_first_deploy(p, app_id).await?;
-    let manifest = p
-        .builder
-        .app_json(objects, commit, &config)
-        .await
-        .map_err(|e| OpsError::Build(e.to_string()))?;
-    let env = manifest.env_plan(&config, first_deploy, || {
-        hex::encode(rand::random::<[u8; 32]>())
-    })?;
-    if !env.is_empty() {
-        let generated = env.generated.join(", ");
-        let names: Vec<&str> = env.set.keys().map(String::as_str).collect();
-        progress.step(format!("Setting {} from app.json", names.join(", ")));
-        if !generated.is_empty() {
-            progress.detail(format!("generated secret values for {generated}"));
-        }
-    }
+    let env = plan_env(p, (commit, objects), &config, first_deploy, progress).await?;
     let mut config = config;
     config.extend(env.set.clone());
     // What the pusher may name in the build (server buildpacks, base images) is theirs.
@@ -175,6 +160,29 @@ async fn deploy_commit(
     }
 
     let description = Description::deploy(commit);
+    let release = record_release(p, actor, app_id, build, env, description).await?;
+    progress.step(format!("Releasing v{}", release.version));
+    let released = hand_over(p, app, release, true, progress)
+        .await
+        .map_err(|e| match e {
+            OpsError::Deploy(d) => OpsError::DeployFailed(d),
+            other => other,
+        })?;
+    progress.step(format!("Deployed to {}", p.web_url(&app.name)));
+    Ok(released)
+}
+
+/// The deploy's release, in one transaction: on the first deploy app.json's formation
+/// (quantities within the limits of ps:scale, sizes as memory limits), the variables
+/// app.json's `env` sets as a new config version, then the release and its events.
+async fn record_release(
+    p: &Platform,
+    actor: &Actor,
+    app_id: i64,
+    build: BuildRow,
+    env: EnvPlan,
+    description: String,
+) -> Result<ReleaseRow, OpsError> {
     let max_total = p.settings.max_app_processes;
     let actor_name = actor.name().to_owned();
     let release = p
@@ -239,15 +247,37 @@ async fn deploy_commit(
             Ok::<_, OpsError>(release)
         })
         .await?;
-    progress.step(format!("Releasing v{}", release.version));
-    let released = hand_over(p, app, release, true, progress)
+    Ok(release)
+}
+
+/// What app.json's `env` sets on this deploy, planned before the build so the build sees
+/// it; a required variable without a value refuses the deploy here.
+async fn plan_env(
+    p: &Platform,
+    (commit, objects): (&str, &PushedObjects),
+    config: &ConfigVars,
+    first_deploy: bool,
+    progress: &Progress,
+) -> Result<EnvPlan, OpsError> {
+    let manifest = p
+        .builder
+        .app_json(objects, commit, config)
         .await
-        .map_err(|e| match e {
-            OpsError::Deploy(d) => OpsError::DeployFailed(d),
-            other => other,
-        })?;
-    progress.step(format!("Deployed to {}", p.web_url(&app.name)));
-    Ok(released)
+        .map_err(|e| OpsError::Build(e.to_string()))?;
+    let env = manifest.env_plan(config, first_deploy, || {
+        hex::encode(rand::random::<[u8; 32]>())
+    })?;
+    if !env.is_empty() {
+        let names: Vec<&str> = env.set.keys().map(String::as_str).collect();
+        progress.step(format!("Setting {} from app.json", names.join(", ")));
+        if !env.generated.is_empty() {
+            progress.detail(format!(
+                "generated secret values for {}",
+                env.generated.join(", ")
+            ));
+        }
+    }
+    Ok(env)
 }
 
 /// True until the app has a live release of a build: app.json's `env`, formation and
