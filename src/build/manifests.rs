@@ -1,8 +1,11 @@
 //! What a build reads from the repository's manifests besides its code: app.json (with
-//! Dokku's `DOKKU_SCALE` as its formation when it gives no quantities, and its buildpacks
-//! as `.buildpacks` when the repository has no such file), and heroku.yml.
+//! Dokku's `DOKKU_SCALE` as its formation when it gives no quantities, Dokku's `CHECKS` as
+//! its web checks when it lists none, and its buildpacks as `.buildpacks` when the
+//! repository has no such file), and heroku.yml.
 
-use crate::domain::{AppJson, FormationDefault, HerokuYml, ScaleRequest};
+use crate::domain::{
+    AppJson, Checks, FormationDefault, HerokuYml, ScaleRequest, apply_checks_file,
+};
 
 use super::BuildError;
 use super::source::SourceInfo;
@@ -36,6 +39,14 @@ pub fn read(info: &mut SourceInfo, buildpack_url_set: bool) -> Result<Manifests,
             notes.push("DOKKU_SCALE is ignored: app.json's formation gives the quantities".into());
         }
     }
+    if let Some(text) = &info.checks_file {
+        if app_json.healthchecks.contains_key("web") {
+            notes.push("CHECKS is ignored: app.json's healthchecks give the web checks".into());
+        }
+        apply_checks_file(&mut app_json, text)?;
+    }
+    // Refused now, with the check named, rather than when a process starts.
+    Checks::resolve(&app_json)?;
     let listed = app_json.buildpack_urls();
     if !listed.is_empty() {
         if buildpack_url_set || info.buildpacks_file.is_some() {
@@ -92,6 +103,31 @@ mod tests {
         let read = super::read(&mut both, false).unwrap();
         assert_eq!(read.app_json.formation["web"].quantity, Some(3));
         assert_eq!(read.notes.len(), 1);
+    }
+
+    #[test]
+    fn a_checks_file_becomes_the_web_checks_unless_app_json_has_them() {
+        let mut file = info("{}");
+        file.checks_file = Some("WAIT=1\n/status ok\n".into());
+        let read = read(&mut file, false).unwrap();
+        assert!(read.app_json.healthchecks.contains_key("web"));
+        assert!(read.notes.is_empty());
+
+        let mut both = info(r#"{"healthchecks":{"web":{"path":"/up"}}}"#);
+        both.checks_file = Some("/status ok\n".into());
+        let read = super::read(&mut both, false).unwrap();
+        assert!(
+            read.notes[0].starts_with("CHECKS is ignored"),
+            "{:?}",
+            read.notes
+        );
+
+        let mut bad = info(r#"{"healthchecks":{"web":[{"path":"/","attempts":500}]}}"#);
+        let err = super::read(&mut bad, false).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "app.json healthchecks.web[0]: attempts must be 1 to 100"
+        );
     }
 
     #[test]

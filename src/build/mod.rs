@@ -59,6 +59,9 @@ pub enum BuildError {
     /// app.json, heroku.yml, DOKKU_SCALE or the Procfile refused.
     #[error(transparent)]
     Manifest(#[from] AppJsonError),
+    /// app.json's health checks or the CHECKS file refused.
+    #[error(transparent)]
+    Checks(#[from] crate::domain::ChecksError),
     #[error(transparent)]
     Invalid(#[from] Invalid),
     #[error(transparent)]

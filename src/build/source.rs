@@ -27,8 +27,8 @@ pub struct SourceLimits {
     pub max_file_bytes: u64,
 }
 
-/// The files paas reads whole (Procfile, app.json, .buildpacks, Dockerfile, heroku.yml...), and symlink
-/// targets, are at most this large.
+/// The files paas reads whole (Procfile, app.json, .buildpacks, CHECKS, Dockerfile,
+/// heroku.yml...), and symlink targets, are at most this large.
 const MAX_READ_BYTES: u64 = 1 << 20;
 
 /// Files of the commit the build decides things by.
@@ -45,6 +45,8 @@ pub struct SourceInfo {
     pub dokku_scale: Option<String>,
     /// Heroku's manifest for Docker builds.
     pub heroku_yml: Option<String>,
+    /// Dokku's `CHECKS` file, read when app.json lists no web checks.
+    pub checks_file: Option<String>,
 }
 
 /// Checks the tree against `limits` (from object headers: nothing is inflated) and reads
@@ -70,6 +72,7 @@ pub async fn inspect(
             buildpacks_from_app_json: false,
             dokku_scale: read("DOKKU_SCALE")?,
             heroku_yml: read("heroku.yml")?,
+            checks_file: read("CHECKS")?,
         })
     })
     .await

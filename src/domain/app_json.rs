@@ -104,14 +104,52 @@ pub enum Healthchecks {
     Dokku(Vec<DokkuCheck>),
 }
 
-/// One of Dokku's checks; the fields paas does not act on yet are accepted and ignored.
+/// One of Dokku's checks, as written: every field Dokku documents, read as given and
+/// validated into a policy by `domain::checks` (which also says what the defaults are).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DokkuCheck {
     /// `startup` (the default), `liveness` or `readiness`.
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listening: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(default, alias = "headers", skip_serializing_if = "Vec::is_empty")]
+    pub http_headers: Vec<HttpHeader>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<serde_json::Value>,
+}
+
+/// A header a check sends: `{"name": "X-Forwarded-Proto", "value": "https"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpHeader {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,19 +249,6 @@ impl AppJson {
             .map(|b| b.url.trim().to_owned())
             .collect()
     }
-
-    /// The HTTP path the web process must answer 2xx/3xx on before it is routed: paas's
-    /// `healthchecks.web.path`, or the first of Dokku's `startup` checks with a path.
-    pub fn web_health_path(&self) -> Option<&str> {
-        let path = match self.healthchecks.get("web")? {
-            Healthchecks::Single(spec) => spec.path.as_deref(),
-            Healthchecks::Dokku(checks) => checks
-                .iter()
-                .filter(|c| c.kind.as_deref().is_none_or(|k| k == "startup"))
-                .find_map(|c| c.path.as_deref()),
-        };
-        path.filter(|p| p.starts_with('/'))
-    }
 }
 
 impl AppJson {
@@ -249,6 +274,20 @@ impl AppJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl AppJson {
+        /// What was read of the web check's path: paas's `healthchecks.web.path`, or the
+        /// first of Dokku's `startup` checks with a path (`domain::checks` resolves them).
+        fn web_health_path(&self) -> Option<&str> {
+            match self.healthchecks.get("web")? {
+                Healthchecks::Single(spec) => spec.path.as_deref(),
+                Healthchecks::Dokku(checks) => checks
+                    .iter()
+                    .filter(|c| c.kind.as_deref().is_none_or(|k| k == "startup"))
+                    .find_map(|c| c.path.as_deref()),
+            }
+        }
+    }
 
     #[test]
     fn reads_formation_healthcheck_and_postdeploy_and_ignores_the_rest() {

@@ -9,6 +9,7 @@ mod app_env;
 mod app_json;
 mod app_name;
 mod branch_name;
+mod checks;
 mod config_vars;
 mod cron;
 mod formation;
@@ -25,6 +26,10 @@ pub use app_env::{EnvEntry, EnvPlan};
 pub use app_json::{AppJson, AppJsonError, FormationDefault};
 pub use app_name::AppName;
 pub use branch_name::BranchName;
+pub use checks::{
+    Check, CheckKind, Checks, ChecksError, HttpProbe, Probe, ProcessChecks, Startup,
+    apply_checks_file,
+};
 pub use config_vars::{
     ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES, decode_encoded_value,
 };

@@ -159,23 +159,21 @@ async fn adopt_one(s: &Arc<Inner>, plan: &ReleasePlan, instance: Instance) {
         restarts: 0,
         started_at: instance.started_at,
         routed: false,
+        unready: Default::default(),
+        generation: 0,
     };
     let dyno = tracked.dyno();
     s.registry.insert(&plan.app, tracked.clone());
     if running {
         let since = s.logs.last_at(&plan.app).await.map_or(0, |t| t + 1);
         follow::spawn(s, &plan.app, &instance.id, &dyno, since);
+        let checks = plan.checks.of(&instance.process_type);
         let healthy = s
-            .check(
-                &plan.app,
-                &instance,
-                &tracked,
-                plan.health_path.as_deref(),
-                ADOPT_CHECK,
-            )
+            .check(&plan.app, &instance, &tracked, &checks, ADOPT_CHECK)
             .await;
         if healthy.is_ok() {
             s.registry.mark_up(&plan.app, &instance.id);
+            super::monitor::spawn(s, &plan.app, &tracked, &checks);
             return;
         }
     }

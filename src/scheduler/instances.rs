@@ -1,7 +1,7 @@
 //! What the scheduler knows of each app's processes: one `Tracked` per container, with
 //! its lifecycle state, kept in memory and rebuilt from engine labels after a restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -43,6 +43,11 @@ pub struct Tracked {
     pub started_at: Option<i64>,
     /// In the published route table (web processes only).
     pub routed: bool,
+    /// The readiness checks (by index) failing now: while any is, it is not routed.
+    pub unready: BTreeSet<usize>,
+    /// Which start of its container this is (each restart counts one), so the tasks
+    /// watching an earlier start end.
+    pub generation: u64,
 }
 
 impl Tracked {
@@ -52,6 +57,11 @@ impl Tracked {
 
     pub fn is_web(&self) -> bool {
         self.process_type == "web"
+    }
+
+    /// Up, and routed unless a readiness check fails.
+    pub fn serves(&self) -> bool {
+        self.is_web() && self.routed && self.state == ProcState::Up && self.unready.is_empty()
     }
 }
 
@@ -154,6 +164,8 @@ mod tests {
             restarts: 0,
             started_at: None,
             routed: true,
+            unready: BTreeSet::new(),
+            generation: 0,
         }
     }
 

@@ -15,6 +15,7 @@ mod health;
 mod instances;
 #[cfg(test)]
 mod memory_runtime;
+mod monitor;
 mod oneoff;
 mod plan;
 mod reconciler;
@@ -61,6 +62,8 @@ pub struct Scheduler {
 }
 
 pub(crate) struct Inner {
+    /// Itself, for the tasks a check starts (liveness and readiness monitors).
+    me: std::sync::Weak<Inner>,
     runtime: Arc<dyn Runtime>,
     store: Store,
     logs: AppLogs,
@@ -85,7 +88,8 @@ impl Scheduler {
         shutdown: CancellationToken,
     ) -> Scheduler {
         let scheduler = Scheduler {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
+                me: me.clone(),
                 runtime,
                 store,
                 logs,
@@ -123,7 +127,10 @@ impl Scheduler {
             .map(|t| ProcessInfo {
                 dyno: t.dyno(),
                 process_type: t.process_type.clone(),
-                state: t.state.to_string(),
+                state: match t.state {
+                    ProcState::Up if !t.unready.is_empty() => "unready".to_owned(),
+                    state => state.to_string(),
+                },
                 exit_code: match t.state {
                     ProcState::Crashed { exit_code } => Some(exit_code),
                     _ => None,

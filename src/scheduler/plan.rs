@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::ConfigVars;
+use crate::domain::{Checks, ConfigVars};
 use crate::release::{PlatformVars, process_env};
 use crate::runtime::{ProcessKind, ProcessSpec};
 use crate::store::{Db, ReleaseRow, StoreError};
@@ -31,7 +31,8 @@ pub struct ReleasePlan {
     pub release_command: Option<String>,
     pub quantities: BTreeMap<String, u32>,
     pub memory_mb: BTreeMap<String, u32>,
-    pub health_path: Option<String>,
+    /// Each process type's startup, liveness and readiness checks.
+    pub checks: Checks,
     /// Heroku's postdeploy: once, after the app's first deploy.
     pub postdeploy: Option<String>,
     /// Dokku's `scripts.dokku.predeploy` (before the release phase) and `postdeploy`
@@ -94,7 +95,12 @@ impl ReleasePlan {
             release_command,
             quantities,
             memory_mb,
-            health_path: build.app_json.web_health_path().map(str::to_owned),
+            checks: Checks::resolve(&build.app_json).unwrap_or_else(|e| {
+                // Builds are refused with such checks now; one stored before runs paas's
+                // default checks rather than none.
+                tracing::warn!(app, build = build.id, error = %e, "checks not used");
+                Checks::default()
+            }),
             postdeploy: build.app_json.scripts.postdeploy.clone(),
             dokku_predeploy: build.app_json.scripts.dokku.predeploy.clone(),
             dokku_postdeploy: build.app_json.scripts.dokku.postdeploy.clone(),

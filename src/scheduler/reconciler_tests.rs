@@ -1,7 +1,7 @@
 //! The reconciler's ordering, against the in-memory runtime and a real store and router:
 //! healthy, then one route swap, then drain and stop; a failing release leaves the old one
 //! serving; a release queued behind a newer one is superseded; a crash during a rollout;
-//! a new server adopting a half-finished rollout.
+//! a new server adopting a half-finished rollout; startup, readiness and liveness checks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,6 +76,10 @@ async fn world() -> World {
 impl World {
     /// A pending release of a build whose processes behave like `image`.
     async fn release(&self, image: &'static str) -> ReleaseRow {
+        self.release_with(image, AppJson::default()).await
+    }
+
+    async fn release_with(&self, image: &'static str, app_json: AppJson) -> ReleaseRow {
         let app_id = self.app.id;
         self.store
             .write(move |tx| {
@@ -93,7 +97,7 @@ impl World {
                         image_size: Some(1),
                         process_types: &BTreeMap::from([("web".to_owned(), "serve".to_owned())]),
                         buildpack: Some("test"),
-                        app_json: &AppJson::default(),
+                        app_json: &app_json,
                     },
                 )?;
                 let config = tx.insert_config_version(app_id, &Default::default())?;
@@ -112,7 +116,12 @@ impl World {
 
     /// A release of `image`, rolled out to its end.
     async fn deploy(&self, image: &'static str) -> Done {
-        let release = self.release(image).await;
+        self.deploy_with(image, AppJson::default()).await
+    }
+
+    /// A release of `image` with this app.json, rolled out to its end.
+    async fn deploy_with(&self, image: &'static str, app_json: AppJson) -> Done {
+        let release = self.release_with(image, app_json).await;
         self.scheduler
             .submit(&self.app, Change::Release(release))
             .wait()
@@ -279,4 +288,63 @@ async fn a_release_handed_over_after_a_newer_one_serves_is_superseded() {
     assert_eq!(late.unwrap(), Done::Superseded { by: 2 });
     assert_eq!(w.state_of(1).await, ReleaseState::Superseded);
     assert_eq!(w.runtime.running(), ["v2 web.1"]);
+}
+
+/// app.json with one web check; its processes listen on 5000 only, so port 5001 fails.
+fn web_check(check: &str) -> AppJson {
+    AppJson::parse(&format!(r#"{{"healthchecks":{{"web":[{check}]}}}}"#)).unwrap()
+}
+
+async fn within_5s(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..50 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    done()
+}
+
+#[tokio::test]
+async fn a_failing_startup_check_fails_the_release_after_its_attempts() {
+    let w = world().await;
+    w.deploy(GOOD).await;
+    let check =
+        web_check(r#"{"name":"other port","listening":true,"port":5001,"attempts":2,"wait":1}"#);
+    let v2 = w.release_with(GOOD, check).await;
+    let failed = w.scheduler.submit(&w.app, Change::Release(v2)).wait().await;
+    let message = failed.unwrap_err().to_string();
+    assert!(
+        message.contains("web.1 failed its startup check \"other port\" (nothing accepts connections on port 5001"),
+        "{message}"
+    );
+    assert!(message.contains("; 2 attempts)"), "{message}");
+    assert_eq!(w.runtime.running(), ["v1 web.1"]);
+    assert!(w.serving());
+}
+
+#[tokio::test]
+async fn a_failing_readiness_check_takes_the_process_out_of_the_routes_without_a_restart() {
+    let w = world().await;
+    let check =
+        web_check(r#"{"type":"readiness","listening":true,"port":5001,"attempts":1,"wait":1}"#);
+    assert_eq!(w.deploy_with(GOOD, check).await, Done::Finished);
+    assert!(
+        within_5s(|| !w.serving()).await,
+        "the unready process is not routed"
+    );
+    let ps = w.scheduler.processes("app");
+    assert_eq!((ps[0].state.as_str(), ps[0].restarts), ("unready", 0));
+    assert_eq!(w.runtime.running(), ["v1 web.1"]);
+}
+
+#[tokio::test]
+async fn a_failing_liveness_check_restarts_the_process() {
+    let w = world().await;
+    let check =
+        web_check(r#"{"type":"liveness","listening":true,"port":5001,"attempts":2,"wait":1}"#);
+    assert_eq!(w.deploy_with(GOOD, check).await, Done::Finished);
+    let restarted = || w.runtime.journal().iter().any(|l| l == "restart v1 web.1");
+    assert!(within_5s(restarted).await, "{:?}", w.runtime.journal());
+    assert!(within_5s(|| w.scheduler.processes("app")[0].restarts >= 1).await);
 }

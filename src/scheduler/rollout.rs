@@ -16,7 +16,7 @@ use crate::store::{AppRow, ReleaseRow};
 use super::instances::{ProcState, Tracked};
 use super::oneoff::{self, OneOffOutput};
 use super::plan::{RELEASE_PHASE, ReleasePlan};
-use super::{Inner, SchedulerError, follow, routes};
+use super::{Inner, SchedulerError, follow, monitor, routes};
 
 /// Rolls `release` out: release phase, new processes, one route swap, old ones stopped.
 pub async fn roll_out(
@@ -356,6 +356,8 @@ pub(super) async fn start_checked(
         restarts: 0,
         started_at: Some(instance.started_at.unwrap_or_else(|| Timestamp::now().0)),
         routed: false,
+        unready: Default::default(),
+        generation: 0,
     };
     s.registry.insert(&plan.app, tracked.clone());
     follow::spawn(
@@ -365,12 +367,13 @@ pub(super) async fn start_checked(
         &tracked.dyno(),
         instance.started_at.unwrap_or(0),
     );
+    let checks = plan.checks.of(process_type);
     let checked = s
         .check(
             &plan.app,
             &instance,
             &tracked,
-            plan.health_path.as_deref(),
+            &checks,
             s.settings.boot_timeout,
         )
         .await;
@@ -379,6 +382,9 @@ pub(super) async fn start_checked(
         let _ = s.runtime.stop(&instance.id, Duration::ZERO).await;
         return Err(SchedulerError::Unhealthy(unhealthy.0));
     }
+    // Liveness and readiness checks run from now on; until the caller marks it up
+    // (with the route swap), they wait.
+    monitor::spawn(s, &plan.app, &tracked, &checks);
     Ok(tracked)
 }
 

@@ -81,7 +81,7 @@ fn swap(s: &Inner) {
         let procs = s.registry.of_app(&app.name);
         let endpoints: Vec<EndpointSpec> = procs
             .iter()
-            .filter(|t| t.is_web() && t.routed && t.state == ProcState::Up)
+            .filter(|t| t.serves())
             .filter_map(|t| {
                 t.ip.map(|ip| EndpointSpec {
                     addr: std::net::SocketAddr::new(ip, PORT),

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::domain::Timestamp;
+use crate::domain::{ProcessChecks, Timestamp};
 use crate::runtime::{InstanceEvent, InstanceState};
 
 use super::backoff;
 use super::instances::ProcState;
-use super::{Inner, follow, routes};
+use super::{Inner, follow, monitor, routes};
 
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 const RECONNECT_AFTER: Duration = Duration::from_secs(2);
@@ -59,6 +59,33 @@ async fn sweep_exited(s: &Arc<Inner>) {
 }
 
 pub(super) async fn crashed(s: &Arc<Inner>, id: &str, exit_code: i64) {
+    take_down(s, id, exit_code, |dyno, delay| {
+        format!(
+            "{dyno} crashed, exit {exit_code}, restarting in {}s",
+            delay.as_secs()
+        )
+    })
+    .await;
+}
+
+/// A liveness check failed its attempts (`why` says how): the process leaves the routes
+/// and is restarted as a crashed one is.
+pub(super) async fn failed_liveness(s: &Arc<Inner>, id: &str, why: String) {
+    take_down(s, id, -1, |_, delay| match delay.as_secs() {
+        0 => format!("{why}; restarting"),
+        secs => format!("{why}; restarting in {secs}s"),
+    })
+    .await;
+}
+
+/// Out of the route table, then a restart after the backoff; `line` is what the app's log
+/// says, given the dyno and the delay.
+async fn take_down(
+    s: &Arc<Inner>,
+    id: &str,
+    exit_code: i64,
+    line: impl FnOnce(&str, Duration) -> String,
+) {
     let Some((app, tracked)) = s.registry.find(id) else {
         return;
     };
@@ -75,15 +102,8 @@ pub(super) async fn crashed(s: &Arc<Inner>, id: &str, exit_code: i64) {
     s.registry.update(&app, id, |t| t.restarts = restarts);
     routes::publish(s, &app).await;
     let delay = backoff::delay(restarts);
-    s.logs.platform(
-        &app,
-        "scheduler",
-        format!(
-            "{} crashed, exit {exit_code}, restarting in {}s",
-            tracked.dyno(),
-            delay.as_secs()
-        ),
-    );
+    s.logs
+        .platform(&app, "scheduler", line(&tracked.dyno(), delay));
     let inner = Arc::clone(s);
     let id = id.to_owned();
     s.tasks
@@ -118,21 +138,19 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
             t.ip = instance.ip;
             t.started_at = instance.started_at;
             t.state = ProcState::Starting;
+            t.unready.clear();
+            t.generation += 1;
         });
         follow::spawn(&s, &app, &id, &dyno, instance.started_at.unwrap_or(0));
-        let path = health_path(&s, &app).await;
+        let checks = checks_of(&s, &app, &tracked.process_type).await;
         let checked = s
-            .check(
-                &app,
-                &instance,
-                &tracked,
-                path.as_deref(),
-                s.settings.boot_timeout,
-            )
+            .check(&app, &instance, &tracked, &checks, s.settings.boot_timeout)
             .await;
         match checked {
             Ok(()) => {
-                s.registry.mark_up(&app, &id);
+                if let Some(up) = s.registry.mark_up(&app, &id) {
+                    monitor::spawn(&s, &app, &up, &checks);
+                }
                 routes::publish(&s, &app).await;
                 s.logs
                     .platform(&app, "scheduler", format!("{dyno} is up again"));
@@ -163,8 +181,14 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
     }
 }
 
-async fn health_path(s: &Inner, app: &str) -> Option<String> {
-    let name = crate::domain::AppName::parse(app).ok()?;
-    let row = s.store.read(move |db| db.app(&name)).await.ok()??;
-    s.current_plan(&row).await.ok()?.and_then(|p| p.health_path)
+/// The checks of `process_type` in the release `app` runs now.
+async fn checks_of(s: &Inner, app: &str, process_type: &str) -> ProcessChecks {
+    let plan = async {
+        let name = crate::domain::AppName::parse(app).ok()?;
+        let row = s.store.read(move |db| db.app(&name)).await.ok()??;
+        s.current_plan(&row).await.ok()?
+    };
+    plan.await
+        .map(|p| p.checks.of(process_type))
+        .unwrap_or_default()
 }
