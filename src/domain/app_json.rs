@@ -48,7 +48,6 @@ pub enum AppJsonError {
     Field(#[from] Invalid),
 }
 
-
 /// One entry of `cron` as written. Dokku's `concurrency_policy` is ignored: a job never
 /// runs twice at once here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,21 +403,19 @@ mod tests {
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[1].command, "python report.py");
         assert!(!jobs[0].suspended && jobs[1].suspended);
+        // A bad job refuses the whole app.json, naming the entry.
         let bad = AppJson::parse(
             r#"{"cron":[{"command":"a","schedule":"@daily"},{"command":"b","schedule":"@hourly"},{"command":"c","schedule":"61 * * * *"}]}"#,
-        )
-        .unwrap();
+        );
         assert_eq!(
-            bad.cron_jobs().unwrap_err().to_string(),
+            bad.unwrap_err().to_string(),
             "app.json cron[2]: schedule \"61 * * * *\": minute must be 0-59"
         );
         let twice = AppJson::parse(
             r#"{"cron":[{"command":"a","schedule":"@daily"},{"command":"a","schedule":"@daily"}]}"#,
-        )
-        .unwrap();
+        );
         assert!(
             twice
-                .cron_jobs()
                 .unwrap_err()
                 .to_string()
                 .contains("cron[1]: the same command and schedule as cron[0]")
