@@ -10,6 +10,7 @@ mod app_json;
 mod app_name;
 mod branch_name;
 mod checks;
+mod checks_file;
 mod config_vars;
 mod cron;
 mod formation;
@@ -26,10 +27,8 @@ pub use app_env::{EnvEntry, EnvPlan};
 pub use app_json::{AppJson, AppJsonError, FormationDefault};
 pub use app_name::AppName;
 pub use branch_name::BranchName;
-pub use checks::{
-    Check, CheckKind, Checks, ChecksError, HttpProbe, Probe, ProcessChecks, Startup,
-    apply_checks_file,
-};
+pub use checks::{Check, CheckKind, Checks, ChecksError, HttpProbe, Probe, ProcessChecks, Startup};
+pub use checks_file::apply_checks_file;
 pub use config_vars::{
     ConfigChange, ConfigKey, ConfigVars, MAX_CONFIG_BYTES, decode_encoded_value,
 };
