@@ -59,16 +59,53 @@ impl LogEntry {
 }
 
 /// `2026-11-23T18:01:02Z app[web.1]: text`, one line whatever the text holds.
-impl fmt::Display for LogEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let source = match self.source {
+impl LogEntry {
+    fn source_name(&self) -> &'static str {
+        match self.source {
             Source::App => "app",
             Source::Paas => "paas",
             Source::Addon => "addon",
             Source::Cron => "cron",
-        };
+        }
+    }
+
+    /// Appends the line as `Display` writes it, and a newline, to `out`; the timestamp is
+    /// formatted once per second of a batch.
+    pub fn write_line(&self, out: &mut String, stamp: &mut StampCache) {
+        if stamp.at != Some(self.at) {
+            stamp.at = Some(self.at);
+            stamp.text = Timestamp(self.at).rfc3339();
+        }
+        out.push_str(&stamp.text);
+        out.push(' ');
+        out.push_str(self.source_name());
+        out.push('[');
+        out.push_str(&self.dyno);
+        out.push_str("]: ");
+        for c in self.text.chars() {
+            out.push(if c == '\n' || c == '\r' { ' ' } else { c });
+        }
+        out.push('\n');
+    }
+}
+
+/// The last timestamp written, formatted.
+#[derive(Default)]
+pub struct StampCache {
+    at: Option<i64>,
+    text: String,
+}
+
+impl fmt::Display for LogEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.text.replace(['\n', '\r'], " ");
-        write!(f, "{} {source}[{}]: {text}", Timestamp(self.at), self.dyno)
+        write!(
+            f,
+            "{} {}[{}]: {text}",
+            Timestamp(self.at),
+            self.source_name(),
+            self.dyno
+        )
     }
 }
 
@@ -97,6 +134,25 @@ impl LogFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_line_is_the_displayed_one() {
+        let mut stamp = StampCache::default();
+        let mut out = String::new();
+        for (at, text) in [(0, "a\nb"), (0, "c"), (61, "d\re")] {
+            let entry = LogEntry {
+                at,
+                source: Source::Paas,
+                dyno: "router".into(),
+                text: text.into(),
+            };
+            let mut one = String::new();
+            entry.write_line(&mut one, &mut stamp);
+            assert_eq!(one, format!("{entry}\n"));
+            out.push_str(&one);
+        }
+        assert_eq!(out.lines().count(), 3);
+    }
 
     #[test]
     fn entries_print_heroku_style_and_parse_back() {

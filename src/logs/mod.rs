@@ -19,6 +19,10 @@ pub use entry::{LogEntry, LogFilter, Source};
 
 /// How many lines may wait for the writer before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;
+/// After a line arrives the writer gathers what follows for this long, so under load
+/// (the router's access lines) it opens and writes each app's file once per tick, not
+/// once per request; a line reaches followers and the file at most this much later.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 const FOLLOWER_BUFFER: usize = 1024;
 
 #[derive(Clone)]
@@ -113,6 +117,18 @@ impl AppLogs {
             };
             if received == 0 {
                 break;
+            }
+            if !shutdown.is_cancelled() {
+                tokio::select! {
+                    () = tokio::time::sleep(GATHER) => {}
+                    () = shutdown.cancelled() => {}
+                }
+                while let Ok(line) = rx.try_recv() {
+                    batch.push(line);
+                    if batch.len() >= QUEUE {
+                        break;
+                    }
+                }
             }
             self.fan_out(&batch);
             let files = self.inner.files.clone();

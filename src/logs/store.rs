@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
+use super::entry::StampCache;
 use super::{LogEntry, LogFilter};
 
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -32,12 +33,16 @@ impl LogFiles {
             .mode(0o700)
             .create(&self.dir)?;
         let mut by_app: Vec<(&str, String)> = Vec::new();
+        let mut stamp = StampCache::default();
         for (app, entry) in batch {
-            let line = format!("{entry}\n");
-            match by_app.iter_mut().find(|(a, _)| *a == app) {
-                Some((_, text)) => text.push_str(&line),
-                None => by_app.push((app, line)),
-            }
+            let at = match by_app.iter().position(|(a, _)| *a == app) {
+                Some(at) => at,
+                None => {
+                    by_app.push((app, String::new()));
+                    by_app.len() - 1
+                }
+            };
+            entry.write_line(&mut by_app[at].1, &mut stamp);
         }
         for (app, text) in by_app {
             let path = self.path(app);

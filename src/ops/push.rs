@@ -259,11 +259,11 @@ async fn plan_env(
     first_deploy: bool,
     progress: &Progress,
 ) -> Result<EnvPlan, OpsError> {
-    let manifest = p
-        .builder
-        .app_json(objects, commit, config)
-        .await
-        .map_err(|e| OpsError::Build(e.to_string()))?;
+    let Ok(manifest) = p.builder.app_json(objects, commit, config).await else {
+        // A tree over the limits or a bad manifest: the build reads the same commit and
+        // fails with the same error, and keeps it in its record and log.
+        return Ok(EnvPlan::default());
+    };
     let env = manifest.env_plan(config, first_deploy, || {
         hex::encode(rand::random::<[u8; 32]>())
     })?;
