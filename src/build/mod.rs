@@ -165,7 +165,8 @@ impl Builder {
         commit: &str,
         config: &ConfigVars,
     ) -> Result<AppJson, BuildError> {
-        let mut info = source::inspect(objects, commit, self.settings.limits).await?;
+        // The tree's sizes are the build's to check, once.
+        let mut info = source::inspect(objects, commit, None).await?;
         let read = manifests::read(&mut info, config.contains_key("BUILDPACK_URL"))?;
         Ok(read.app_json)
     }
@@ -289,7 +290,8 @@ impl Builder {
         log: &mut log::BuildLog,
         progress: &Progress,
     ) -> Result<(Built, String, i64, AppJson), BuildError> {
-        let mut info = source::inspect(input.objects, input.commit, input.settings.limits).await?;
+        let mut info =
+            source::inspect(input.objects, input.commit, Some(input.settings.limits)).await?;
         let forced_url = input.config.contains_key("BUILDPACK_URL");
         let read = manifests::read(&mut info, forced_url)?;
         for note in &read.notes {

@@ -49,12 +49,13 @@ pub struct SourceInfo {
     pub checks_file: Option<String>,
 }
 
-/// Checks the tree against `limits` (from object headers: nothing is inflated) and reads
-/// the files the build decides by.
+/// Checks the tree against `limits` (from object headers: nothing is inflated), when
+/// given, and reads the files the build decides by. Without limits only those files are
+/// read: the build that follows walks the tree and checks it.
 pub async fn inspect(
     objects: &PushedObjects,
     commit: &str,
-    limits: SourceLimits,
+    limits: Option<SourceLimits>,
 ) -> Result<SourceInfo, BuildError> {
     let (objects, commit) = (objects.clone(), commit.to_owned());
     tokio::task::spawn_blocking(move || {
@@ -62,7 +63,9 @@ pub async fn inspect(
             .open_repository()
             .map_err(|e| BuildError::Source(e.to_string()))?;
         let tree = commit_tree(&repo, &commit)?;
-        check_sizes(&repo, &tree, limits)?;
+        if let Some(limits) = limits {
+            check_sizes(&repo, &tree, limits)?;
+        }
         let read = |name: &str| read_small(&repo, &tree, name);
         Ok(SourceInfo {
             dockerfile: read("Dockerfile")?,
