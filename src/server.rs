@@ -157,6 +157,11 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         shutdown.clone(),
     ));
     tokio::spawn(ops::cron::run_schedule(platform.clone(), shutdown.clone()));
+    tokio::spawn(ops::autosleep::run(
+        platform.clone(),
+        router.clone(),
+        shutdown.clone(),
+    ));
     let control = control_plane(platform, router.clone());
     let public = Arc::new(crate::router::Listener::new(
         router,
@@ -248,6 +253,7 @@ fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {
     router.connect_timeout = Duration::from_secs(settings.router_connect_timeout);
     router.response_header_timeout = Duration::from_secs(settings.router_response_timeout);
     router.idle_timeout = Duration::from_secs(settings.router_idle_timeout);
+    router.wake_timeout = Duration::from_secs(settings.wake_timeout.max(1));
     Ok(router)
 }
 

@@ -139,6 +139,14 @@ pub struct Settings {
     #[arg(long, env = "PAAS_BOOT_TIMEOUT", default_value_t = 60)]
     pub boot_timeout: u64,
 
+    /// Seconds between two looks of the idle watcher at apps with autosleep on.
+    #[arg(long, env = "PAAS_AUTOSLEEP_CHECK_SECS", default_value_t = 10)]
+    pub autosleep_check_secs: u64,
+
+    /// Seconds the router holds a request for a sleeping app while it wakes.
+    #[arg(long, env = "PAAS_WAKE_TIMEOUT", default_value_t = 75)]
+    pub wake_timeout: u64,
+
     /// Seconds a stopping process gets after SIGTERM before SIGKILL.
     #[arg(long, env = "PAAS_STOP_GRACE", default_value_t = 30)]
     pub stop_grace: u64,

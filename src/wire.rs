@@ -208,6 +208,32 @@ pub struct ProcessInfo {
     pub restarts: u32,
 }
 
+/// An app's autosleep setting and whether it sleeps now (`ps:autosleep`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AutosleepInfo {
+    pub enabled: bool,
+    /// Idle time before it sleeps, as `30m` (when enabled).
+    pub after: Option<String>,
+    /// Process types that keep running while it sleeps.
+    pub keep: Vec<String>,
+    /// awake, sleeping, or crashed (its last wake failed: see `note`).
+    pub state: String,
+    pub note: Option<String>,
+    /// When the state last changed.
+    pub since: Option<String>,
+}
+
+/// `PUT /api/v1/apps/{app}/autosleep`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AutosleepPatch {
+    pub enabled: bool,
+    /// `30m`, `2h`, `90s`; the default (30m) when left out.
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub keep: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRequest {
     pub command: String,

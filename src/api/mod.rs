@@ -3,6 +3,7 @@
 mod access;
 mod addons;
 mod apps;
+mod autosleep;
 mod builds;
 mod certs;
 mod config;
@@ -38,6 +39,7 @@ pub fn routes() -> Router<Platform> {
         .route("/formation", get(ps::formation).patch(ps::scale))
         .route("/ps", get(ps::processes))
         .route("/ps/restart", post(ps::restart))
+        .route("/autosleep", get(autosleep::show).patch(autosleep::set))
         .route("/builds", get(builds::list))
         .route("/builds/{id}", get(builds::info))
         .route("/builds/cancel", post(builds::cancel))

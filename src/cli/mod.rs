@@ -5,6 +5,7 @@
 mod access;
 mod addons;
 mod apps;
+mod autosleep;
 mod backups;
 mod builds;
 mod certs;
@@ -175,6 +176,18 @@ pub enum Command {
         /// Return at once; the server restarts the processes
         #[arg(long)]
         no_wait: bool,
+    },
+    /// Show or set autosleep: after an idle time, stop the web processes; the next request wakes them
+    #[command(name = "ps:autosleep")]
+    PsAutosleep {
+        #[arg(value_parser = ["on", "off"])]
+        switch: Option<String>,
+        /// Idle time before the app sleeps: 90s, 30m, 2h [default: 30m]
+        #[arg(long)]
+        after: Option<String>,
+        /// Process types that keep running while the app sleeps (e.g. worker)
+        #[arg(long, value_delimiter = ',')]
+        keep: Vec<String>,
     },
     /// List custom domains
     Domains,
@@ -402,6 +415,11 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
             no_wait,
         } => ps::restart(ctx, process_type, no_wait).await,
         PsResize { pairs } => ps::resize(ctx, &pairs).await,
+        PsAutosleep {
+            switch,
+            after,
+            keep,
+        } => autosleep::run(ctx, switch.as_deref(), after, keep).await,
         Domains => domains::list(ctx).await,
         DomainsAdd { hostname } => domains::add(ctx, &hostname).await,
         DomainsRemove { hostname } => domains::remove(ctx, &hostname).await,

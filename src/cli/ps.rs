@@ -1,11 +1,11 @@
-//! `ps`, `ps:scale`, `ps:restart`.
+//! `ps`, `ps:scale`, `ps:restart`, `ps:resize` (`ps:autosleep` is autosleep.rs).
 
 use anyhow::Result;
 use reqwest::Method;
 
 use crate::domain::Timestamp;
 use crate::domain::{ResizeRequest, ScaleRequest};
-use crate::wire::{FormationEntry, FormationPatch, ProcessInfo};
+use crate::wire::{AutosleepInfo, FormationEntry, FormationPatch, ProcessInfo};
 
 use super::releases::wait_query;
 use super::{Ctx, app_path, output};
@@ -18,13 +18,23 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
         .get(&format!("{}/formation", app_path(&app)))
         .await?;
     let processes: Vec<ProcessInfo> = ctx.client.get(&format!("{}/ps", app_path(&app))).await?;
+    let sleep: AutosleepInfo = ctx
+        .client
+        .get(&format!("{}/autosleep", app_path(&app)))
+        .await?;
     if ctx.json {
-        return output::json(
-            &serde_json::json!({ "formation": formation, "processes": processes }),
-        );
+        return output::json(&serde_json::json!({
+            "formation": formation,
+            "processes": processes,
+            "autosleep": sleep,
+        }));
     }
     print_formation(&app, &formation);
     println!();
+    if sleep.state != "awake" {
+        println!("{}", super::autosleep::state_line(&app, &sleep));
+        println!();
+    }
     output::heading(&format!("{app} Processes"));
     let now = Timestamp::now().0;
     let rows: Vec<Vec<String>> = processes

@@ -8,6 +8,7 @@ mod addon;
 mod app_env;
 mod app_json;
 mod app_name;
+mod autosleep;
 mod branch_name;
 mod checks;
 mod checks_file;
@@ -26,6 +27,7 @@ pub use addon::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV, AddonKind, AddonName, Attach
 pub use app_env::{EnvEntry, EnvPlan};
 pub use app_json::{AppJson, AppJsonError, FormationDefault};
 pub use app_name::AppName;
+pub use autosleep::{Autosleep, DEFAULT_IDLE, SleepState, format_idle, parse_idle};
 pub use branch_name::BranchName;
 pub use checks::{Check, CheckKind, Checks, ChecksError, HttpProbe, Probe, ProcessChecks, Startup};
 pub use checks_file::apply_checks_file;

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod addons;
 pub mod apps;
+pub mod autosleep;
 pub mod backups;
 pub mod bootstrap;
 pub mod builds;

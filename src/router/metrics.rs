@@ -76,6 +76,14 @@ impl AppMetrics {
             .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Responses so far, of every status.
+    pub(crate) fn responses(&self) -> u64 {
+        self.requests
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Counts a response produced by the router itself (error pages), without latency.
     pub(crate) fn count_status(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;

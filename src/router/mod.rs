@@ -23,6 +23,7 @@
 //! access_log.rs  AccessLine and its Heroku-style Display
 //! metrics.rs     Prometheus text
 //! connection.rs  per-connection context and activity reporting
+//! wake.rs        requests for sleeping apps: held while the app wakes, in order
 //! watch.rs       the sweeper: idle, header and shutdown timeouts without per-request timers
 //! listener.rs    accept loop, HTTP/1.1 serving, control-plane split, graceful shutdown
 //! error.rs       RouterError
@@ -51,6 +52,7 @@ mod settings;
 mod table;
 mod tunnel;
 mod upstream;
+mod wake;
 mod watch;
 
 use std::sync::Arc;
@@ -87,6 +89,20 @@ pub(crate) struct Shared {
     pub(crate) access_log: Box<dyn Fn(AccessLine) + Send + Sync>,
     pub(crate) http1: http1::Builder,
     pub(crate) https: HttpsHooks,
+    pub(crate) wakes: wake::Wakes,
+}
+
+/// What the router saw of one app, for deciding that it is idle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Responses so far (a counter: compare two readings).
+    pub responses: u64,
+    /// Requests in progress on its endpoints (a WebSocket counts while open).
+    pub in_flight: usize,
+    /// Requests held while it wakes.
+    pub held: usize,
+    /// It has healthy web endpoints in the table.
+    pub serving: bool,
 }
 
 impl Router {
@@ -122,6 +138,7 @@ impl Router {
                 access_log: Box::new(access_log),
                 http1,
                 https: HttpsHooks::default(),
+                wakes: wake::Wakes::default(),
             }),
         }
     }
@@ -130,7 +147,40 @@ impl Router {
     /// endpoints they picked; new requests see the new table.
     pub fn publish(&self, snapshot: RouteSnapshot) {
         self.shared.metrics.attach(&snapshot);
-        self.shared.table.store(Arc::new(snapshot));
+        let snapshot = Arc::new(snapshot);
+        self.shared.table.store(Arc::clone(&snapshot));
+        self.shared.wakes.published(&snapshot);
+    }
+
+    /// Installs what the router calls, with the app's name, when a request comes for a
+    /// sleeping app and no wake is under way. It runs on the request's task: it must only
+    /// hand the name on (e.g. into a channel). Returns false if one was installed already.
+    pub fn set_waker(&self, waker: impl Fn(&str) + Send + Sync + 'static) -> bool {
+        self.shared.wakes.set_waker(Box::new(waker))
+    }
+
+    /// The wake of `app` failed: its held requests are answered 503 with `reason`.
+    pub fn wake_failed(&self, app: &str, reason: &str) {
+        self.shared.wakes.failed(app, reason);
+    }
+
+    /// Responses, requests in progress and held requests of `app` (None: not in the table).
+    pub fn activity(&self, app: &str) -> Option<Activity> {
+        let table = self.shared.table.load();
+        let entry = table.app(app)?;
+        let (in_flight, serving) = match entry.route() {
+            AppRoute::Serving(endpoints) => (
+                endpoints.iter().map(|e| e.in_flight()).sum(),
+                !endpoints.is_empty(),
+            ),
+            AppRoute::Unavailable(_) => (0, false),
+        };
+        Some(Activity {
+            responses: entry.metrics.get().map_or(0, |m| m.responses()),
+            in_flight,
+            held: self.shared.wakes.waiting(app),
+            serving,
+        })
     }
 
     /// The table in force now.

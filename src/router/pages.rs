@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{HeaderMap, Response, StatusCode};
 
 use super::access_log::ErrorCode;
@@ -19,6 +19,8 @@ pub(crate) struct Page {
     pub(crate) code: ErrorCode,
     title: &'static str,
     detail: String,
+    /// Seconds after which a browser should ask again (`Refresh`, `Retry-After`).
+    refresh: Option<u32>,
 }
 
 impl Page {
@@ -38,6 +40,7 @@ impl Page {
             code: ErrorCode::UnknownHost,
             title: "no such app",
             detail,
+            refresh: None,
         }
     }
 
@@ -61,6 +64,10 @@ impl Page {
                 ErrorCode::MaintenanceMode,
                 format!("{app} is in maintenance mode. please try again later."),
             ),
+            UnavailableReason::Sleeping => (
+                ErrorCode::NoWebProcesses,
+                format!("{app} is asleep; it wakes on the next request. please try again."),
+            ),
             UnavailableReason::Unhealthy => (
                 ErrorCode::NoWebProcesses,
                 format!(
@@ -74,6 +81,7 @@ impl Page {
             code,
             title: "application unavailable",
             detail,
+            refresh: None,
         }
     }
 
@@ -118,6 +126,7 @@ impl Page {
             code,
             title,
             detail,
+            refresh: None,
         }
     }
 
@@ -129,14 +138,57 @@ impl Page {
             detail: "the paas control plane failed to answer. the server log has the details; \
                      quote the request id."
                 .to_owned(),
+            refresh: None,
+        }
+    }
+
+    /// A browser waited long enough for a sleeping app: a page that reloads itself.
+    pub(crate) fn waking(app: &str) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: ErrorCode::NoWebProcesses,
+            title: "starting up",
+            detail: format!("{app} was asleep and is starting. this page reloads by itself."),
+            refresh: Some(2),
+        }
+    }
+
+    /// A sleeping app could not be woken.
+    pub(crate) fn wake_failed(app: &str, reason: &str) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: ErrorCode::AppCrashed,
+            title: "application error",
+            detail: format!(
+                "{app} crashed while waking up: {reason}. see why with: paas logs -a {app}"
+            ),
+            refresh: None,
+        }
+    }
+
+    /// A sleeping app did not wake within the router's wait.
+    pub(crate) fn wake_timed_out(app: &str, waited: Duration) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: ErrorCode::NoWebProcesses,
+            title: "application unavailable",
+            detail: format!(
+                "{app} was asleep and did not start within {}s. check it with: paas ps -a {app} \
+                 and paas logs -a {app}",
+                waited.as_secs()
+            ),
+            refresh: Some(5),
         }
     }
 
     pub(crate) fn render(&self, html: bool, request_id: &HeaderValue) -> Response<ProxyBody> {
         let id = request_id.to_str().unwrap_or("");
         let (content_type, text) = if html {
+            let refresh = self.refresh.map_or_else(String::new, |seconds| {
+                format!("<meta http-equiv=\"refresh\" content=\"{seconds}\">")
+            });
             let text = format!(
-                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\
+                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">{refresh}<title>{title}</title>\
                  <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;\
                  padding:0 1rem;color:#222}}code{{background:#eee;padding:0 .2rem}}</style></head>\
                  <body><h1>{status} {title}</h1><p>{detail}</p><p><small>request id \
@@ -162,6 +214,9 @@ impl Page {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(&X_REQUEST_ID, request_id.clone());
+        if let Some(seconds) = self.refresh {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -240,12 +295,33 @@ mod tests {
             (UnavailableReason::Crashed, "crashed"),
             (UnavailableReason::Maintenance, "maintenance"),
             (UnavailableReason::Unhealthy, "healthy"),
+            (UnavailableReason::Sleeping, "asleep"),
         ];
         for (reason, advice) in cases {
             let page = Page::unavailable("blog", reason);
             assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
             assert!(page.detail.contains(advice), "{reason}: {}", page.detail);
         }
+    }
+
+    #[tokio::test]
+    async fn the_waking_page_reloads_itself_and_a_failed_wake_says_why() {
+        let id = HeaderValue::from_static("rid");
+        let response = Page::waking("blog").render(true, &id);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "2");
+        let body = text(response).await;
+        assert!(
+            body.contains("http-equiv=\"refresh\" content=\"2\""),
+            "{body}"
+        );
+        let page = Page::wake_failed("blog", "web.1 exited with code 3");
+        assert!(
+            page.detail.contains("web.1 exited with code 3"),
+            "{}",
+            page.detail
+        );
+        assert!(page.refresh.is_none());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The proxy: routes one request by Host, picks an endpoint, sends the request (retrying
 //! once elsewhere when nothing was sent), and turns the outcome into a streamed response,
-//! a tunnel, or an error page, with metrics and an access line. The control-plane split
-//! happens before this, in listener.rs.
+//! a tunnel, or an error page, with metrics and an access line. A request for a sleeping
+//! app waits for its wake first. The control-plane split happens before this, in
+//! listener.rs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +27,7 @@ use super::request_id;
 use super::table::{AppEntry, AppRoute, UnavailableReason};
 use super::tunnel;
 use super::upstream::{self, ConnectError, SendOutcome, UpstreamConnection};
+use super::wake::{Hold, Woken};
 
 /// What every outcome of one request needs to answer and log it.
 struct Exchange<'a> {
@@ -121,6 +123,53 @@ pub(crate) async fn proxy(
     if let Some(location) = shared.https.redirect_location(conn, &entry.name, &request) {
         return exchange.redirect(location);
     }
+    match &entry.route {
+        AppRoute::Serving(endpoints) if !endpoints.is_empty() => {
+            forward(exchange, &entry, endpoints, request).await
+        }
+        AppRoute::Serving(_) => {
+            exchange.page(Page::unavailable(&entry.name, UnavailableReason::Unhealthy))
+        }
+        AppRoute::Unavailable(UnavailableReason::Sleeping) => held(exchange, &entry, request).await,
+        AppRoute::Unavailable(reason) => exchange.page(Page::unavailable(&entry.name, *reason)),
+    }
+}
+
+/// A request for a sleeping app: held until a wake serves the app, then forwarded to the
+/// table of that moment (see wake.rs). A browser waiting past `wake_page_after` gets a
+/// page that reloads itself.
+async fn held(
+    exchange: Exchange<'_>,
+    entry: &AppEntry,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let shared = exchange.shared;
+    let settings = &shared.settings;
+    let rx = match shared.wakes.hold(
+        &entry.name,
+        settings.wake_retry_after,
+        settings.wake_timeout,
+    ) {
+        Hold::Wait(rx) => rx,
+        Hold::Failed(reason) => return exchange.page(Page::wake_failed(&entry.name, &reason)),
+    };
+    let wait = if exchange.html {
+        settings.wake_page_after.min(settings.wake_timeout)
+    } else {
+        settings.wake_timeout
+    };
+    let woken = match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(woken)) => woken,
+        Ok(Err(_)) => Woken::Failed(Arc::from("the wake was interrupted")),
+        Err(_) if exchange.html => return exchange.page(Page::waking(&entry.name)),
+        Err(_) => return exchange.page(Page::wake_timed_out(&entry.name, wait)),
+    };
+    if let Woken::Failed(reason) = woken {
+        return exchange.page(Page::wake_failed(&entry.name, &reason));
+    }
+    let Some(entry) = shared.table.load().app(&entry.name).cloned() else {
+        return exchange.page(Page::unknown_host(&entry.name));
+    };
     match &entry.route {
         AppRoute::Serving(endpoints) if !endpoints.is_empty() => {
             forward(exchange, &entry, endpoints, request).await

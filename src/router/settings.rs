@@ -35,6 +35,13 @@ pub struct RouterSettings {
     pub ejection: Duration,
     /// Idle keep-alive connections kept per endpoint.
     pub max_idle_per_endpoint: usize,
+    /// How long a request for a sleeping app is held while it wakes.
+    pub wake_timeout: Duration,
+    /// A browser held this long gets a page that reloads itself instead.
+    pub wake_page_after: Duration,
+    /// After a failed wake, requests are answered with its reason for this long before
+    /// one tries again.
+    pub wake_retry_after: Duration,
 }
 
 impl Default for RouterSettings {
@@ -52,6 +59,9 @@ impl Default for RouterSettings {
             drain_grace: Duration::from_secs(30),
             ejection: Duration::from_secs(5),
             max_idle_per_endpoint: 64,
+            wake_timeout: Duration::from_secs(75),
+            wake_page_after: Duration::from_secs(3),
+            wake_retry_after: Duration::from_secs(10),
         }
     }
 }

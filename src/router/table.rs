@@ -25,6 +25,8 @@ pub enum UnavailableReason {
     Maintenance,
     /// Web processes exist but none has passed its health check yet.
     Unhealthy,
+    /// The app sleeps after being idle: a request is held while it wakes.
+    Sleeping,
 }
 
 impl fmt::Display for UnavailableReason {
@@ -35,6 +37,7 @@ impl fmt::Display for UnavailableReason {
             Self::Crashed => "crashed",
             Self::Maintenance => "in maintenance",
             Self::Unhealthy => "no healthy web process",
+            Self::Sleeping => "sleeping",
         })
     }
 }

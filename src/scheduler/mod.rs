@@ -23,6 +23,7 @@ mod reconciler;
 mod reconciler_tests;
 mod rollout;
 mod routes;
+mod sleep;
 mod supervise;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::domain::{Checks, ConfigVars};
 use crate::release::{PlatformVars, process_env};
 use crate::runtime::{ProcessKind, ProcessSpec};
-use crate::store::{Db, ReleaseRow, StoreError};
+use crate::store::{Db, ReleaseRow, SleepRow, StoreError};
 
 /// The port every process listens on; each container has its own address.
 pub const PORT: u16 = 5000;
@@ -30,6 +30,8 @@ pub struct ReleasePlan {
     pub commands: BTreeMap<String, String>,
     pub release_command: Option<String>,
     pub quantities: BTreeMap<String, u32>,
+    /// Whether the app sleeps now: then only the types it keeps awake run.
+    pub sleep: SleepRow,
     pub memory_mb: BTreeMap<String, u32>,
     /// Each process type's startup, liveness and readiness checks.
     pub checks: Checks,
@@ -94,6 +96,7 @@ impl ReleasePlan {
             commands,
             release_command,
             quantities,
+            sleep: db.sleep(release.app_id)?,
             memory_mb,
             checks: Checks::resolve(&build.app_json).unwrap_or_else(|e| {
                 // Builds are refused with such checks now; one stored before runs paas's
@@ -107,8 +110,19 @@ impl ReleasePlan {
         }))
     }
 
+    /// How many `process_type` processes run now: the formation's, or none while the app
+    /// sleeps (unless it keeps that type awake).
     pub fn quantity(&self, process_type: &str) -> u32 {
+        if !self.sleep.runs(process_type) {
+            return 0;
+        }
         self.quantities.get(process_type).copied().unwrap_or(0)
+    }
+
+    /// The plan with the whole formation running, as a wake or a rollout starts it.
+    pub fn awake(mut self) -> Self {
+        self.sleep.state = crate::domain::SleepState::Awake;
+        self
     }
 
     /// The container spec of process `process_type.index`, running `command`.

@@ -18,7 +18,7 @@ use crate::domain::ReleaseState;
 use crate::progress::Progress;
 use crate::store::{AppRow, ReleaseRow, StoreError};
 
-use super::{Inner, Scheduler, SchedulerError, rollout};
+use super::{Inner, Scheduler, SchedulerError, rollout, sleep};
 
 /// Lines of one change kept for `releases:info` and late subscribers.
 const HISTORY_LINES: usize = 500;
@@ -36,6 +36,10 @@ pub enum Change {
     Restart(Option<String>),
     /// Stop and remove everything the app runs; the reconciler ends after it.
     Destroy,
+    /// The app was idle: stop its web processes (and the types it does not keep awake).
+    Sleep,
+    /// A request came for the sleeping app: start its whole formation.
+    Wake,
 }
 
 /// How a change ended.
@@ -260,6 +264,8 @@ async fn run_job(s: &Arc<Inner>, job: Job, newer: Option<i64>) {
             .await
             .map(|()| Done::Finished),
         Change::Destroy => rollout::destroy(s, &app).await.map(|()| Done::Finished),
+        Change::Sleep => sleep::sleep(s, &app).await.map(|()| Done::Finished),
+        Change::Wake => sleep::wake(s, &app).await.map(|()| Done::Finished),
     };
     drop(progress);
     let _ = carrier.await;

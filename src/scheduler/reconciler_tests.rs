@@ -1,7 +1,8 @@
 //! The reconciler's ordering, against the in-memory runtime and a real store and router:
 //! healthy, then one route swap, then drain and stop; a failing release leaves the old one
 //! serving; a release queued behind a newer one is superseded; a crash during a rollout;
-//! a new server adopting a half-finished rollout; startup, readiness and liveness checks.
+//! a new server adopting a half-finished rollout; startup, readiness and liveness checks;
+//! sleeping and waking.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -347,4 +348,76 @@ async fn a_failing_liveness_check_restarts_the_process() {
     let restarted = || w.runtime.journal().iter().any(|l| l == "restart v1 web.1");
     assert!(within_5s(restarted).await, "{:?}", w.runtime.journal());
     assert!(within_5s(|| w.scheduler.processes("app")[0].restarts >= 1).await);
+}
+
+#[tokio::test]
+async fn an_app_sleeps_wakes_and_a_rollout_wakes_it_too() {
+    use crate::domain::SleepState;
+    use crate::router::{AppRoute, UnavailableReason};
+    let w = world().await;
+    w.deploy(GOOD).await;
+    let app_id = w.app.id;
+    let autosleep = crate::domain::Autosleep {
+        idle: Duration::from_secs(60),
+        keep: Default::default(),
+    };
+    w.store
+        .write(move |db| db.set_autosleep(app_id, Some(&autosleep)))
+        .await
+        .unwrap();
+    let state = || async {
+        w.store
+            .read(move |db| db.sleep(app_id))
+            .await
+            .unwrap()
+            .state
+    };
+
+    w.scheduler
+        .submit(&w.app, Change::Sleep)
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(state().await, SleepState::Asleep);
+    assert!(w.runtime.running().is_empty(), "{:?}", w.runtime.running());
+    assert!(matches!(
+        w.router.snapshot().app("app").map(|e| e.route()),
+        Some(AppRoute::Unavailable(UnavailableReason::Sleeping))
+    ));
+    // A sleeping app restarted by hand stays asleep: nothing starts.
+    w.scheduler
+        .submit(&w.app, Change::Scale)
+        .wait()
+        .await
+        .unwrap();
+    assert!(w.runtime.running().is_empty());
+
+    w.scheduler
+        .submit(&w.app, Change::Wake)
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(state().await, SleepState::Awake);
+    assert_eq!(w.runtime.running(), ["v1 web.1"]);
+    assert!(w.serving());
+
+    w.scheduler
+        .submit(&w.app, Change::Sleep)
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(w.deploy(GOOD).await, Done::Finished);
+    assert_eq!(state().await, SleepState::Awake, "a deploy wakes the app");
+    assert_eq!(w.runtime.running(), ["v2 web.1"]);
+    assert!(w.serving());
+    assert_eq!(
+        w.runtime.journal(),
+        [
+            "start v1 web.1",
+            "stop v1 web.1 (routed: nothing)",
+            "start v1 web.1",
+            "stop v1 web.1 (routed: nothing)",
+            "start v2 web.1",
+        ]
+    );
 }

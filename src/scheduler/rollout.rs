@@ -16,7 +16,7 @@ use crate::store::{AppRow, ReleaseRow};
 use super::instances::{ProcState, Tracked};
 use super::oneoff::{self, OneOffOutput};
 use super::plan::{RELEASE_PHASE, ReleasePlan};
-use super::{Inner, SchedulerError, follow, monitor, routes};
+use super::{Inner, SchedulerError, follow, monitor, routes, sleep};
 
 /// Rolls `release` out: release phase, new processes, one route swap, old ones stopped.
 pub async fn roll_out(
@@ -42,7 +42,8 @@ pub async fn roll_out(
         })
         .await
         .map_err(|e: crate::store::StoreError| SchedulerError::from(e))?
-        .ok_or(SchedulerError::NoImage(release.version))?;
+        .ok_or(SchedulerError::NoImage(release.version))?
+        .awake();
 
     if let Some(script) = &plan.dokku_predeploy {
         progress.step(format!("Running predeploy script: {script}"));
@@ -60,6 +61,7 @@ pub async fn roll_out(
     })?;
     s.logs
         .platform(&name, "deploy", format!("v{} released", plan.version));
+    sleep::woken_by_rollout(s, plan.app_id).await?;
 
     if let Some(script) = &plan.dokku_postdeploy {
         progress.step(format!("Running postdeploy script: {script}"));
@@ -141,7 +143,7 @@ pub async fn converge(s: &Inner, app: &AppRow) -> Result<(), SchedulerError> {
     converge_plan(s, &plan).await
 }
 
-async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), SchedulerError> {
+pub(super) async fn converge_plan(s: &Inner, plan: &ReleasePlan) -> Result<(), SchedulerError> {
     let live: Vec<Tracked> = s
         .registry
         .of_app(&plan.app)

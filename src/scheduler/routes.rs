@@ -20,6 +20,8 @@ pub(super) struct AppFacts {
     domains: Vec<String>,
     deployed: bool,
     maintenance: bool,
+    /// Sleeping (or crashed on its last wake): the router holds requests and wakes it.
+    asleep: bool,
     web_quantity: u32,
 }
 
@@ -93,6 +95,8 @@ fn swap(s: &Inner) {
             AppState::Unavailable(UnavailableReason::Maintenance)
         } else if !endpoints.is_empty() {
             AppState::Serving(endpoints)
+        } else if app.asleep && app.deployed && app.web_quantity > 0 {
+            AppState::Unavailable(UnavailableReason::Sleeping)
         } else {
             AppState::Unavailable(reason(&app, &procs))
         };
@@ -178,6 +182,7 @@ fn facts_of(
         name: app.name.to_string(),
         deployed: build.is_some(),
         maintenance: app.maintenance,
+        asleep: db.sleep(app.id)?.state.is_asleep(),
         web_quantity,
     })
 }

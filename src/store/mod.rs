@@ -11,6 +11,7 @@
 
 mod addons;
 mod apps;
+mod autosleep;
 mod builds;
 mod certs;
 mod config;
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 
 pub use addons::{AddonRow, AttachmentRow, BackupRow, NewAddon};
 pub use apps::AppRow;
+pub use autosleep::SleepRow;
 pub use builds::{BuildOutcome, BuildRow, NewBuild};
 pub use certs::{AcmeCertRow, AcmeOutcome, AppHttpsRow, UserCertRow};
 pub use config::ConfigVersionRow;

@@ -196,6 +196,17 @@ CREATE TABLE cron_runs (
 CREATE INDEX cron_runs_by_job ON cron_runs(app_id, job_id, id);
 CREATE INDEX cron_runs_unfinished ON cron_runs(finished_at) WHERE finished_at IS NULL;
 "#,
+    r#"
+CREATE TABLE app_sleep (
+    app_id    INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    -- NULL: autosleep is off.
+    idle_secs INTEGER,
+    keep      TEXT NOT NULL DEFAULT '[]',
+    state     TEXT NOT NULL DEFAULT 'awake',
+    note      TEXT,
+    since     INTEGER
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -11,7 +11,7 @@
 //! GET  /apps/{app}             overview                  POST .../restart      restart processes
 //! GET  /apps/{app}/releases    releases                  POST .../rollback     roll back
 //! GET  /apps/{app}/config      config vars               POST .../config[/unset]
-//! GET  /apps/{app}/scale       formation                 POST .../scale
+//! GET  /apps/{app}/scale       formation, autosleep      POST .../scale, .../autosleep
 //! GET  /apps/{app}/domains     custom domains            POST .../domains[/remove]
 //! GET  /apps/{app}/https       certificates, https-only  POST .../https, .../https/certs, .../https/remove
 //! GET  /apps/{app}/addons      add-ons, their backups    POST .../addons, .../addons/attach|detach|restart|destroy,
@@ -34,6 +34,7 @@ mod access;
 mod addons;
 mod apps;
 mod assets;
+mod autosleep;
 mod builds;
 mod certs;
 mod config;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<Platform> {
         .route("/config", get(config::page).post(config::set))
         .route("/config/unset", post(config::unset))
         .route("/scale", get(ps::page).post(ps::scale))
+        .route("/autosleep", post(autosleep::set))
         .route("/domains", get(domains::page).post(domains::add))
         .route("/domains/remove", post(domains::remove))
         .route("/https", get(certs::page).post(certs::set_https))

@@ -1,5 +1,5 @@
-//! Scaling: the quantity of every process type in one form, applied with one submit; and
-//! restarting processes.
+//! Scaling: the quantity of every process type in one form, applied with one submit;
+//! restarting processes; the Scale page's autosleep card (its form posts to autosleep.rs).
 
 use std::collections::BTreeMap;
 
@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::domain::{Invalid, ProcessType, ScaleRequest};
+use crate::domain::{DEFAULT_IDLE, Invalid, ProcessType, ScaleRequest, format_idle};
 use crate::ops::{self, OpsError, Platform};
-use crate::wire::FormationEntry;
+use crate::wire::{AutosleepInfo, FormationEntry};
 
 use super::apps::{AppHead, load, parse_name};
 use super::error::WebError;
@@ -37,6 +37,10 @@ struct Page {
     rows: Vec<Row>,
     /// No build has declared process types yet.
     undeclared: bool,
+    sleep: AutosleepInfo,
+    /// The idle time field's value (the current one, else the default).
+    sleep_after: String,
+    sleep_keep: String,
 }
 
 pub async fn page(
@@ -71,11 +75,18 @@ pub async fn page(
             memory_mb: f.memory_mb,
         })
         .collect();
+    let sleep = ops::autosleep::show(&p, &actor, &name).await?;
     let page = Page {
         layout: ctx.layout(Nav::Apps, format!("{name} · scale")),
         app: head,
         rows,
         undeclared,
+        sleep_after: sleep
+            .after
+            .clone()
+            .unwrap_or_else(|| format_idle(DEFAULT_IDLE)),
+        sleep_keep: sleep.keep.join(","),
+        sleep,
     };
     Ok(ctx.page(page))
 }

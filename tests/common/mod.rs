@@ -462,8 +462,22 @@ impl Server {
 
     /// GET through the router with `Host: APP.localhost`: (status, body).
     pub fn get(&self, app: &str, path: &str) -> (u16, String) {
+        self.get_within(app, path, Duration::from_secs(10))
+    }
+
+    /// `get`, giving up after `timeout`.
+    pub fn get_within(&self, app: &str, path: &str, timeout: Duration) -> (u16, String) {
         let out = Command::new("curl")
-            .args(["-s", "-m", "10", "-o", "-", "-w", "\n%{http_code}", "-H"])
+            .args([
+                "-s",
+                "-m",
+                &timeout.as_secs().to_string(),
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "-H",
+            ])
             .arg(format!("Host: {app}.localhost:{}", self.port))
             .arg(format!("{}{path}", self.url))
             .output()
