@@ -158,7 +158,10 @@ mod tests {
             points: vec![point],
         };
         let text = render(&metrics);
-        assert!(text.contains("42 (2xx 37, 3xx 0, 4xx 5, 5xx 0, 1xx 0)"), "{text}");
+        assert!(
+            text.contains("42 (2xx 37, 3xx 0, 4xx 5, 5xx 0, 1xx 0)"),
+            "{text}"
+        );
         assert!(text.contains("p50 1.2ms, p95 4.0ms, p99 24ms"), "{text}");
         assert!(text.contains("03:04:05"), "{text}");
         assert!(text.contains("20.0 MiB") && text.contains("1.5%"), "{text}");

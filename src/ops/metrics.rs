@@ -207,7 +207,12 @@ pub async fn run_sampler(p: Platform, router: Router, docker: Docker, shutdown: 
 }
 
 impl Sampler {
-    async fn round(&mut self, p: &Platform, router: &Router, docker: &Docker) -> Result<(), OpsError> {
+    async fn round(
+        &mut self,
+        p: &Platform,
+        router: &Router,
+        docker: &Docker,
+    ) -> Result<(), OpsError> {
         let apps = p.store.read(|db| db.all_apps()).await?;
         let now = Instant::now();
         let at = Timestamp::now().0;
@@ -339,7 +344,7 @@ mod tests {
         assert_eq!(quantile_ms(&buckets, 0.5), Some(1.0));
         let p95 = quantile_ms(&buckets, 0.95).unwrap();
         assert!((p95 - 23.5).abs() < 1e-9, "{p95}");
-        assert_eq!(quantile_ms(&vec![0; 15], 0.5), None);
+        assert_eq!(quantile_ms(&[0; 15], 0.5), None);
         let mut slow = vec![0u64; 15];
         slow[14] = 1;
         assert_eq!(quantile_ms(&slow, 0.99), Some(30_000.0));
@@ -377,6 +382,11 @@ mod tests {
     fn ranges_are_an_hour_or_a_day() {
         assert_eq!(Range::parse(None).unwrap(), Range::Hour);
         assert_eq!(Range::parse(Some("24h")).unwrap(), Range::Day);
-        assert!(Range::parse(Some("7d")).unwrap_err().0.contains("1h or 24h"));
+        assert!(
+            Range::parse(Some("7d"))
+                .unwrap_err()
+                .0
+                .contains("1h or 24h")
+        );
     }
 }

@@ -165,9 +165,9 @@ impl Db<'_> {
 
     /// The app's samples that ended after `since`, oldest first.
     pub fn metric_samples(&self, app_id: i64, since: i64) -> Result<Vec<MetricSample>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{SELECT} WHERE app_id = ?1 AND at > ?2 ORDER BY at, span"))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "{SELECT} WHERE app_id = ?1 AND at > ?2 ORDER BY at, span"
+        ))?;
         let rows = stmt.query_map(params![app_id, since], from_row)?;
         decode(rows)
     }
@@ -212,7 +212,10 @@ impl Db<'_> {
                     "DELETE FROM metric_samples WHERE app_id = ?1 AND at > ?2 AND at <= ?3",
                     params![app_id, end - FOLDED_SPAN_SECS, end],
                 )?;
-                self.insert_metric_sample(app_id, &MetricSample::fold(end, FOLDED_SPAN_SECS, &rows))?;
+                self.insert_metric_sample(
+                    app_id,
+                    &MetricSample::fold(end, FOLDED_SPAN_SECS, &rows),
+                )?;
             }
         }
         Ok(folded)
@@ -278,10 +281,21 @@ mod tests {
             .await
             .unwrap();
         let recent: Vec<_> = kept.iter().filter(|s| s.at > now - 3600).collect();
-        assert!(recent.iter().all(|s| s.span == 60) && recent.len() == 60, "{}", recent.len());
-        assert!(kept.iter().all(|s| s.at > now - KEPT_SECS - FOLDED_SPAN_SECS));
+        assert!(
+            recent.iter().all(|s| s.span == 60) && recent.len() == 60,
+            "{}",
+            recent.len()
+        );
+        assert!(
+            kept.iter()
+                .all(|s| s.at > now - KEPT_SECS - FOLDED_SPAN_SECS)
+        );
         let folded: Vec<_> = kept.iter().filter(|s| s.span == FOLDED_SPAN_SECS).collect();
-        assert!(folded.iter().all(|s| s.requests[1] == 10 && s.at % 300 == 0));
+        assert!(
+            folded
+                .iter()
+                .all(|s| s.requests[1] == 10 && s.at % 300 == 0)
+        );
         // Bounded: an hour of samples and a day of five-minute rows.
         assert!(kept.len() <= 65 + 289, "{}", kept.len());
         // Nothing was lost in the periods kept: 2 requests a minute throughout.

@@ -12,12 +12,15 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::ops::metrics::Range;
 use crate::ops::{self, Platform};
-use crate::wire::{AppMetrics, MetricsPoint};
+use crate::wire::{AppMetrics, MetricsPoint, ProcessMetrics};
+
+mod svg;
 
 use super::apps::{AppHead, load};
 use super::error::WebError;
 use super::extract::Ctx;
 use super::view::{Layout, Nav};
+use svg::{Bar, Plot, nice_max};
 
 /// The drawing area of every chart, in viewBox units.
 const WIDTH: f64 = 360.0;
@@ -83,11 +86,12 @@ pub async fn page(
     let (name, _, head) = load(&p, &actor, &app, "metrics").await?;
     let range = Range::parse(q.range.as_deref()).unwrap_or(Range::Hour);
     let metrics = ops::metrics::of_app(&p, &actor, &name, range).await?;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let window = match range {
-        Range::Hour => (now - 3600, now),
-        Range::Day => (now - 86_400, now),
-    };
+    let window = window(
+        range,
+        &metrics.points,
+        metrics.interval_secs,
+        OffsetDateTime::now_utc().unix_timestamp(),
+    );
     let page = Page {
         layout: ctx.layout(Nav::Apps, format!("{name} · metrics")),
         app: head,
@@ -101,6 +105,26 @@ pub async fn page(
         },
     };
     Ok(ctx.page(page))
+}
+
+/// The time the charts span, ending now: the whole range, or less while the app's
+/// samples cover less of it (at least 20 samples wide), so a new app's first minutes are
+/// not a sliver at the right edge.
+fn window(range: Range, points: &[MetricsPoint], interval: u64, now: i64) -> (i64, i64) {
+    let full = match range {
+        Range::Hour => 3600,
+        Range::Day => 86_400,
+    };
+    let narrowest = (20 * interval as i64).min(full);
+    let oldest = points
+        .iter()
+        .map(|p| {
+            let s = at_of(p);
+            s.at - s.span
+        })
+        .min()
+        .unwrap_or(now - full);
+    (oldest.min(now - narrowest).max(now - full), now)
 }
 
 fn summary(m: &AppMetrics) -> Vec<(&'static str, String)> {
@@ -141,24 +165,61 @@ fn at_of(p: &MetricsPoint) -> Sample {
     }
 }
 
+/// A quantile of a point's response times.
+type Quantile = fn(&MetricsPoint) -> Option<f64>;
+
 /// The four charts of the tab, over `window` (unix seconds, start and end).
 fn charts(points: &[MetricsPoint], window: (i64, i64)) -> Vec<Chart> {
     let times: Vec<Sample> = points.iter().map(at_of).collect();
     let plot = Plot::new(window);
-    let mut out = Vec::new();
+    let dynos: Vec<String> = {
+        let mut d: Vec<String> = points
+            .iter()
+            .flat_map(|p| p.processes.iter().map(|p| p.dyno.clone()))
+            .collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    let (memory_top, memory_scale, memory) =
+        per_process(&plot, points, &times, &dynos, &|p| Some(p.memory_mb));
+    let (cpu_top, cpu_scale, cpu) = per_process(&plot, points, &times, &dynos, &|p| p.cpu_percent);
+    vec![
+        requests_chart(&plot, points, &times),
+        response_chart(&plot, points, &times),
+        plot.chart(
+            "memory",
+            "Memory per process (MiB)",
+            format!("at most {memory_top:.1} MiB"),
+            memory_scale,
+            memory,
+        ),
+        plot.chart(
+            "cpu",
+            "CPU per process (% of one core)",
+            format!("at most {cpu_top:.1} %"),
+            cpu_scale,
+            cpu,
+        ),
+    ]
+}
 
-    // Requests per minute, stacked: 2xx at the bottom.
+/// Requests per minute, stacked by status class: 2xx at the bottom.
+fn requests_chart(plot: &Plot, points: &[MetricsPoint], times: &[Sample]) -> Chart {
     let classes = [(1, "2xx"), (2, "3xx"), (3, "4xx"), (4, "5xx"), (0, "1xx")];
     let rates: Vec<[f64; 5]> = points
         .iter()
-        .zip(&times)
+        .zip(times)
         .map(|(p, t)| {
             p.requests
                 .classes()
                 .map(|n| n as f64 * 60.0 / t.span as f64)
         })
         .collect();
-    let top = rates.iter().map(|r| r.iter().sum::<f64>()).fold(0.0, f64::max);
+    let top = rates
+        .iter()
+        .map(|r| r.iter().sum::<f64>())
+        .fold(0.0, f64::max);
     let scale = nice_max(top);
     let mut base = vec![0.0; points.len()];
     let mut series = Vec::new();
@@ -187,17 +248,18 @@ fn charts(points: &[MetricsPoint], window: (i64, i64)) -> Vec<Chart> {
         }
     }
     let total: u64 = points.iter().map(|p| p.requests.total()).sum();
-    out.push(plot.chart(
+    plot.chart(
         "requests",
         "Requests per minute, by status",
         format!("{total} requests; at most {top:.0} a minute"),
         scale,
-        |v| format!("{v:.0}"),
         series,
-    ));
+    )
+}
 
-    // Response times.
-    let quantiles: [(&str, fn(&MetricsPoint) -> Option<f64>); 3] = [
+/// p50, p95 and p99 as lines.
+fn response_chart(plot: &Plot, points: &[MetricsPoint], times: &[Sample]) -> Chart {
+    let quantiles: [(&str, Quantile); 3] = [
         ("p50", |p| p.response.p50_ms),
         ("p95", |p| p.response.p95_ms),
         ("p99", |p| p.response.p99_ms),
@@ -212,7 +274,7 @@ fn charts(points: &[MetricsPoint], window: (i64, i64)) -> Vec<Chart> {
         .map(|(label, get)| {
             let values: Vec<(i64, i64, Option<f64>)> = points
                 .iter()
-                .zip(&times)
+                .zip(times)
                 .map(|(p, t)| (t.at, t.span, get(p)))
                 .collect();
             Series {
@@ -222,294 +284,72 @@ fn charts(points: &[MetricsPoint], window: (i64, i64)) -> Vec<Chart> {
             }
         })
         .collect();
-    out.push(plot.chart(
+    plot.chart(
         "response",
         "Response time (ms)",
         format!("the slowest p99 was {}", format_ms(top)),
         scale,
-        |v| format!("{v:.0}"),
         series,
-    ));
-
-    // Memory and CPU per process.
-    let dynos: Vec<String> = {
-        let mut d: Vec<String> = points
-            .iter()
-            .flat_map(|p| p.processes.iter().map(|p| p.dyno.clone()))
-            .collect();
-        d.sort();
-        d.dedup();
-        d
-    };
-    let per_process = |get: &dyn Fn(&crate::wire::ProcessMetrics) -> Option<f64>| {
-        let top = points
-            .iter()
-            .flat_map(|p| p.processes.iter().filter_map(get))
-            .fold(0.0, f64::max);
-        let scale = nice_max(top);
-        let series: Vec<Series> = dynos
-            .iter()
-            .enumerate()
-            .map(|(i, dyno)| {
-                let values: Vec<(i64, i64, Option<f64>)> = points
-                    .iter()
-                    .zip(&times)
-                    .map(|(p, t)| {
-                        let v = p.processes.iter().find(|p| &p.dyno == dyno).and_then(get);
-                        (t.at, t.span, v)
-                    })
-                    .collect();
-                Series {
-                    label: dyno.clone(),
-                    class: format!("line s-{}", i % 6),
-                    d: plot.line(&values, scale),
-                }
-            })
-            .collect();
-        (top, scale, series)
-    };
-    let (top, scale, series) = per_process(&|p| Some(p.memory_mb));
-    out.push(plot.chart(
-        "memory",
-        "Memory per process (MiB)",
-        format!("at most {top:.1} MiB"),
-        scale,
-        |v| format!("{v:.0}"),
-        series,
-    ));
-    let (top, scale, series) = per_process(&|p| p.cpu_percent);
-    out.push(plot.chart(
-        "cpu",
-        "CPU per process (% of one core)",
-        format!("at most {top:.1} %"),
-        scale,
-        |v| format!("{v:.0}"),
-        series,
-    ));
-    out
-}
-
-/// One stacked bar: from `start` to `end` (unix seconds), `low` to `high` (values).
-struct Bar {
-    start: i64,
-    end: i64,
-    low: f64,
-    high: f64,
-}
-
-/// Maps times and values into the drawing area.
-struct Plot {
-    from: i64,
-    to: i64,
-}
-
-impl Plot {
-    fn new((from, to): (i64, i64)) -> Plot {
-        Plot {
-            from,
-            to: to.max(from + 1),
-        }
-    }
-
-    fn x(&self, t: i64) -> f64 {
-        let t = t.clamp(self.from, self.to);
-        LEFT + (t - self.from) as f64 / (self.to - self.from) as f64 * (WIDTH - LEFT - RIGHT)
-    }
-
-    fn y(&self, value: f64, scale: f64) -> f64 {
-        let bottom = HEIGHT - BOTTOM;
-        bottom - (value / scale).clamp(0.0, 1.0) * (bottom - TOP)
-    }
-
-    /// One path of rectangles; bars at least a third of a unit wide so a second's bar on
-    /// a day's chart still shows.
-    fn bars(&self, bars: &[Bar], scale: f64) -> String {
-        let mut d = String::new();
-        for bar in bars.iter().filter(|b| b.high > b.low) {
-            let (x0, x1) = (self.x(bar.start), self.x(bar.end));
-            let width = (x1 - x0).max(0.35);
-            let (y0, y1) = (self.y(bar.low, scale), self.y(bar.high, scale));
-            d.push_str(&format!(
-                "M{}{}h{}V{}h-{}Z",
-                num(x0),
-                sep_num(y0),
-                num(width),
-                num(y1),
-                num(width)
-            ));
-        }
-        d
-    }
-
-    /// A line through each point's end; it breaks where a value is missing or samples
-    /// are further apart than two of their spans (nothing was recorded between them).
-    fn line(&self, values: &[(i64, i64, Option<f64>)], scale: f64) -> String {
-        let mut d = String::new();
-        let mut last: Option<i64> = None;
-        for &(at, span, value) in values {
-            let Some(value) = value else {
-                last = None;
-                continue;
-            };
-            let joined = last.is_some_and(|l| at - l <= 2 * span);
-            d.push(if joined { 'L' } else { 'M' });
-            d.push_str(&num(self.x(at)));
-            d.push_str(&sep_num(self.y(value, scale)));
-            if !joined {
-                // A lone point still shows: a dot as long as the line is wide.
-                d.push_str("h0");
-            }
-            last = Some(at);
-        }
-        d
-    }
-
-    fn chart(
-        &self,
-        id: &'static str,
-        title: &'static str,
-        summary: String,
-        scale: f64,
-        label: fn(f64) -> String,
-        series: Vec<Series>,
-    ) -> Chart {
-        let y_ticks = [0.0, 0.5, 1.0]
-            .iter()
-            .map(|f| Tick {
-                x: num(LEFT - 4.0),
-                y: num(self.y(scale * f, scale)),
-                label: label(scale * f),
-                anchor: "end",
-            })
-            .collect();
-        let middle = self.from + (self.to - self.from) / 2;
-        let x_ticks = [(self.from, "start"), (middle, "middle"), (self.to, "end")]
-            .iter()
-            .map(|&(t, anchor)| Tick {
-                x: num(self.x(t)),
-                y: num(HEIGHT - 4.0),
-                label: clock(t),
-                anchor,
-            })
-            .collect();
-        Chart {
-            id,
-            title,
-            summary,
-            y_ticks,
-            x_ticks,
-            series,
-            width: WIDTH,
-            height: HEIGHT,
-            left: LEFT,
-            right_edge: WIDTH - RIGHT,
-        }
-    }
-}
-
-/// `HH:MM` UTC.
-fn clock(t: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(t).map_or_else(
-        |_| String::new(),
-        |t| format!("{:02}:{:02}", t.hour(), t.minute()),
     )
 }
 
-/// A round axis maximum at or above `value`: 1, 2 or 5 times a power of ten.
-fn nice_max(value: f64) -> f64 {
-    if value <= 0.0 || !value.is_finite() {
-        return 1.0;
-    }
-    let power = 10f64.powf(value.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+/// A line per process of what `get` reads: the highest value, the axis maximum, the lines.
+fn per_process(
+    plot: &Plot,
+    points: &[MetricsPoint],
+    times: &[Sample],
+    dynos: &[String],
+    get: &dyn Fn(&ProcessMetrics) -> Option<f64>,
+) -> (f64, f64, Vec<Series>) {
+    let top = points
         .iter()
-        .map(|m| m * power)
-        .find(|&m| m >= value * 0.999_999)
-        .unwrap_or(10.0 * power)
-}
-
-/// A coordinate with at most two decimals and no trailing zeros.
-fn num(v: f64) -> String {
-    let text = format!("{v:.2}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" { "0".to_owned() } else { text.to_owned() }
-}
-
-/// `num` after a separator: a space, or nothing before a minus sign.
-fn sep_num(v: f64) -> String {
-    let n = num(v);
-    if n.starts_with('-') { n } else { format!(" {n}") }
+        .flat_map(|p| p.processes.iter().filter_map(get))
+        .fold(0.0, f64::max);
+    let scale = nice_max(top);
+    let series = dynos
+        .iter()
+        .enumerate()
+        .map(|(i, dyno)| {
+            let values: Vec<(i64, i64, Option<f64>)> = points
+                .iter()
+                .zip(times)
+                .map(|(p, t)| {
+                    let v = p.processes.iter().find(|p| &p.dyno == dyno).and_then(get);
+                    (t.at, t.span, v)
+                })
+                .collect();
+            Series {
+                label: dyno.clone(),
+                class: format!("line s-{}", i % 6),
+                d: plot.line(&values, scale),
+            }
+        })
+        .collect();
+    (top, scale, series)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Percentiles, ProcessMetrics, StatusCounts};
-
-    fn plot() -> Plot {
-        // 0..=308 seconds over 308 units: one unit a second from x = 44.
-        Plot::new((0, (WIDTH - LEFT - RIGHT) as i64))
-    }
+    use crate::wire::{Percentiles, StatusCounts};
 
     #[test]
-    fn axis_maxima_are_round() {
-        assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(37.0), 50.0);
-        assert_eq!(nice_max(50.0), 50.0);
-        assert_eq!(nice_max(0.3), 0.5);
-        assert_eq!(nice_max(101.0), 200.0);
-    }
-
-    #[test]
-    fn numbers_are_short() {
-        assert_eq!(num(12.0), "12");
-        assert_eq!(num(1.256), "1.26");
-        assert_eq!(num(-0.001), "0");
-        assert_eq!(sep_num(-3.5), "-3.5");
-        assert_eq!(sep_num(3.5), " 3.5");
-    }
-
-    #[test]
-    fn bars_are_rectangles_from_their_low_to_their_high_value() {
-        let bars = [Bar {
-            start: 0,
-            end: 10,
-            low: 0.0,
-            high: 5.0,
-        }];
-        // Scale 10: half height. Bottom is 150, top 8: 5 of 10 is y = 79.
-        assert_eq!(plot().bars(&bars, 10.0), "M44 150h10V79h-10Z");
-        let empty = [Bar {
-            start: 0,
-            end: 10,
-            low: 2.0,
-            high: 2.0,
-        }];
-        assert_eq!(plot().bars(&empty, 10.0), "");
-    }
-
-    #[test]
-    fn lines_break_at_missing_values_and_gaps_in_the_samples() {
-        let values = [
-            (10, 10, Some(0.0)),
-            (20, 10, Some(10.0)),
-            (30, 10, None),
-            (40, 10, Some(10.0)),
-            (100, 10, Some(0.0)),
-        ];
-        assert_eq!(
-            plot().line(&values, 10.0),
-            "M54 150h0L64 8M84 8h0M144 150h0"
-        );
-    }
-
-    #[test]
-    fn times_outside_the_window_are_clamped_to_its_edges() {
-        let p = plot();
-        assert_eq!(p.x(-100), LEFT);
-        assert_eq!(p.x(10_000), WIDTH - RIGHT);
-        assert_eq!(p.y(-5.0, 10.0), HEIGHT - BOTTOM);
-        assert_eq!(p.y(50.0, 10.0), TOP);
+    fn the_charts_span_the_range_or_the_samples_with_at_least_twenty_intervals() {
+        let point = |at: &str| MetricsPoint {
+            at: at.into(),
+            span_secs: 60,
+            requests: StatusCounts::default(),
+            response: Percentiles::default(),
+            restarts: 0,
+            processes: vec![],
+        };
+        let now = 10_000;
+        assert_eq!(window(Range::Hour, &[], 60, now), (now - 3600, now));
+        let old = [point("1970-01-01T00:10:00Z")];
+        assert_eq!(window(Range::Hour, &old, 60, now), (now - 3600, now));
+        let recent = [point("1970-01-01T02:00:00Z")];
+        assert_eq!(window(Range::Hour, &recent, 1, now), (7200 - 60, now));
+        assert_eq!(window(Range::Day, &recent, 60, now), (7140, now));
     }
 
     #[test]
@@ -539,7 +379,11 @@ mod tests {
         assert_eq!(ids, ["requests", "response", "memory", "cpu"]);
         let classes: Vec<&str> = charts[0].series.iter().map(|s| s.class.as_str()).collect();
         assert_eq!(classes, ["bar c-2xx", "bar c-4xx"]);
-        assert!(charts[0].summary.starts_with("45 requests"), "{}", charts[0].summary);
+        assert!(
+            charts[0].summary.starts_with("45 requests"),
+            "{}",
+            charts[0].summary
+        );
         assert_eq!(charts[0].y_ticks[2].label, "50");
         assert_eq!(charts[2].series[0].label, "web.1");
         assert_eq!(charts[0].x_ticks[1].label, "00:30");
