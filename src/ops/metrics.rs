@@ -178,7 +178,8 @@ struct Counts {
 /// What the sampler remembers from one sample to the next.
 #[derive(Default)]
 struct Sampler {
-    /// The router's counters of each app at the last sample.
+    /// The router's counters of each app at the last sample. Kept for destroyed apps as
+    /// the router keeps theirs: a new app of the same name starts from them.
     counters: HashMap<String, Counts>,
     /// Each container's CPU time at its last sample.
     cpu: HashMap<String, (u64, Instant)>,
@@ -304,8 +305,15 @@ impl Sampler {
     /// scheduler starts it over after the process stayed up a while: a count lower than
     /// the last one is all new restarts.
     fn restarts_of(&mut self, p: &Platform, app: &str) -> u64 {
+        let processes = p.scheduler.processes(app);
+        self.restarts.retain(|(of, dyno, release), _| {
+            of != app
+                || processes
+                    .iter()
+                    .any(|p| &p.dyno == dyno && p.release == *release)
+        });
         let mut new = 0u64;
-        for process in p.scheduler.processes(app) {
+        for process in processes {
             let key = (app.to_owned(), process.dyno, process.release);
             let before = self.restarts.insert(key, process.restarts);
             new += u64::from(match before {
