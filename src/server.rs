@@ -123,6 +123,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     adopt_addons(&store, &addons).await?;
     let builder = Builder::new(docker.clone(), store.clone(), settings.build_settings());
     builder.clean_up_interrupted().await;
+    let sampler_docker = docker.clone();
     let scheduler = Scheduler::start(
         Arc::new(docker),
         store.clone(),
@@ -162,6 +163,12 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         router.clone(),
         shutdown.clone(),
     ));
+    let sampler = tokio::spawn(ops::metrics::run_sampler(
+        platform.clone(),
+        router.clone(),
+        sampler_docker,
+        shutdown.clone(),
+    ));
     let control = control_plane(platform, router.clone());
     let public = Arc::new(crate::router::Listener::new(
         router,
@@ -190,6 +197,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     if let Some(renewal) = renewal {
         let _ = renewal.await;
     }
+    let _ = sampler.await;
     scheduler.join().await;
     let _ = log_writer.await;
     tracing::info!("paas server stopped");

@@ -103,6 +103,11 @@ pub struct Settings {
     #[arg(long, env = "PAAS_BACKUP_CHECK_SECS", default_value_t = 30)]
     pub backup_check_secs: u64,
 
+    /// Seconds between two metrics samples of each app (requests, response times, memory,
+    /// CPU, restarts); the charts keep a point per sample for the last hour.
+    #[arg(long, env = "PAAS_METRICS_INTERVAL_SECS", default_value_t = 60)]
+    pub metrics_interval_secs: u64,
+
     /// The most processes one app may run in all (each type is capped at 100 too).
     #[arg(long, env = "PAAS_MAX_APP_PROCESSES", default_value_t = 100)]
     pub max_app_processes: u32,

@@ -14,6 +14,7 @@ mod events;
 pub mod extract;
 pub mod git;
 mod logs;
+mod metrics;
 mod pg;
 mod ps;
 mod releases;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<Platform> {
         .route("/builds/{id}", get(builds::info))
         .route("/builds/cancel", post(builds::cancel))
         .route("/logs", get(logs::stream))
+        .route("/metrics", get(metrics::of_app))
         .route("/run", post(run::start))
         .route("/run/attach", get(run::attach))
         .route("/cron", get(cron::list))

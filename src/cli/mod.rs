@@ -18,6 +18,7 @@ mod events;
 mod git_remote;
 mod login;
 mod logs;
+mod metrics;
 mod output;
 mod pg;
 mod ps;
@@ -287,6 +288,12 @@ pub enum Command {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Show requests per status class, response times, restarts, memory and CPU
+    Metrics {
+        /// How far back: 1h (a point per sample) or 24h (a point per five minutes)
+        #[arg(long, default_value = "1h")]
+        range: String,
+    },
     /// Run a one-off command in a new process of the current release
     Run {
         /// Start it and return, leaving it to run
@@ -457,6 +464,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
             ps,
             source,
         } => logs::show(ctx, tail, num, ps, source).await,
+        Metrics { range } => metrics::show(ctx, &range).await,
         Server(_)
         | Login { .. }
         | Logout

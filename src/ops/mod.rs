@@ -18,6 +18,7 @@ pub mod events;
 pub mod git;
 pub mod grants;
 pub mod logs;
+pub mod metrics;
 pub mod pg;
 pub mod ps;
 pub mod push;

@@ -244,6 +244,39 @@ impl Metrics {
     }
 }
 
+/// What one app's counters read at one moment: requests by status class (1xx to 5xx)
+/// and how many responses fell in each latency bucket (the last one: over 30 s).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    pub requests: [u64; 5],
+    pub latency_buckets: [u64; LATENCY_BUCKETS.len() + 1],
+}
+
+impl super::Router {
+    /// Upper bounds (seconds) of the latency buckets, but the last (unbounded).
+    pub const LATENCY_BOUNDS: [f64; LATENCY_BUCKETS.len()] = LATENCY_BUCKETS;
+
+    /// Every app's counters now (read only; they keep counting), for the metrics sampler.
+    pub fn counters(&self) -> Vec<(String, CounterSnapshot)> {
+        let apps = self
+            .shared
+            .metrics
+            .apps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        apps.iter()
+            .map(|(name, m)| {
+                let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                let snapshot = CounterSnapshot {
+                    requests: m.requests.each_ref().map(load),
+                    latency_buckets: m.latency_buckets.each_ref().map(load),
+                };
+                (name.to_string(), snapshot)
+            })
+            .collect()
+    }
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")

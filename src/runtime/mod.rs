@@ -16,6 +16,7 @@ pub mod firewall;
 mod images;
 mod logs;
 pub mod networks;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ pub use events::InstanceEvent;
 pub use images::{ImageBuild, ImageInfo};
 pub use logs::{LogLine, LogStream};
 pub use networks::{Ipv4Net, SubnetPool};
+pub use stats::ProcessStats;
 
 use futures_util::future::BoxFuture;
 

@@ -207,6 +207,27 @@ CREATE TABLE app_sleep (
     since     INTEGER
 );
 "#,
+    r#"
+CREATE TABLE metric_samples (
+    app_id    INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    -- The end of the period (unix seconds) and its length: the sampler's interval, or
+    -- 300 once folded.
+    at        INTEGER NOT NULL,
+    span      INTEGER NOT NULL,
+    r1xx      INTEGER NOT NULL,
+    r2xx      INTEGER NOT NULL,
+    r3xx      INTEGER NOT NULL,
+    r4xx      INTEGER NOT NULL,
+    r5xx      INTEGER NOT NULL,
+    -- JSON: responses per bucket of the router's latency histogram.
+    latency   TEXT NOT NULL,
+    restarts  INTEGER NOT NULL,
+    -- JSON: [{dyno, memory_bytes, cpu_percent}]
+    processes TEXT NOT NULL
+);
+CREATE INDEX metric_samples_by_app ON metric_samples(app_id, at);
+CREATE INDEX metric_samples_by_time ON metric_samples(at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

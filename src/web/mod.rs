@@ -19,6 +19,7 @@
 //! GET  /apps/{app}/addons/backups/{id}  a backup's dump file (download)
 //! GET  /apps/{app}/builds[/N]  builds and their logs     POST .../builds/cancel
 //! GET  /apps/{app}/logs        recent lines              GET  .../logs/stream  server-sent events
+//! GET  /apps/{app}/metrics     requests, response times, memory, CPU (inline SVG charts)
 //! GET  /apps/{app}/activity    the app's events
 //! GET  /apps/{app}/settings    members, danger zone      POST .../members[/remove], .../destroy,
 //!                                                        .../maintenance, .../deploy-branch, .../transfer
@@ -46,6 +47,7 @@ mod extract;
 mod flash;
 mod headers;
 mod logs;
+mod metrics;
 mod ps;
 mod releases;
 mod session;
@@ -90,6 +92,7 @@ pub fn routes() -> Router<Platform> {
         .route("/builds/cancel", post(builds::cancel))
         .route("/logs", get(logs::page))
         .route("/logs/stream", get(logs::stream))
+        .route("/metrics", get(metrics::page))
         .route("/activity", get(events::of_app))
         .route("/settings", get(apps::settings))
         .route("/maintenance", post(apps::maintenance))
