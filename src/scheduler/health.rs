@@ -18,9 +18,10 @@ use tokio::net::TcpStream;
 use crate::domain::{self, HttpProbe, Probe, ProcessChecks, Startup, Timestamp};
 use crate::runtime::{InstanceState, Runtime};
 
-/// Checks start 200 ms apart and slow down to one a second: a fast boot is seen at once,
-/// and a slow one does not fill the app's log with probe requests.
-const FIRST_POLL: Duration = Duration::from_millis(200);
+/// Checks start 50 ms apart and slow down to one a second: a fast boot is seen at once (a
+/// wake waits on it: docs/BENCHMARKS.md), and a slow one does not fill the app's log with
+/// probe requests.
+const FIRST_POLL: Duration = Duration::from_millis(50);
 const MAX_POLL: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 const WORKER_SETTLE: Duration = Duration::from_secs(1);
