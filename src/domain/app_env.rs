@@ -133,7 +133,10 @@ pub fn plan(
 /// What `environments.review.env` sets on a new review app, over its parent's config:
 /// every entry with a value or a generator; the others are left to the first deploy's
 /// plan of `env`.
-pub fn review_overrides(env: &BTreeMap<String, EnvEntry>, mut secret: impl FnMut() -> String) -> EnvPlan {
+pub fn review_overrides(
+    env: &BTreeMap<String, EnvEntry>,
+    mut secret: impl FnMut() -> String,
+) -> EnvPlan {
     let mut out = EnvPlan::default();
     for (name, entry) in env {
         let spec = entry.spec();

@@ -223,8 +223,9 @@ impl AppJson {
         }
         app_env::validate(&self.env)?;
         if let Some(review) = self.environments.get("review") {
-            app_env::validate(&review.env)
-                .map_err(|e| Invalid::new(e.0.replacen("app.json env", "app.json environments.review.env", 1)))?;
+            app_env::validate(&review.env).map_err(|e| {
+                Invalid::new(e.0.replacen("app.json env", "app.json environments.review.env", 1))
+            })?;
         }
         self.cron_jobs()?;
         if let Some(index) = self.buildpacks.iter().position(|b| b.url.trim().is_empty()) {
@@ -409,11 +410,15 @@ mod tests {
         .unwrap();
         let review = parsed.review_env().unwrap();
         assert_eq!(review["MODE"], EnvEntry::Value("review".into()));
-        assert!(matches!(&review["KEY"], EnvEntry::Spec(s) if s.generator.as_deref() == Some("secret")));
+        assert!(
+            matches!(&review["KEY"], EnvEntry::Spec(s) if s.generator.as_deref() == Some("secret"))
+        );
         assert!(AppJson::parse("{}").unwrap().review_env().is_none());
         let bad = AppJson::parse(r#"{"environments":{"review":{"env":{"PAAS_X":"1"}}}}"#);
         assert!(
-            bad.unwrap_err().to_string().contains("environments.review.env"),
+            bad.unwrap_err()
+                .to_string()
+                .contains("environments.review.env"),
             "the refusal names where"
         );
     }

@@ -149,7 +149,10 @@ mod tests {
         let day = 86_400;
         assert!(!is_expired(1_000, 5, 1_000 + 5 * day - 1));
         assert!(is_expired(1_000, 5, 1_000 + 5 * day));
-        assert!(!is_expired(1_000, 1, 0), "a clock going back expires nothing");
+        assert!(
+            !is_expired(1_000, 1, 0),
+            "a clock going back expires nothing"
+        );
     }
 
     proptest! {

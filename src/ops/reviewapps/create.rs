@@ -37,7 +37,9 @@ pub(crate) async fn for_branch(
                 existing,
                 db.app(&name_in)?.is_some(),
                 db.user_by_id(owner_id)?,
-                db.latest_config(parent_id)?.map(|c| c.vars).unwrap_or_default(),
+                db.latest_config(parent_id)?
+                    .map(|c| c.vars)
+                    .unwrap_or_default(),
                 db.attachments_of_app(parent_id)?,
             ))
         })
@@ -51,9 +53,8 @@ pub(crate) async fn for_branch(
             parent.name
         )));
     }
-    let owner = owner.ok_or_else(|| {
-        OpsError::Internal(format!("the owner of {} is gone", parent.name))
-    })?;
+    let owner =
+        owner.ok_or_else(|| OpsError::Internal(format!("the owner of {} is gone", parent.name)))?;
     let mut config = without_addon_urls(config, &attachments);
     if let Ok(manifest) = p.builder.app_json(objects, commit, &config).await
         && let Some(env) = manifest.review_env()
@@ -75,8 +76,11 @@ pub(crate) async fn for_branch(
         owner,
         config,
     };
-    let (actor_name, branch_in, parent_name) =
-        (actor.name().to_owned(), branch.to_owned(), parent.name.to_string());
+    let (actor_name, branch_in, parent_name) = (
+        actor.name().to_owned(),
+        branch.to_owned(),
+        parent.name.to_string(),
+    );
     let app = create_with(p, actor.name(), new, move |tx, app| {
         tx.insert_review_app(app.id, parent_id, &branch_in)?;
         tx.insert_event(NewEvent {
@@ -131,23 +135,23 @@ async fn copy_addons(
         }
         let (parent_id, review_id, source, attached_as) =
             (parent.id, review.id, a.addon_name.clone(), a.name.clone());
-        let (source_addon, backup, copy) = p
-            .store
-            .read(move |db| {
-                let backup = db.backups(parent_id)?.into_iter().find(|b| {
-                    b.addon_name == source.as_str() && b.state == BackupState::Succeeded
-                });
-                let copy = match db
-                    .attachments_of_app(review_id)?
-                    .into_iter()
-                    .find(|r| r.name == attached_as)
-                {
-                    Some(r) => db.addon(&r.addon_name)?,
-                    None => None,
-                };
-                Ok::<_, OpsError>((db.addon(&source)?, backup, copy))
-            })
-            .await?;
+        let (source_addon, backup, copy) =
+            p.store
+                .read(move |db| {
+                    let backup = db.backups(parent_id)?.into_iter().find(|b| {
+                        b.addon_name == source.as_str() && b.state == BackupState::Succeeded
+                    });
+                    let copy = match db
+                        .attachments_of_app(review_id)?
+                        .into_iter()
+                        .find(|r| r.name == attached_as)
+                    {
+                        Some(r) => db.addon(&r.addon_name)?,
+                        None => None,
+                    };
+                    Ok::<_, OpsError>((db.addon(&source)?, backup, copy))
+                })
+                .await?;
         let (Some(source_addon), Some(copy)) = (source_addon, copy) else {
             return Err(OpsError::Internal(format!(
                 "the add-ons of {} changed while {} was made; push again",
