@@ -111,13 +111,16 @@ enum Target {
     ReviewApp(String),
 }
 
+/// The command a push deploys, and where.
+type Deploy = (RefUpdate, Target);
+
 /// The deploy of a push (at most one: the deploy branch or one review app's branch) and
 /// the review app branches it deletes (refname, branch); every other command is rejected.
 fn sort_commands(
     app: &AppRow,
     branches: &reviewapps::Branches,
     push: &mut Push,
-) -> (Option<(RefUpdate, Target)>, Vec<(String, String)>) {
+) -> (Option<Deploy>, Vec<(String, String)>) {
     let branch = app
         .deploy_branch
         .clone()
@@ -127,7 +130,7 @@ fn sort_commands(
         // Heroku's old default; accepted while the app never chose a branch.
         deploy_refs.push("refs/heads/master".to_owned());
     }
-    let mut deploy: Option<(RefUpdate, Target)> = None;
+    let mut deploy: Option<Deploy> = None;
     let mut deletes = Vec::new();
     let pending: Vec<RefUpdate> = push.pending().cloned().collect();
     for command in pending {
