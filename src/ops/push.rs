@@ -146,7 +146,8 @@ fn sort_commands(
             Target::App
         } else {
             match command.refname.strip_prefix("refs/heads/") {
-                // Only review apps' branches get here, so a delete is theirs.
+                // Only the deploy branch and review apps' branches are ever stored here,
+                // so this deletes a review app's branch (or a leftover of an expired one).
                 Some(other) if delete => {
                     deletes.push((command.refname.clone(), other.to_owned()));
                     continue;

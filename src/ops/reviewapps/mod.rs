@@ -300,7 +300,10 @@ async fn expire(p: &Platform) -> Result<(), OpsError> {
         else {
             continue; // a deploy is running: it is being pushed to
         };
-        destroy(p, "paas", &review, &progress).await?;
+        if let Err(e) = destroy(p, "paas", &review, &progress).await {
+            tracing::warn!(app = %review.name, error = %e, "an expired review app stays");
+            continue;
+        }
         p.logs.platform(
             review.parent.as_str(),
             "reviewapps",
