@@ -158,6 +158,10 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         shutdown.clone(),
     ));
     tokio::spawn(ops::cron::run_schedule(platform.clone(), shutdown.clone()));
+    tokio::spawn(ops::reviewapps::run_expiry(
+        platform.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(ops::autosleep::run(
         platform.clone(),
         router.clone(),

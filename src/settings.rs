@@ -148,6 +148,10 @@ pub struct Settings {
     #[arg(long, env = "PAAS_AUTOSLEEP_CHECK_SECS", default_value_t = 10)]
     pub autosleep_check_secs: u64,
 
+    /// Seconds between two looks for review apps past their days without a push.
+    #[arg(long, env = "PAAS_REVIEW_APPS_CHECK_SECS", default_value_t = 3600)]
+    pub review_apps_check_secs: u64,
+
     /// Seconds the router holds a request for a sleeping app while it wakes.
     #[arg(long, env = "PAAS_WAKE_TIMEOUT", default_value_t = 75)]
     pub wake_timeout: u64,

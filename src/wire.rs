@@ -45,6 +45,9 @@ pub struct AppInfo {
     pub members: Vec<String>,
     #[serde(default)]
     pub maintenance: bool,
+    /// The parent, for a review app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_app_of: Option<String>,
 }
 
 /// `PATCH /apps/{app}`.
@@ -221,6 +224,40 @@ pub struct AutosleepInfo {
     pub note: Option<String>,
     /// When the state last changed.
     pub since: Option<String>,
+}
+
+/// `reviewapps`: the parent's setting (none until enabled once) and its review apps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReviewApps {
+    pub settings: Option<ReviewAppSettings>,
+    pub apps: Vec<ReviewAppInfo>,
+}
+
+/// `PUT /api/v1/apps/{app}/reviewapps` (enable) answers with this too, as set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReviewAppSettings {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A glob on branch names; `*` (any branch but the deploy branch) when left out.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub copy_addons: bool,
+    /// Days without a push before a review app is destroyed (5 when left out).
+    #[serde(default)]
+    pub expire_days: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReviewAppInfo {
+    pub name: String,
+    pub branch: String,
+    pub web_url: String,
+    pub last_push_at: String,
 }
 
 /// `PUT /api/v1/apps/{app}/autosleep`.

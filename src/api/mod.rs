@@ -18,6 +18,7 @@ mod metrics;
 mod pg;
 mod ps;
 mod releases;
+mod reviewapps;
 mod run;
 mod tokens;
 mod users;
@@ -41,6 +42,12 @@ pub fn routes() -> Router<Platform> {
         .route("/ps", get(ps::processes))
         .route("/ps/restart", post(ps::restart))
         .route("/autosleep", get(autosleep::show).patch(autosleep::set))
+        .route(
+            "/reviewapps",
+            get(reviewapps::list)
+                .put(reviewapps::enable)
+                .delete(reviewapps::disable),
+        )
         .route("/builds", get(builds::list))
         .route("/builds/{id}", get(builds::info))
         .route("/builds/cancel", post(builds::cancel))

@@ -23,6 +23,7 @@ mod output;
 mod pg;
 mod ps;
 mod releases;
+mod reviewapps;
 mod run;
 mod terminal;
 mod tokens;
@@ -206,6 +207,8 @@ pub enum Command {
     Backups(backups::BackupsCommand),
     #[command(flatten)]
     Pg(pg::PgCommand),
+    #[command(flatten)]
+    ReviewApps(reviewapps::ReviewAppsCommand),
     /// psql attached to this terminal (or piped SQL), on the app's Postgres add-on
     #[command(name = "pg:psql")]
     PgPsql {
@@ -434,6 +437,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Addons(command) => addons::run(ctx, command).await,
         Backups(command) => backups::run(ctx, command).await,
         Pg(command) => pg::run(ctx, command).await,
+        ReviewApps(command) => reviewapps::run(ctx, command).await,
         Access => access::list(ctx).await,
         AccessAdd { user } => access::add(ctx, &user).await,
         AccessRemove { user } => access::remove(ctx, &user).await,

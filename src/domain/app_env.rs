@@ -130,6 +130,26 @@ pub fn plan(
     Ok(out)
 }
 
+/// What `environments.review.env` sets on a new review app, over its parent's config:
+/// every entry with a value or a generator; the others are left to the first deploy's
+/// plan of `env`.
+pub fn review_overrides(
+    env: &BTreeMap<String, EnvEntry>,
+    mut secret: impl FnMut() -> String,
+) -> EnvPlan {
+    let mut out = EnvPlan::default();
+    for (name, entry) in env {
+        let spec = entry.spec();
+        if let Some(value) = spec.value {
+            out.set.insert(name.clone(), value);
+        } else if spec.generator.as_deref() == Some(SECRET_GENERATOR) {
+            out.set.insert(name.clone(), secret());
+            out.generated.push(name.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +220,18 @@ mod tests {
         assert!(validate(&env(r#"{"PORT":"x"}"#)).is_err());
         let err = validate(&env(r#"{"K":{"generator":"echo 5"}}"#)).unwrap_err();
         assert!(err.0.contains("\"secret\""), "{err}");
+    }
+
+    #[test]
+    fn review_overrides_set_values_and_generated_secrets_and_leave_the_rest() {
+        let env: BTreeMap<String, EnvEntry> = serde_json::from_str(
+            r#"{"MODE":"review","KEY":{"generator":"secret"},"ASK":{"description":"x"}}"#,
+        )
+        .unwrap();
+        let plan = review_overrides(&env, || "s3cret".to_owned());
+        assert_eq!(plan.set.get("MODE").map(String::as_str), Some("review"));
+        assert_eq!(plan.set.get("KEY").map(String::as_str), Some("s3cret"));
+        assert!(!plan.set.contains_key("ASK"));
+        assert_eq!(plan.generated, vec!["KEY".to_owned()]);
     }
 }

@@ -1,6 +1,6 @@
 //! `app.json`, the parts paas reads (Heroku's schema and Dokku's extensions): formation
-//! and add-ons for the first deploy, `env`, buildpacks, health checks, the deploy
-//! scripts and Dokku's cron jobs. Unknown keys are ignored, as Heroku does.
+//! and add-ons for the first deploy, `env` (and `environments.review.env` for review
+//! apps), buildpacks, health checks, the deploy scripts and Dokku's cron jobs. Unknown keys are ignored, as Heroku does.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +32,17 @@ pub struct AppJson {
     /// Dokku's `[{"command": "...", "schedule": "*/5 * * * *"}]`; see `cron_jobs`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cron: Vec<CronEntry>,
+    /// Heroku's per-environment overrides; paas reads `review` (for review apps).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// One of `environments`: its `env` entries (plain strings or the shapes of `env`) replace
+/// the app's config when a review app is made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, EnvEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +167,7 @@ pub struct Scripts {
     /// Heroku's: once, after the app's first deploy.
     #[serde(default)]
     pub postdeploy: Option<String>,
-    /// Heroku's, for review apps: read (paas has no review apps yet).
+    /// Heroku's, for review apps: a one-off of the review app before it is destroyed.
     #[serde(
         default,
         rename = "pr-predestroy",
@@ -211,6 +222,11 @@ impl AppJson {
             }
         }
         app_env::validate(&self.env)?;
+        if let Some(review) = self.environments.get("review") {
+            app_env::validate(&review.env).map_err(|e| {
+                Invalid::new(e.0.replacen("app.json env", "app.json environments.review.env", 1))
+            })?;
+        }
         self.cron_jobs()?;
         if let Some(index) = self.buildpacks.iter().position(|b| b.url.trim().is_empty()) {
             return Err(Invalid::new(format!(
@@ -239,6 +255,11 @@ impl AppJson {
         secret: impl FnMut() -> String,
     ) -> Result<app_env::EnvPlan, Invalid> {
         app_env::plan(&self.env, current, first_deploy, secret)
+    }
+
+    /// `environments.review.env`: what a new review app sets over its parent's config.
+    pub fn review_env(&self) -> Option<&BTreeMap<String, EnvEntry>> {
+        self.environments.get("review").map(|e| &e.env)
     }
 
     /// The buildpacks app.json lists, in order.
@@ -376,6 +397,30 @@ mod tests {
             let err = AppJson::parse(bad).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn reads_the_review_environments_env_in_both_shapes() {
+        let parsed = AppJson::parse(
+            r#"{"env":{"MODE":"production"},
+                "environments":{"review":{"env":{"MODE":"review","KEY":{"generator":"secret"}},
+                                          "addons":["heroku-postgresql"]},
+                                "test":{"scripts":{"test":"make test"}}}}"#,
+        )
+        .unwrap();
+        let review = parsed.review_env().unwrap();
+        assert_eq!(review["MODE"], EnvEntry::Value("review".into()));
+        assert!(
+            matches!(&review["KEY"], EnvEntry::Spec(s) if s.generator.as_deref() == Some("secret"))
+        );
+        assert!(AppJson::parse("{}").unwrap().review_env().is_none());
+        let bad = AppJson::parse(r#"{"environments":{"review":{"env":{"PAAS_X":"1"}}}}"#);
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("environments.review.env"),
+            "the refusal names where"
+        );
     }
 
     #[test]

@@ -20,11 +20,12 @@ mod hostname;
 mod lifecycle;
 mod procfile;
 mod relaxed_json;
+mod review_app;
 mod timestamp;
 mod user_name;
 
 pub use addon::{ADDON_DATA_DIR, ADDON_PASSWORD_ENV, AddonKind, AddonName, AttachmentName};
-pub use app_env::{EnvEntry, EnvPlan};
+pub use app_env::{EnvEntry, EnvPlan, review_overrides};
 pub use app_json::{AppJson, AppJsonError, FormationDefault};
 pub use app_name::AppName;
 pub use autosleep::{Autosleep, DEFAULT_IDLE, SleepState, format_idle, parse_idle};
@@ -40,6 +41,7 @@ pub use heroku_yml::HerokuYml;
 pub use hostname::Hostname;
 pub use lifecycle::{BackupState, BuildState, CertState, ReleaseState};
 pub use procfile::{Procfile, ProcfileError};
+pub use review_app::{BranchPattern, DEFAULT_EXPIRE_DAYS, is_expired, review_app_name};
 pub use timestamp::Timestamp;
 pub use user_name::UserName;
 

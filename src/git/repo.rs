@@ -25,6 +25,8 @@ pub enum RepoError {
     Init { path: PathBuf, source: git2::Error },
     #[error("cannot remove {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
+    #[error("cannot delete {refname}: {message}")]
+    Branch { refname: String, message: String },
     #[error("the repository task failed: {0}")]
     Task(String),
 }
@@ -137,6 +139,29 @@ impl Repos {
 
     pub async fn remove(&self, app: &crate::domain::AppName) -> Result<(), RepoError> {
         delete(&self.root, app.as_str()).await
+    }
+
+    /// Deletes `refs/heads/BRANCH` of the app's repository (an expired review app's);
+    /// a branch already gone is fine.
+    pub async fn delete_branch(
+        &self,
+        app: &crate::domain::AppName,
+        branch: &str,
+    ) -> Result<(), RepoError> {
+        let (path, refname) = (self.path(app), format!("refs/heads/{branch}"));
+        run_blocking(move || {
+            let failed = |e: git2::Error| RepoError::Branch {
+                refname: refname.clone(),
+                message: e.message().to_owned(),
+            };
+            let repo = git2::Repository::open_bare(&path).map_err(failed)?;
+            match repo.find_reference(&refname) {
+                Ok(mut reference) => reference.delete().map_err(failed),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(()),
+                Err(e) => Err(failed(e)),
+            }
+        })
+        .await
     }
 
     /// Removes quarantines a crash left behind in any app's repository.

@@ -3,7 +3,7 @@
 use crate::domain::{AppName, BranchName, ConfigVars, ReleaseState};
 use crate::release::Description;
 use crate::scheduler::Change;
-use crate::store::{AppRow, Db, NewEvent, NewRelease, StoreError};
+use crate::store::{AppRow, Db, NewEvent, NewRelease, StoreError, UserRow};
 use crate::wire::AppInfo;
 
 use super::{Actor, OpsError, Platform, visible_app};
@@ -11,7 +11,37 @@ use super::{Actor, OpsError, Platform, visible_app};
 /// Creates the app with its v1 "Initial release" (empty config, nothing to run yet).
 pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, OpsError> {
     let name = AppName::parse(name)?;
-    let owner = actor.0.clone();
+    let new = NewApp {
+        name,
+        owner: actor.0.clone(),
+        config: ConfigVars::new(),
+    };
+    let app = create_with(p, actor.name(), new, |_, _| Ok(())).await?;
+    info_of(p, app).await
+}
+
+/// What an app starts with.
+pub(crate) struct NewApp {
+    pub name: AppName,
+    pub owner: UserRow,
+    /// The config of its v1.
+    pub config: ConfigVars,
+}
+
+/// Creates an app: its network, its rows, v1 with `new.config` and the `app.create`
+/// event, plus whatever `also` records in the same transaction; then its repository
+/// and routes.
+pub(crate) async fn create_with(
+    p: &Platform,
+    actor: &str,
+    new: NewApp,
+    also: impl FnOnce(&Db<'_>, &AppRow) -> Result<(), OpsError> + Send + 'static,
+) -> Result<AppRow, OpsError> {
+    let NewApp {
+        name,
+        owner,
+        config,
+    } = new;
     // Its network now; when the engine is down or the address pool full, the first
     // deploy makes it or says why (the control plane works without the engine).
     let known = name.clone();
@@ -20,6 +50,7 @@ pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, 
     {
         tracing::warn!(app = %name, error = %e, "the app network is left to the first deploy");
     }
+    let actor = actor.to_owned();
     let app = p
         .store
         .write(move |tx| {
@@ -29,21 +60,22 @@ pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, 
                 )));
             }
             let app = tx.insert_app(&name, &owner)?;
-            let config = tx.insert_config_version(app.id, &ConfigVars::new())?;
+            let config = tx.insert_config_version(app.id, &config)?;
             tx.insert_release(NewRelease {
                 app_id: app.id,
                 build_id: None,
                 config_version_id: config.id,
                 description: &Description::initial(),
-                author: &owner.name,
+                author: &actor,
                 state: ReleaseState::Succeeded,
             })?;
             tx.insert_event(NewEvent {
-                actor: &owner.name,
+                actor: &actor,
                 app_name: Some(name.as_str()),
                 action: "app.create",
                 detail: &format!("created app {name}"),
             })?;
+            also(tx, &app)?;
             Ok(app)
         })
         .await?;
@@ -55,7 +87,7 @@ pub async fn create(p: &Platform, actor: &Actor, name: &str) -> Result<AppInfo, 
     // The new app answers at once (with its never-deployed page), over HTTP and HTTPS.
     p.scheduler.routes_changed(app.name.as_str()).await;
     super::certs::hosts_changed(p).await;
-    info_of(p, app).await
+    Ok(app)
 }
 
 pub async fn list(p: &Platform, actor: &Actor) -> Result<Vec<AppInfo>, OpsError> {
@@ -102,13 +134,14 @@ pub async fn find(p: &Platform, actor: &Actor, name: &AppName) -> Result<AppRow,
 
 async fn info_of(p: &Platform, app: AppRow) -> Result<AppInfo, OpsError> {
     let app_id = app.id;
-    let (current, domains, members) = p
+    let (current, domains, members, review) = p
         .store
         .read(move |db| {
             Ok::<_, StoreError>((
                 db.current_release(app_id)?,
                 db.domains(app_id)?,
                 db.members(app_id)?,
+                db.review_app(app_id)?,
             ))
         })
         .await?;
@@ -125,6 +158,7 @@ async fn info_of(p: &Platform, app: AppRow) -> Result<AppInfo, OpsError> {
             .collect(),
         members,
         maintenance: app.maintenance,
+        review_app_of: review.map(|r| r.parent.to_string()),
     })
 }
 
@@ -207,7 +241,7 @@ async fn change_setting(
         .await
 }
 
-/// Stops everything the app runs, then forgets it: store rows, git repo, build cache.
+/// Destroys the app, and first its review apps (`reviewapps.rs`).
 pub async fn destroy(
     p: &Platform,
     actor: &Actor,
@@ -220,13 +254,21 @@ pub async fn destroy(
         ))));
     }
     let app = find(p, actor, name).await?;
-    super::addons::release_for_destroy(p, &app).await?;
-    p.scheduler.submit(&app, Change::Destroy).wait().await?;
+    super::reviewapps::destroy_all_of(p, actor.name(), &app).await?;
+    remove(p, actor.name(), &app).await
+}
+
+/// Stops everything the app runs, then forgets it: store rows, git repo, build cache,
+/// its add-ons with their data (no final backup) and its backups.
+pub(crate) async fn remove(p: &Platform, actor: &str, app: &AppRow) -> Result<(), OpsError> {
+    let name = &app.name;
+    super::addons::release_for_destroy(p, app).await?;
+    p.scheduler.submit(app, Change::Destroy).wait().await?;
     p.builder
         .forget_app(app.name.as_str())
         .await
         .map_err(|e| OpsError::Internal(format!("could not remove the images of {name}: {e}")))?;
-    let actor_name = actor.name().to_owned();
+    let actor_name = actor.to_owned();
     let app_id = app.id;
     let app_name = app.name.clone();
     p.store

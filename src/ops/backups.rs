@@ -200,7 +200,7 @@ where
 
 /// Restores the dump at `path` into `addon` on its own task (a caller going away does not
 /// cut it), recording it as an event; the file is removed after when `remove`.
-async fn restore_from(
+pub(crate) async fn restore_from(
     p: &Platform,
     actor: &Actor,
     app: &AppRow,

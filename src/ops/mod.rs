@@ -23,6 +23,7 @@ pub mod pg;
 pub mod ps;
 pub mod push;
 pub mod releases;
+pub mod reviewapps;
 pub mod run;
 pub mod sessions;
 pub mod tokens;

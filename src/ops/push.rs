@@ -1,12 +1,15 @@
-//! A `git push`: which ref updates are allowed, one deploy per app at a time, and the
-//! pipeline of the deploy branch (build the pushed commit, release it with the app's
-//! current config, roll it out). The branch moves only when the pipeline succeeds.
+//! A `git push`: which ref updates are allowed (the deploy branch, review apps' branches),
+//! one deploy per app at a time, and the pipeline of a deploy (build the pushed commit,
+//! release it with the app's current config, roll it out). The branch moves only when the
+//! pipeline succeeds.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::build::BuildPolicy;
-use crate::domain::{ConfigVars, EnvPlan, Invalid, ProcessType, ReleaseState, ScaleRequest};
+use crate::domain::{
+    ConfigVars, EnvPlan, Invalid, ProcessType, ReleaseState, ScaleRequest, review_app_name,
+};
 use crate::git::push::Push;
 use crate::git::quarantine::PushedObjects;
 use crate::git::request::{RefUpdate, RefUpdateKind};
@@ -17,11 +20,11 @@ use crate::wire::ReleaseInfo;
 use super::deploys::DeployGuard;
 use super::ps::set_quantities;
 use super::releases::hand_over;
-use super::{Actor, OpsError, Platform, Progress};
+use super::{Actor, OpsError, Platform, Progress, reviewapps};
 
 /// Decides every command of a received push and runs the deploy pipeline for the deploy
-/// branch; the deploy lock it returns is to be held until the refs have moved (ops/git.rs
-/// moves them and reports to the pusher).
+/// branch or a review app's branch (`reviewapps/`); the deploy lock it returns is to be
+/// held until the refs have moved (ops/git.rs moves them and reports to the pusher).
 pub(super) async fn decide(
     p: &Platform,
     actor: &Actor,
@@ -29,6 +32,95 @@ pub(super) async fn decide(
     push: &mut Push,
     progress: &Progress,
 ) -> Option<DeployGuard> {
+    let branches = match reviewapps::Branches::of(p, app).await {
+        Ok(branches) => branches,
+        Err(e) => {
+            push.reject_pending(&one_line(&e.to_string()));
+            return None;
+        }
+    };
+    let (deploy, deletes) = sort_commands(app, &branches, push);
+    for (refname, branch) in deletes {
+        if let Err(e) = reviewapps::destroy_for_branch(p, actor, app, &branch, progress).await {
+            progress.line(format!(" !     {e}"));
+            push.reject(&refname, one_line(&e.to_string()));
+        }
+    }
+    let (command, target) = deploy?;
+    let lock_name = match &target {
+        Target::App => app.name.clone(),
+        Target::ReviewApp(branch) => match review_app_name(&app.name, branch) {
+            Ok(name) => name,
+            Err(e) => {
+                push.reject(&command.refname, one_line(&e.to_string()));
+                return None;
+            }
+        },
+    };
+    let wait = Duration::from_secs(p.settings.deploy_wait);
+    let guard = match p.deploys.acquire(lock_name.as_str(), progress, wait).await {
+        Ok(guard) => guard,
+        Err(e) => {
+            push.reject(&command.refname, one_line(&e.to_string()));
+            return None;
+        }
+    };
+    if push.is_stale(&command).await {
+        let branch = command.refname.trim_start_matches("refs/heads/");
+        push.reject(
+            &command.refname,
+            format!("{branch} changed while this push waited; fetch, merge and push again"),
+        );
+        return None;
+    }
+    let commit = command.new.to_string();
+    let options = push.request.options.clone();
+    let objects = push.objects();
+    let deployed = async {
+        let target_app = match &target {
+            Target::App => app.clone(),
+            Target::ReviewApp(branch) => {
+                let pushed = (commit.as_str(), &objects);
+                let settings = branches.settings();
+                reviewapps::for_branch(p, actor, app, branch, settings, pushed, progress).await?
+            }
+        };
+        let pushed = Pushed {
+            commit: &commit,
+            objects: &objects,
+            options: &options,
+        };
+        let released = deploy_commit(p, actor, &target_app, pushed, &guard, progress).await;
+        if matches!(target, Target::ReviewApp(_)) {
+            reviewapps::pushed(p, &target_app).await?;
+        }
+        released
+    };
+    if let Err(e) = deployed.await {
+        progress.line(format!(" !     {e}"));
+        push.reject(&command.refname, one_line(&e.to_string()));
+    }
+    Some(guard)
+}
+
+/// Where a push's one deploy goes.
+enum Target {
+    /// The deploy branch: the app itself.
+    App,
+    /// Another branch: its review app (made on its first push).
+    ReviewApp(String),
+}
+
+/// The command a push deploys, and where.
+type Deploy = (RefUpdate, Target);
+
+/// The deploy of a push (at most one: the deploy branch or one review app's branch) and
+/// the review app branches it deletes (refname, branch); every other command is rejected.
+fn sort_commands(
+    app: &AppRow,
+    branches: &reviewapps::Branches,
+    push: &mut Push,
+) -> (Option<Deploy>, Vec<(String, String)>) {
     let branch = app
         .deploy_branch
         .clone()
@@ -38,56 +130,48 @@ pub(super) async fn decide(
         // Heroku's old default; accepted while the app never chose a branch.
         deploy_refs.push("refs/heads/master".to_owned());
     }
-    let mut deploy: Option<RefUpdate> = None;
+    let mut deploy: Option<Deploy> = None;
+    let mut deletes = Vec::new();
     let pending: Vec<RefUpdate> = push.pending().cloned().collect();
     for command in pending {
-        if !deploy_refs.contains(&command.refname) {
-            push.reject(
-                &command.refname,
-                format!("only {branch} deploys: git push paas HEAD:{branch}"),
-            );
-        } else if command.kind() == RefUpdateKind::Delete {
-            push.reject(
-                &command.refname,
-                format!("deleting the deploy branch is refused; to remove the app run paas apps:destroy {}", app.name),
-            );
-        } else if deploy.is_some() {
-            push.reject(
-                &command.refname,
-                "push one deploy branch at a time".to_owned(),
-            );
+        let delete = command.kind() == RefUpdateKind::Delete;
+        let target = if deploy_refs.contains(&command.refname) {
+            if delete {
+                push.reject(
+                    &command.refname,
+                    format!("deleting the deploy branch is refused; to remove the app run paas apps:destroy {}", app.name),
+                );
+                continue;
+            }
+            Target::App
         } else {
-            deploy = Some(command);
+            match command.refname.strip_prefix("refs/heads/") {
+                // Only the deploy branch and review apps' branches are ever stored here,
+                // so this deletes a review app's branch (or a leftover of an expired one).
+                Some(other) if delete => {
+                    deletes.push((command.refname.clone(), other.to_owned()));
+                    continue;
+                }
+                Some(other) if branches.deploys(other) => Target::ReviewApp(other.to_owned()),
+                _ => {
+                    push.reject(
+                        &command.refname,
+                        format!(
+                            "only {branch} deploys: git push paas HEAD:{branch}{}",
+                            branches.hint()
+                        ),
+                    );
+                    continue;
+                }
+            }
+        };
+        if deploy.is_some() {
+            push.reject(&command.refname, "push one branch at a time".to_owned());
+        } else {
+            deploy = Some((command, target));
         }
     }
-    let command = deploy?;
-    let wait = Duration::from_secs(p.settings.deploy_wait);
-    let guard = match p.deploys.acquire(app.name.as_str(), progress, wait).await {
-        Ok(guard) => guard,
-        Err(e) => {
-            push.reject(&command.refname, one_line(&e.to_string()));
-            return None;
-        }
-    };
-    if push.is_stale(&command).await {
-        push.reject(
-            &command.refname,
-            format!("{branch} changed while this push waited; fetch, merge and push again"),
-        );
-        return None;
-    }
-    let commit = command.new.to_string();
-    let options = push.request.options.clone();
-    let pushed = Pushed {
-        commit: &commit,
-        objects: &push.objects(),
-        options: &options,
-    };
-    if let Err(e) = deploy_commit(p, actor, app, pushed, &guard, progress).await {
-        progress.line(format!(" !     {e}"));
-        push.reject(&command.refname, one_line(&e.to_string()));
-    }
-    Some(guard)
+    (deploy, deletes)
 }
 
 /// A `[remote rejected]` reason is one line.

@@ -37,9 +37,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AppRow> {
     })
 }
 
-/// Apps a user may see: all of them for an admin, else owned or shared ones.
-const VISIBLE: &str = "(?2 OR a.owner_id = ?1 OR EXISTS
-                        (SELECT 1 FROM app_members m WHERE m.app_id = a.id AND m.user_id = ?1))";
+/// Apps a user may see: all of them for an admin, else owned or shared ones; a review
+/// app is seen by whoever sees its parent (its own owner and members do not count, so a
+/// transfer or a grant of the parent is at once the review apps').
+const VISIBLE: &str = "(?2 OR EXISTS (SELECT 1 FROM apps g
+                        WHERE g.id = COALESCE((SELECT r.parent_id FROM review_apps r WHERE r.app_id = a.id), a.id)
+                        AND (g.owner_id = ?1 OR EXISTS
+                         (SELECT 1 FROM app_members m WHERE m.app_id = g.id AND m.user_id = ?1))))";
 
 impl Db<'_> {
     pub fn app(&self, name: &AppName) -> Result<Option<AppRow>, StoreError> {

@@ -228,6 +228,22 @@ CREATE TABLE metric_samples (
 CREATE INDEX metric_samples_by_app ON metric_samples(app_id, at);
 CREATE INDEX metric_samples_by_time ON metric_samples(at);
 "#,
+    r#"
+CREATE TABLE review_app_settings (
+    app_id      INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    enabled     INTEGER NOT NULL,
+    pattern     TEXT NOT NULL,
+    copy_addons INTEGER NOT NULL,
+    expire_days INTEGER NOT NULL
+);
+CREATE TABLE review_apps (
+    app_id       INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    parent_id    INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    branch       TEXT NOT NULL,
+    last_push_at INTEGER NOT NULL,
+    UNIQUE (parent_id, branch)
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

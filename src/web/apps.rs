@@ -21,6 +21,8 @@ pub struct AppHead {
     pub name: String,
     pub web_url: String,
     pub release: Option<i64>,
+    /// The parent, for a review app.
+    pub parent: Option<String>,
     /// The tab shown: overview, releases, config, scale, domains, https, addons, builds, logs,
     /// activity, settings.
     pub tab: &'static str,
@@ -51,6 +53,7 @@ pub async fn load(
         name: info.name.clone(),
         web_url: info.web_url.clone(),
         release: info.current_release,
+        parent: info.review_app_of.clone(),
         tab,
     };
     Ok((name, info, head))
@@ -242,6 +245,7 @@ struct Overview {
     latest_build: Option<(i64, Badge, When)>,
     groups: Vec<ProcessGroup>,
     cron: Vec<CronLine>,
+    review_apps: Vec<crate::wire::ReviewAppInfo>,
     git_url: String,
     branch: String,
     base_url: String,
@@ -268,6 +272,7 @@ pub async fn overview(
         .into_iter()
         .map(CronLine::of)
         .collect();
+    let review_apps = ops::reviewapps::list(&p, &actor, &name).await?.apps;
     let port = p.settings.http_addr.port();
     let page = Overview {
         layout: ctx.layout(Nav::Apps, info.name.clone()),
@@ -277,6 +282,7 @@ pub async fn overview(
         latest_build,
         groups,
         cron,
+        review_apps,
         domains: info.domains,
         domain_port: if port == 80 {
             String::new()
