@@ -1,14 +1,18 @@
 //! Scale to zero, wake on request (issue 16), against the real engine and router: an app
 //! with `ps:autosleep on` sleeps after its idle time (its web process stops, a kept worker
 //! runs on), fifty clients arriving at once on the sleeping app all get 200, a wake that
-//! fails answers 503 with the reason and the app shows `crashed`, and a member cannot
-//! switch another tenant's app.
+//! fails answers 503 with the reason and the app shows `crashed`, a member cannot switch
+//! another tenant's app, and the Scale page's form switches it.
 
 mod common;
+mod web_support;
 
 use std::time::Duration;
 
 use common::{Server, docker, eventually};
+use reqwest::Method;
+use serde_json::json;
+use web_support::{Browser, admin_name, admin_password, api};
 
 fn autosleep(server: &Server, app: &str) -> serde_json::Value {
     serde_json::from_str(server.cli(&["ps:autosleep", "-a", app, "--json"]).ok()).unwrap()
@@ -175,4 +179,53 @@ fn bad_idle_times_are_refused_and_a_member_cannot_touch_another_tenants_app() {
         }
     }
     assert_eq!(autosleep(&server, "payroll")["enabled"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scale_pages_form_switches_autosleep_and_says_what_to_type() {
+    let server = Server::start();
+    server.cli(&["apps:create", "shop"]).ok();
+    let browser = Browser::new(&server);
+    browser
+        .login(&admin_name(&server).await, &admin_password(&server))
+        .await;
+
+    let bad_idle = browser
+        .submit(
+            "/apps/shop/scale",
+            "/apps/shop/autosleep",
+            &[("enabled", "1"), ("after", "soon"), ("keep", "")],
+        )
+        .await;
+    assert!(
+        bad_idle.flash().contains("like --after 30m"),
+        "{}",
+        bad_idle.flash()
+    );
+    let sleepy = browser
+        .submit(
+            "/apps/shop/scale",
+            "/apps/shop/autosleep",
+            &[("enabled", "1"), ("after", "45m"), ("keep", "worker")],
+        )
+        .await;
+    assert_eq!(
+        sleepy.flash(),
+        "Done: shop sleeps after 45m without a request"
+    );
+    assert!(sleepy.body.contains("value=\"45m\""), "{}", sleepy.body);
+    let (_, sleep) = api(&server, Method::GET, "/apps/shop/autosleep", None).await;
+    assert_eq!(sleep["after"], "45m");
+    assert_eq!(sleep["keep"], json!(["worker"]));
+    browser
+        .submit(
+            "/apps/shop/scale",
+            "/apps/shop/autosleep",
+            &[("after", "45m")],
+        )
+        .await;
+    let (_, sleep) = api(&server, Method::GET, "/apps/shop/autosleep", None).await;
+    assert_eq!(sleep["enabled"], false);
+    let activity = browser.get("/apps/shop/activity").await;
+    assert!(activity.body.contains("app.autosleep"), "{}", activity.body);
 }

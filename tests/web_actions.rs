@@ -343,43 +343,6 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
     let (_, info) = api(&server, Method::GET, "/apps/shop", None).await;
     assert_eq!(info["maintenance"], false);
 
-    let bad_idle = browser
-        .submit(
-            "/apps/shop/scale",
-            "/apps/shop/autosleep",
-            &[("enabled", "1"), ("after", "soon"), ("keep", "")],
-        )
-        .await;
-    assert!(
-        bad_idle.flash().contains("like --after 30m"),
-        "{}",
-        bad_idle.flash()
-    );
-    let sleepy = browser
-        .submit(
-            "/apps/shop/scale",
-            "/apps/shop/autosleep",
-            &[("enabled", "1"), ("after", "45m"), ("keep", "worker")],
-        )
-        .await;
-    assert_eq!(
-        sleepy.flash(),
-        "Done: shop sleeps after 45m without a request"
-    );
-    assert!(sleepy.body.contains("value=\"45m\""), "{}", sleepy.body);
-    let (_, sleep) = api(&server, Method::GET, "/apps/shop/autosleep", None).await;
-    assert_eq!(sleep["after"], "45m");
-    assert_eq!(sleep["keep"], json!(["worker"]));
-    browser
-        .submit(
-            "/apps/shop/scale",
-            "/apps/shop/autosleep",
-            &[("after", "45m")],
-        )
-        .await;
-    let (_, sleep) = api(&server, Method::GET, "/apps/shop/autosleep", None).await;
-    assert_eq!(sleep["enabled"], false);
-
     let bad_branch = browser
         .submit(
             "/apps/shop/settings",
@@ -446,7 +409,6 @@ async fn every_action_works_as_a_plain_form_post_then_redirect() {
         "user.destroy",
         "access.transfer",
         "app.maintenance",
-        "app.autosleep",
         "app.deploy_branch",
         "app.destroy",
     ] {
