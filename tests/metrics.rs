@@ -6,18 +6,15 @@
 mod common;
 mod web_support;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{ADMIN_TOKEN, Server};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
+use web_support::chromium::{Driver, chromium, devtools, full_page_png};
 use web_support::{admin_name, admin_password};
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
 const APP: &str = "counted";
 
 fn unix_now() -> i64 {
@@ -64,12 +61,6 @@ async fn metrics_sampled_after(server: &Server, after: i64) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_exactly_the_requests_sent_and_the_tab_draws_them() {
-    for binary in [CHROMEDRIVER, CHROMIUM] {
-        assert!(
-            Path::new(binary).exists(),
-            "{binary} is missing; install Debian's chromium and chromium-driver (scripts/test does)"
-        );
-    }
     let server = Server::start_with(&[
         ("PAAS_STACK_BUILD_IMAGE", "paas/stack-build:bookworm"),
         ("PAAS_STACK_RUN_IMAGE", "paas/stack-run:bookworm"),
@@ -168,74 +159,12 @@ async fn metrics_count_exactly_the_requests_sent_and_the_tab_draws_them() {
     browser_draws_the_charts(&server).await;
 }
 
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn chromium(driver: &Driver) -> Client {
-    let Value::Object(capabilities) = json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=375,812", "--hide-scrollbars", "--force-color-profile=srgb",
-                "--lang=en-US"
-            ]
-        }
-    }) else {
-        unreachable!()
-    };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a chromium session")
-}
-
 /// Signs in, opens the Metrics tab at 375 px, checks that each chart is an SVG drawn
 /// from the samples (the requests chart with 2xx and 4xx bars) that fits the screen, in
 /// light and dark, and saves the light one as docs/metrics.png.
 async fn browser_draws_the_charts(server: &Server) {
     let driver = Driver::start();
-    let client = chromium(&driver).await;
+    let client = chromium(&driver, 375, 812).await;
     client.set_window_size(375, 812).await.unwrap();
     client.goto(&format!("{}/login", server.url)).await.unwrap();
     client
@@ -336,7 +265,7 @@ async fn browser_draws_the_charts(server: &Server) {
     // Dark: the same bars, in the dark palette's colour.
     devtools(
         &client,
-        &driver,
+        &driver.url,
         "Emulation.setEmulatedMedia",
         json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
     )
@@ -357,44 +286,8 @@ async fn browser_draws_the_charts(server: &Server) {
     client.close().await.unwrap();
 }
 
-async fn devtools(client: &Client, driver: &Driver, cmd: &str, params: Value) -> Value {
-    let session = client.session_id().await.unwrap().expect("a session");
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/session/{session}/goog/cdp/execute", driver.url))
-        .json(&json!({"cmd": cmd, "params": params}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["value"].clone()
-}
-
 /// The whole page, also below the window, as a PNG at `path` in the repository.
 async fn save_screenshot(client: &Client, driver: &Driver, path: &str) {
-    let size = client
-        .execute(
-            "const e = document.documentElement; return [e.clientWidth, Math.ceil(e.scrollHeight)];",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let answer = devtools(
-        client,
-        driver,
-        "Page.captureScreenshot",
-        json!({
-            "format": "png",
-            "captureBeyondViewport": true,
-            "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}
-        }),
-    )
-    .await;
-    let data = answer["data"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no screenshot: {answer}"));
-    let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "{path} is a PNG");
+    let png = full_page_png(client, &driver.url).await;
     std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join(path), png).unwrap();
 }

@@ -4,85 +4,20 @@
 //! create and revoke a token. Every page visited is saved to `docs/screenshots/` (and one
 //! at 375 px wide).
 //!
-//! Needs /usr/bin/chromedriver and /usr/bin/chromium (Debian packages); skips, saying
-//! why, when they are missing.
+//! Needs /usr/bin/chromedriver and /usr/bin/chromium (Debian packages, which scripts/test
+//! installs); fails, saying so, when they are missing.
 
 mod common;
 mod web_support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{ADMIN_TOKEN, Server};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::json;
+use web_support::chromium::{Driver, chromium, devtools, full_page_png};
 use web_support::{admin_name, admin_password};
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver { child, url }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn chromium(driver: &Driver) -> Client {
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--hide-scrollbars", "--force-color-profile=srgb",
-                "--force-prefers-reduced-motion", "--lang=en-US"
-            ]
-        }
-    });
-    let serde_json::Value::Object(capabilities) = capabilities else {
-        unreachable!()
-    };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a chromium session")
-}
 
 fn screenshots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
@@ -186,48 +121,13 @@ impl Session {
 
     /// A Chrome DevTools command through chromedriver; its result.
     async fn devtools(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
-        let session = self.client.session_id().await.unwrap().expect("a session");
-        let answer: serde_json::Value = reqwest::Client::new()
-            .post(format!(
-                "{}/session/{session}/goog/cdp/execute",
-                self.driver
-            ))
-            .json(&json!({"cmd": cmd, "params": params}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["value"].clone()
+        devtools(&self.client, &self.driver, cmd, params).await
     }
 
     /// Saves the whole page, also what lies below the window (through chromedriver's
     /// DevTools bridge: WebDriver screenshots stop at the window).
     async fn screenshot(&self, name: &str) {
-        let size = self
-            .client
-            .execute(
-                "const e = document.documentElement; return [e.clientWidth, Math.ceil(e.scrollHeight)];",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let answer = self
-            .devtools(
-                "Page.captureScreenshot",
-                json!({
-                    "format": "png",
-                    "captureBeyondViewport": true,
-                    "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}
-                }),
-            )
-            .await;
-        let data = answer["data"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no screenshot: {answer}"));
-        let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+        let png = full_page_png(&self.client, &self.driver).await;
         std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
     }
 }
@@ -286,12 +186,6 @@ fn run_copied_command(server: &Server, repo: &Path, line: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_deploys_configures_rolls_back_scales_and_tidies_up_in_a_real_browser() {
-    for binary in [CHROMEDRIVER, CHROMIUM] {
-        assert!(
-            Path::new(binary).exists(),
-            "{binary} is missing; install Debian's chromium and chromium-driver (scripts/test does)"
-        );
-    }
     let server = Server::start_with(&[
         ("PAAS_STACK_BUILD_IMAGE", "paas/stack-build:bookworm"),
         ("PAAS_STACK_RUN_IMAGE", "paas/stack-run:bookworm"),
@@ -299,7 +193,7 @@ async fn a_person_deploys_configures_rolls_back_scales_and_tidies_up_in_a_real_b
     ]);
     let driver = Driver::start();
     let ui = Session {
-        client: chromium(&driver).await,
+        client: chromium(&driver, 1280, 900).await,
         base: server.url.clone(),
         driver: driver.url.clone(),
     };

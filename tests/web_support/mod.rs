@@ -2,6 +2,8 @@
 //! own, and fills forms with the page's CSRF token.
 #![allow(dead_code)]
 
+pub mod chromium;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
