@@ -30,21 +30,6 @@ fn config_of(server: &Server, app: &str, key: &str) -> String {
         .to_owned()
 }
 
-/// The body of GET `path` once it answers 200 (an app reconnecting after a restart).
-fn answer(server: &Server, app: &str, path: &str) -> String {
-    let mut body = String::new();
-    eventually(
-        &format!("{app}{path} answering"),
-        Duration::from_secs(60),
-        || {
-            let (status, text) = server.get(app, path);
-            body = text;
-            status == 200
-        },
-    );
-    body.trim().to_owned()
-}
-
 #[test]
 fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server() {
     let server = Server::start();
@@ -61,9 +46,9 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     assert!(url.starts_with("postgres://paas:"), "{url}");
     assert!(url.contains(&format!("@{postgres}:5432/")), "{url}");
 
-    assert_eq!(answer(&server, "shop", "/write?v=apple"), "written");
-    assert_eq!(answer(&server, "shop", "/count"), "count: 1");
-    assert_eq!(answer(&server, "shop", "/count"), "count: 2");
+    assert_eq!(server.answer("shop", "/write?v=apple"), "written");
+    assert_eq!(server.answer("shop", "/count"), "count: 1");
+    assert_eq!(server.answer("shop", "/count"), "count: 2");
 
     let listed = server.cli(&["addons", "-a", "shop"]);
     let table = listed.ok();
@@ -76,18 +61,18 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     }
 
     server.cli(&["ps:restart", "-a", "shop"]).ok();
-    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
-    assert_eq!(answer(&server, "shop", "/count"), "count: 3");
+    assert_eq!(server.answer("shop", "/read"), "items: apple");
+    assert_eq!(server.answer("shop", "/count"), "count: 3");
 
     server
         .git(repo.path(), &["commit", "--allow-empty", "-qm", "again"])
         .ok();
     server.push(repo.path()).ok();
-    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
+    assert_eq!(server.answer("shop", "/read"), "items: apple");
 
     let container = format!("paas-{}-addon-{postgres}", server.instance());
     docker(&["restart", &container]).ok();
-    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
+    assert_eq!(server.answer("shop", "/read"), "items: apple");
 
     let mut server = server;
     server.kill9();
@@ -98,8 +83,8 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
         "an add-on outlives the server"
     );
     let server = server.restart();
-    assert_eq!(answer(&server, "shop", "/read"), "items: apple");
-    assert_eq!(answer(&server, "shop", "/count"), "count: 4");
+    assert_eq!(server.answer("shop", "/read"), "items: apple");
+    assert_eq!(server.answer("shop", "/count"), "count: 4");
     let info = server.cli(&["addons:info", &postgres, "-a", "shop"]);
     assert!(info.ok().contains("up"), "{}", info.stdout);
     // Its own lines reach the app's log, as `addon[NAME]` lines.
@@ -203,7 +188,7 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
     server
         .cli(&["addons:create", "postgres", "-a", "books"])
         .ok();
-    assert_eq!(answer(&server, "books", "/write?v=one"), "written");
+    assert_eq!(server.answer("books", "/write?v=one"), "written");
 
     let captured = server.cli(&["pg:backups:capture", "-a", "books"]);
     assert!(captured.ok().contains("done, b"), "{}", captured.stdout);
@@ -238,7 +223,7 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         String::from_utf8_lossy(&dropped.stdout).contains("DROP TABLE"),
         "{dropped:?}"
     );
-    assert!(answer(&server, "books", "/read").starts_with("no table"));
+    assert!(server.answer("books", "/read").starts_with("no table"));
 
     let unconfirmed = server.cli(&["pg:backups:restore", &id, "-a", "books"]);
     assert!(
@@ -255,7 +240,7 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         "books",
     ]);
     assert!(restored.ok().contains("restored"), "{}", restored.stdout);
-    assert_eq!(answer(&server, "books", "/read"), "items: one");
+    assert_eq!(server.answer("books", "/read"), "items: one");
 
     // The download is a dump pg_restore reads (run with the add-on's own image).
     let file = dir.path().join("books.dump");
@@ -306,7 +291,7 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         "books",
     ]);
     assert!(uploaded.ok().contains("done"), "{}", uploaded.stdout);
-    assert_eq!(answer(&server, "books", "/read"), "items: one");
+    assert_eq!(server.answer("books", "/read"), "items: one");
 
     // Another app's backups are not this app's to restore.
     server.cli(&["apps:create", "other"]).ok();
@@ -362,14 +347,10 @@ fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
     server.deploy("addon-app", "beta");
     let alpha_pg = addon_of(&server, "alpha", "postgres");
     let alpha_redis = addon_of(&server, "alpha", "redis");
-    assert_eq!(answer(&server, "alpha", "/write?v=shared"), "written");
+    assert_eq!(server.answer("alpha", "/write?v=shared"), "written");
 
     // beta cannot reach alpha's Redis, by name or by address.
-    let reach = answer(
-        &server,
-        "beta",
-        &format!("/reach?host={alpha_redis}&port=6379"),
-    );
+    let reach = server.answer("beta", &format!("/reach?host={alpha_redis}&port=6379"));
     assert!(reach.starts_with("unreachable"), "{reach}");
     let address = docker(&[
         "inspect",
@@ -378,15 +359,12 @@ fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
         &format!("paas-{}-addon-{alpha_redis}", server.instance()),
     ]);
     let ip = address.ok().split_whitespace().next().unwrap().to_owned();
-    let reach = answer(&server, "beta", &format!("/reach?host={ip}&port=6379"));
+    let reach = server.answer("beta", &format!("/reach?host={ip}&port=6379"));
     assert!(reach.starts_with("unreachable"), "{reach}");
     assert!(
-        answer(
-            &server,
-            "alpha",
-            &format!("/reach?host={alpha_redis}&port=6379")
-        )
-        .starts_with("reached")
+        server
+            .answer("alpha", &format!("/reach?host={alpha_redis}&port=6379"))
+            .starts_with("reached")
     );
 
     // A member of beta alone does not learn that alpha's add-ons exist.
@@ -418,7 +396,7 @@ fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
         "{}",
         attached.stdout
     );
-    assert_eq!(answer(&server, "beta", "/read"), "items: shared");
+    assert_eq!(server.answer("beta", "/read"), "items: shared");
 
     let refused = server.cli(&[
         "addons:destroy",
@@ -479,7 +457,7 @@ fn a_django_project_migrates_its_postgres_database_in_the_release_phase() {
         said.contains("Creating postgres-"),
         "app.json's add-on: {said}"
     );
-    assert_eq!(answer(&server, "blog", "/"), "django ok users=0");
+    assert_eq!(server.answer("blog", "/"), "django ok users=0");
     let shown = server.cli(&["run", "-a", "blog", "python manage.py showmigrations auth"]);
     assert!(shown.ok().contains("[X] 0001_initial"), "{}", shown.stdout);
 }

@@ -6,9 +6,8 @@ mod common;
 mod web_support;
 
 use std::path::Path;
-use std::time::Duration;
 
-use common::{Server, docker, eventually};
+use common::{Server, docker};
 use web_support::{Browser, admin_name, admin_password};
 
 /// The add-on of `kind` attached to `app`.
@@ -31,21 +30,6 @@ fn config_of(server: &Server, app: &str, key: &str) -> String {
         .ok()
         .trim()
         .to_owned()
-}
-
-/// The body of GET `path` once it answers 200.
-fn answer(server: &Server, app: &str, path: &str) -> String {
-    let mut body = String::new();
-    eventually(
-        &format!("{app}{path} answering"),
-        Duration::from_secs(60),
-        || {
-            let (status, text) = server.get(app, path);
-            body = text;
-            status == 200
-        },
-    );
-    body.trim().to_owned()
 }
 
 /// The branches of the app's bare repository on the server.
@@ -74,7 +58,7 @@ fn a_pushed_branch_gets_its_own_app_and_database_copy_and_deleting_it_destroys_i
     server
         .cli(&["config:set", "MODE=production", "GREETING=hi", "-a", "shop"])
         .ok();
-    assert_eq!(answer(&server, "shop", "/write?v=parent"), "written");
+    assert_eq!(server.answer("shop", "/write?v=parent"), "written");
     let parent_url = config_of(&server, "shop", "DATABASE_URL");
 
     let enabled = server.cli(&[
@@ -112,7 +96,7 @@ fn a_pushed_branch_gets_its_own_app_and_database_copy_and_deleting_it_destroys_i
     );
     let review = "shop-feature-x";
     assert_eq!(
-        answer(&server, review, "/read"),
+        server.answer(review, "/read"),
         "items: parent",
         "the copy holds the parent's row"
     );
@@ -127,10 +111,10 @@ fn a_pushed_branch_gets_its_own_app_and_database_copy_and_deleting_it_destroys_i
     assert_eq!(config_of(&server, review, "MODE"), "review");
     assert_eq!(config_of(&server, review, "GREETING"), "hi");
 
-    assert_eq!(answer(&server, review, "/write?v=review"), "written");
-    assert_eq!(answer(&server, review, "/read"), "items: parent,review");
+    assert_eq!(server.answer(review, "/write?v=review"), "written");
+    assert_eq!(server.answer(review, "/read"), "items: parent,review");
     assert_eq!(
-        answer(&server, "shop", "/read"),
+        server.answer("shop", "/read"),
         "items: parent",
         "the review app's writes stay in its own database"
     );
@@ -241,7 +225,7 @@ fn a_pushed_branch_gets_its_own_app_and_database_copy_and_deleting_it_destroys_i
         );
     }
     assert_eq!(branches(&server, "shop"), ["refs/heads/main"]);
-    assert_eq!(answer(&server, "shop", "/read"), "items: parent");
+    assert_eq!(server.answer("shop", "/read"), "items: parent");
     let events = server.cli(&["events", "-a", "shop"]);
     for action in ["reviewapps.enable", "reviewapp.create", "reviewapp.destroy"] {
         assert!(events.ok().contains(action), "{action}: {}", events.stdout);

@@ -465,6 +465,22 @@ impl Server {
         self.get_within(app, path, Duration::from_secs(10))
     }
 
+    /// The body of GET `path` once it answers 200 (within a minute), trimmed: an app that
+    /// is still starting or reconnecting after a restart.
+    pub fn answer(&self, app: &str, path: &str) -> String {
+        let mut body = String::new();
+        eventually(
+            &format!("{app}{path} answering"),
+            Duration::from_secs(60),
+            || {
+                let (status, text) = self.get(app, path);
+                body = text;
+                status == 200
+            },
+        );
+        body.trim().to_owned()
+    }
+
     /// `get`, giving up after `timeout`.
     pub fn get_within(&self, app: &str, path: &str, timeout: Duration) -> (u16, String) {
         let out = Command::new("curl")
