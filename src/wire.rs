@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod metrics;
+mod nodes;
 
 pub use metrics::{
     AppMetrics, MetricsPoint, MetricsTotals, Percentiles, ProcessMetrics, StatusCounts,
 };
+pub use nodes::{NodeInfo, NodeJoin, SwarmInit, SwarmInitialized};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

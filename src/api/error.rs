@@ -45,6 +45,8 @@ impl From<OpsError> for ApiError {
             OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
             OpsError::Store(_) | OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             OpsError::Addon(_) => StatusCode::BAD_GATEWAY,
+            OpsError::Swarm(e) if e.is_refusal() => StatusCode::CONFLICT,
+            OpsError::Swarm(_) => StatusCode::BAD_GATEWAY,
         };
         let retry_after = match &e {
             OpsError::TooManyAttempts {

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod git;
 mod logs;
 mod metrics;
+mod nodes;
 mod pg;
 mod ps;
 mod releases;
@@ -105,6 +106,12 @@ pub fn routes() -> Router<Platform> {
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/events", get(events::list))
+        .route("/swarm", post(nodes::init))
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/join", get(nodes::join))
+        .route("/nodes/{node}", delete(nodes::remove))
+        .route("/nodes/{node}/drain", post(nodes::drain))
+        .route("/nodes/{node}/activate", post(nodes::activate))
         .fallback(|| async {
             error::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -19,6 +19,7 @@ mod git_remote;
 mod login;
 mod logs;
 mod metrics;
+mod nodes;
 mod output;
 mod pg;
 mod ps;
@@ -209,6 +210,8 @@ pub enum Command {
     Pg(pg::PgCommand),
     #[command(flatten)]
     ReviewApps(reviewapps::ReviewAppsCommand),
+    #[command(flatten)]
+    Nodes(nodes::NodesCommand),
     /// psql attached to this terminal (or piped SQL), on the app's Postgres add-on
     #[command(name = "pg:psql")]
     PgPsql {
@@ -438,6 +441,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Backups(command) => backups::run(ctx, command).await,
         Pg(command) => pg::run(ctx, command).await,
         ReviewApps(command) => reviewapps::run(ctx, command).await,
+        Nodes(command) => nodes::run(ctx, command).await,
         Access => access::list(ctx).await,
         AccessAdd { user } => access::add(ctx, &user).await,
         AccessRemove { user } => access::remove(ctx, &user).await,

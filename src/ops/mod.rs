@@ -19,6 +19,7 @@ pub mod git;
 pub mod grants;
 pub mod logs;
 pub mod metrics;
+pub mod nodes;
 pub mod pg;
 pub mod ps;
 pub mod push;
@@ -109,6 +110,8 @@ pub enum OpsError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Addon(#[from] crate::addons::AddonError),
+    #[error(transparent)]
+    Swarm(#[from] crate::runtime::SwarmError),
     #[error("{0}")]
     Internal(String),
 }

@@ -17,6 +17,7 @@ mod images;
 mod logs;
 pub mod networks;
 mod stats;
+mod swarm;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ pub use images::{ImageBuild, ImageInfo};
 pub use logs::{LogLine, LogStream};
 pub use networks::{Ipv4Net, SubnetPool};
 pub use stats::ProcessStats;
+pub use swarm::{Availability, NodeRole, SwarmError, SwarmJoin, SwarmNode};
 
 use futures_util::future::BoxFuture;
 

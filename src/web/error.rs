@@ -58,7 +58,9 @@ impl IntoResponse for WebError {
                 OpsError::Invalid(_) | OpsError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 OpsError::Conflict(_) => StatusCode::CONFLICT,
                 OpsError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-                OpsError::Deploy(_) | OpsError::DeployFailed(_) => StatusCode::BAD_GATEWAY,
+                OpsError::Deploy(_) | OpsError::DeployFailed(_) | OpsError::Swarm(_) => {
+                    StatusCode::BAD_GATEWAY
+                }
                 OpsError::Store(_) | OpsError::Internal(_) | OpsError::Addon(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
