@@ -85,7 +85,8 @@ async fn set_availability(
         let tasks = docker.running_tasks().await?;
         let (action, verb) = match availability {
             Availability::Drain => ("node.drain", "drained"),
-            Availability::Active | Availability::Pause => ("node.activate", "activated"),
+            Availability::Active => ("node.activate", "activated"),
+            Availability::Pause => ("node.pause", "paused"),
         };
         let detail = format!("{verb} node {} ({})", node.hostname, node.id);
         record(&p, actor_name, action, detail).await?;
@@ -212,7 +213,7 @@ mod tests {
     #[test]
     fn an_unknown_or_ambiguous_name_says_what_to_do() {
         assert_eq!(found("nope"), Err("no node nope; see paas nodes".into()));
-        assert_eq!(found(""), Err("no node ; see paas nodes".into()));
+        assert!(matches!(find(&nodes(), ""), Err(OpsError::NotFound(_))));
         assert_eq!(
             found("ab"),
             Err("ab names more than one node; name it by its ID (see paas nodes)".into())

@@ -24,7 +24,7 @@ pub enum SwarmError {
     NotManager,
     #[error("this engine is a swarm worker, not a manager: run paas server on a manager's engine")]
     Worker,
-    #[error("this engine's swarm is {0}; see docker info, then run paas swarm:init again")]
+    #[error("this engine's swarm is {0}, not active; see docker info")]
     Unsettled(String),
     #[error(
         "this engine is already in a swarm; see paas nodes (to start over: docker swarm leave --force)"
