@@ -8,20 +8,6 @@ use std::time::Duration;
 
 use common::{Server, docker, eventually};
 
-/// The add-on named in `paas addons -a APP --json` of `kind`.
-fn addon_of(server: &Server, app: &str, kind: &str) -> String {
-    let listed = server.cli(&["addons", "-a", app, "--json"]);
-    let addons: serde_json::Value = serde_json::from_str(listed.ok()).expect("addons --json");
-    addons
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|a| a["kind"] == kind)
-        .and_then(|a| a["name"].as_str())
-        .unwrap_or_else(|| panic!("{app} has no {kind} add-on: {}", listed.stdout))
-        .to_owned()
-}
-
 fn config_of(server: &Server, app: &str, key: &str) -> String {
     server
         .cli(&["config:get", key, "-a", app])
@@ -35,13 +21,13 @@ fn an_apps_data_survives_restarts_redeploys_an_addon_restart_and_a_killed_server
     let server = Server::start();
     let repo = server.deploy("addon-app", "shop");
     // app.json asked for Redis: the first deploy made and attached it.
-    let redis = addon_of(&server, "shop", "redis");
+    let redis = server.addon_of("shop", "redis");
     assert!(config_of(&server, "shop", "REDIS_URL").starts_with("redis://"));
 
     let created = server.cli(&["addons:create", "postgres", "-a", "shop"]);
     let out = created.ok();
     assert!(out.contains("attached as DATABASE"), "{out}");
-    let postgres = addon_of(&server, "shop", "postgres");
+    let postgres = server.addon_of("shop", "postgres");
     let url = config_of(&server, "shop", "DATABASE_URL");
     assert!(url.starts_with("postgres://paas:"), "{url}");
     assert!(url.contains(&format!("@{postgres}:5432/")), "{url}");
@@ -167,7 +153,7 @@ fn bad_addon_requests_are_refused_with_what_to_do_and_change_nothing() {
     );
 
     // Destroying the app takes its add-ons, their containers and data with it.
-    let redis = addon_of(&server, "plain", "redis");
+    let redis = server.addon_of("plain", "redis");
     let container = format!("paas-{}-addon-{redis}", server.instance());
     server
         .cli(&["apps:destroy", "plain", "--confirm", "plain"])
@@ -261,7 +247,7 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         &format!(
             "paas-{}-addon-{}",
             server.instance(),
-            addon_of(&server, "books", "postgres")
+            server.addon_of("books", "postgres")
         ),
     ]);
     let listing = docker(&[
@@ -345,8 +331,8 @@ fn apps_share_a_database_by_attach_and_cannot_reach_each_others_addons() {
         .cli(&["addons:create", "postgres", "-a", "alpha"])
         .ok();
     server.deploy("addon-app", "beta");
-    let alpha_pg = addon_of(&server, "alpha", "postgres");
-    let alpha_redis = addon_of(&server, "alpha", "redis");
+    let alpha_pg = server.addon_of("alpha", "postgres");
+    let alpha_redis = server.addon_of("alpha", "redis");
     assert_eq!(server.answer("alpha", "/write?v=shared"), "written");
 
     // beta cannot reach alpha's Redis, by name or by address.

@@ -10,20 +10,6 @@ use std::path::Path;
 use common::{Server, docker};
 use web_support::{Browser, admin_name, admin_password};
 
-/// The add-on of `kind` attached to `app`.
-fn addon_of(server: &Server, app: &str, kind: &str) -> String {
-    let listed = server.cli(&["addons", "-a", app, "--json"]);
-    let addons: serde_json::Value = serde_json::from_str(listed.ok()).expect("addons --json");
-    addons
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|a| a["kind"] == kind)
-        .and_then(|a| a["name"].as_str())
-        .unwrap_or_else(|| panic!("{app} has no {kind} add-on: {}", listed.stdout))
-        .to_owned()
-}
-
 fn config_of(server: &Server, app: &str, key: &str) -> String {
     server
         .cli(&["config:get", key, "-a", app])
@@ -101,13 +87,13 @@ fn a_pushed_branch_gets_its_own_app_and_database_copy_and_deleting_it_destroys_i
         "the copy holds the parent's row"
     );
     let review_url = config_of(&server, review, "DATABASE_URL");
-    let review_pg = addon_of(&server, review, "postgres");
+    let review_pg = server.addon_of(review, "postgres");
     assert_ne!(review_url, parent_url);
     assert!(
         review_url.contains(&format!("@{review_pg}:5432/")),
         "{review_url}"
     );
-    assert_ne!(review_pg, addon_of(&server, "shop", "postgres"));
+    assert_ne!(review_pg, server.addon_of("shop", "postgres"));
     assert_eq!(config_of(&server, review, "MODE"), "review");
     assert_eq!(config_of(&server, review, "GREETING"), "hi");
 
@@ -199,7 +185,7 @@ fn a_pushed_branch_gets_its_own_app_and_database_copy_and_deleting_it_destroys_i
             format!(
                 "paas-{}-addon-{}",
                 server.instance(),
-                addon_of(&server, review, kind)
+                server.addon_of(review, kind)
             )
         })
         .collect();

@@ -465,6 +465,20 @@ impl Server {
         self.get_within(app, path, Duration::from_secs(10))
     }
 
+    /// The name of `app`'s add-on of `kind` (`postgres`, `redis`), from `paas addons --json`.
+    pub fn addon_of(&self, app: &str, kind: &str) -> String {
+        let listed = self.cli(&["addons", "-a", app, "--json"]);
+        let addons: serde_json::Value = serde_json::from_str(listed.ok()).expect("addons --json");
+        addons
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|a| a["kind"] == kind)
+            .and_then(|a| a["name"].as_str())
+            .unwrap_or_else(|| panic!("{app} has no {kind} add-on: {}", listed.stdout))
+            .to_owned()
+    }
+
     /// The body of GET `path` once it answers 200 (within a minute), trimmed: an app that
     /// is still starting or reconnecting after a restart.
     pub fn answer(&self, app: &str, path: &str) -> String {
