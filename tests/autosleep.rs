@@ -22,23 +22,24 @@ fn state(server: &Server, app: &str) -> String {
     autosleep(server, app)["state"].as_str().unwrap().to_owned()
 }
 
-/// Running containers of `app` by process type, e.g. `["web", "worker"]`.
+/// Running containers of `app` by process type, e.g. `["web", "worker"]`, in one
+/// `docker ps` (a container stopping meanwhile is simply not listed).
 fn running_types(server: &Server, app: &str) -> Vec<String> {
-    let mut types: Vec<String> = server
-        .app_containers(app)
-        .iter()
-        .map(|name| {
-            docker(&[
-                "inspect",
-                "--format",
-                "{{index .Config.Labels \"paas.process\"}}",
-                name,
-            ])
-            .ok()
-            .trim()
-            .to_owned()
-        })
-        .collect();
+    let mut types: Vec<String> = docker(&[
+        "ps",
+        "--filter",
+        &format!("label=paas.managed={}", server.instance()),
+        "--filter",
+        &format!("label=paas.app={app}"),
+        "--filter",
+        "label=paas.kind=process",
+        "--format",
+        "{{.Label \"paas.process\"}}",
+    ])
+    .ok()
+    .lines()
+    .map(str::to_owned)
+    .collect();
     types.sort();
     types
 }
@@ -61,7 +62,11 @@ fn fifty_at_once(server: &Server, app: &str) -> Vec<(u16, String)> {
 
 #[test]
 fn an_idle_app_sleeps_fifty_clients_wake_it_and_a_failed_wake_says_why() {
-    let server = Server::start_with(&[("PAAS_AUTOSLEEP_CHECK_SECS", "1")]);
+    // Connections quiet for 2 s are closed: a held request must not count as quiet.
+    let server = Server::start_with(&[
+        ("PAAS_AUTOSLEEP_CHECK_SECS", "1"),
+        ("PAAS_ROUTER_IDLE_TIMEOUT", "2"),
+    ]);
     server.deploy("sleepy", "sleepy");
     server.cli(&["ps:scale", "worker=1", "-a", "sleepy"]).ok();
     assert_eq!(server.get("sleepy", "/"), (200, "awake web.1\n".to_owned()));
@@ -86,8 +91,11 @@ fn an_idle_app_sleeps_fifty_clients_wake_it_and_a_failed_wake_says_why() {
     let ps = server.cli(&["ps", "-a", "sleepy"]);
     assert!(ps.ok().contains("sleeping"), "{}", ps.stdout);
 
-    // Every client arriving at once on the sleeping app is held, then answered.
+    // Every client arriving at once on the sleeping app is held, then answered, even
+    // though the wake (a web process that boots in 4 s) outlasts the idle timeout.
+    server.cli(&["config:set", "--global", "BOOT_DELAY=4"]).ok();
     let answers = fifty_at_once(&server, "sleepy");
+    server.cli(&["config:unset", "--global", "BOOT_DELAY"]).ok();
     let failed: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
     assert!(
         failed.is_empty(),

@@ -158,7 +158,11 @@ async fn held(
     } else {
         settings.wake_timeout
     };
-    let woken = match tokio::time::timeout(wait, rx).await {
+    // Held is not idle: the wait is bounded by `wait`, not by the idle timeout.
+    exchange.conn.watch.control_working(true);
+    let woken = tokio::time::timeout(wait, rx).await;
+    exchange.conn.watch.control_working(false);
+    let woken = match woken {
         Ok(Ok(woken)) => woken,
         Ok(Err(_)) => Woken::Failed(Arc::from("the wake was interrupted")),
         Err(_) if exchange.html => return exchange.page(Page::waking(&entry.name)),

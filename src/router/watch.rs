@@ -40,8 +40,9 @@ pub(crate) struct ConnectionWatch {
     awaiting_since_ms: AtomicU64,
     /// Last piece of request body handed to the app.
     upload_last_ms: AtomicU64,
-    /// The control plane is working on a request: its own code, never idle (a backup
-    /// of a large database answers after minutes).
+    /// The platform is working on a request: the control plane's own code (a backup of a
+    /// large database answers after minutes), or a request held while its app wakes.
+    /// Never idle.
     control_working: AtomicBool,
     response_timed_out: AtomicBool,
     /// Sweeper-only bookkeeping (atomics so the watch can be shared).
