@@ -59,7 +59,7 @@ pub async fn set(
         None => "autosleep off".to_owned(),
     };
     let (actor, name) = (actor.clone(), name.clone());
-    let (app, row) = p
+    let (app, mut row) = p
         .store
         .write(move |tx| {
             let app = visible_app(tx, &actor, &name)?;
@@ -77,8 +77,7 @@ pub async fn set(
     if row.autosleep.is_none() && row.state.is_asleep() {
         p.scheduler.submit(&app, Change::Wake).wait().await?;
         let app_id = app.id;
-        let row = p.store.read(move |db| db.sleep(app_id)).await?;
-        return Ok(info(&row));
+        row = p.store.read(move |db| db.sleep(app_id)).await?;
     }
     Ok(info(&row))
 }

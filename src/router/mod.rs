@@ -93,7 +93,7 @@ pub(crate) struct Shared {
 }
 
 /// What the router saw of one app, for deciding that it is idle.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Activity {
     /// Responses so far (a counter: compare two readings).
     pub responses: u64,
