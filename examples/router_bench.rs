@@ -68,18 +68,22 @@ fn main() {
         .as_slice()
     {
         ["router", listen, backend] => {
-            runtime.block_on(run_router(parse(listen), parse(backend), None))
+            runtime.block_on(run_router(parse(listen), parse(backend), None, true))
+        }
+        ["router-hyper", listen, backend] => {
+            runtime.block_on(run_router(parse(listen), parse(backend), None, false))
         }
         ["router-logged", listen, backend, dir] => runtime.block_on(run_router(
             parse(listen),
             parse(backend),
             Some(std::path::PathBuf::from(dir)),
+            true,
         )),
         ["legacy", listen, backend] => runtime.block_on(run_legacy(parse(listen), parse(backend))),
         ["table", apps] => runtime.block_on(table(apps.parse().expect("a number of apps"))),
         _ => {
             eprintln!(
-                "usage: router_bench router|legacy LISTEN BACKEND | router-logged LISTEN BACKEND LOGDIR | table APPS"
+                "usage: router_bench router|router-hyper|legacy LISTEN BACKEND | router-logged LISTEN BACKEND LOGDIR | table APPS"
             );
             std::process::exit(2);
         }
@@ -90,12 +94,21 @@ fn parse(addr: &str) -> SocketAddr {
     addr.parse().expect("an address like 127.0.0.1:8080")
 }
 
-async fn run_router(listen: SocketAddr, backend: SocketAddr, log_dir: Option<std::path::PathBuf>) {
+async fn run_router(
+    listen: SocketAddr,
+    backend: SocketAddr,
+    log_dir: Option<std::path::PathBuf>,
+    fast_path: bool,
+) {
+    let settings = RouterSettings {
+        fast_path,
+        ..RouterSettings::new("localhost")
+    };
     let router = match log_dir {
-        None => Router::new(RouterSettings::new("localhost"), drop),
+        None => Router::new(settings, drop),
         Some(dir) => {
             let (logs, _writer) = AppLogs::start(dir, CancellationToken::new());
-            Router::new(RouterSettings::new("localhost"), move |line: AccessLine| {
+            Router::new(settings, move |line: AccessLine| {
                 if let Some(app) = line.app.clone() {
                     logs.platform(&app, "router", line.to_string());
                 }

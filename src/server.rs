@@ -265,6 +265,7 @@ fn router_settings(settings: &Settings) -> Result<RouterSettings, ServerError> {
     router.connect_timeout = Duration::from_secs(settings.router_connect_timeout);
     router.response_header_timeout = Duration::from_secs(settings.router_response_timeout);
     router.idle_timeout = Duration::from_secs(settings.router_idle_timeout);
+    router.fast_path = settings.router_fast_path;
     router.wake_timeout = Duration::from_secs(settings.wake_timeout.max(1));
     Ok(router)
 }

@@ -188,6 +188,11 @@ pub struct Settings {
     #[arg(long, env = "PAAS_ROUTER_IDLE_TIMEOUT", default_value_t = 60)]
     pub router_idle_timeout: u64,
 
+    /// Forward plain HTTP/1.1 requests on the router's fast path (httparse, bare pooled
+    /// streams); `false` sends every request through hyper (for comparison).
+    #[arg(long, env = "PAAS_ROUTER_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub router_fast_path: bool,
+
     #[command(flatten)]
     pub tls: crate::certs::TlsSettings,
 }

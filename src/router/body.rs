@@ -85,6 +85,14 @@ impl ProxyBody {
         Self(Kind::Full(None))
     }
 
+    /// The bytes of a body the router wrote itself (empty for an app's).
+    pub(crate) fn full_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Kind::Full(Some(bytes)) => bytes,
+            _ => &[],
+        }
+    }
+
     pub(crate) fn upstream(inner: Incoming, completion: Completion) -> Self {
         Self(Kind::Upstream(UpstreamStream {
             inner,

@@ -149,13 +149,31 @@ impl HttpsHooks {
 
     /// Adds `Strict-Transport-Security` to a TLS response of an app that asked for it.
     pub(crate) fn add_hsts(&self, conn: &ConnectionContext, app: &str, headers: &mut HeaderMap) {
+        if let Some(hsts) = self.hsts_value(conn, app) {
+            headers.insert(STRICT_TRANSPORT_SECURITY, hsts);
+        }
+    }
+
+    /// The `Strict-Transport-Security` value for a response of `app` on this connection.
+    pub(crate) fn hsts_value(&self, conn: &ConnectionContext, app: &str) -> Option<HeaderValue> {
         if !conn.info.is_tls {
-            return;
+            return None;
         }
-        let policies = self.policies.load();
-        if let Some(hsts) = policies.apps.get(app).and_then(|a| a.hsts.as_ref()) {
-            headers.insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
-        }
+        self.policies.load().apps.get(app)?.hsts.clone()
+    }
+
+    /// Whether plain-HTTP requests of `app` are redirected to HTTPS.
+    pub(crate) fn is_https_only(&self, app: &str) -> bool {
+        self.policies
+            .load()
+            .apps
+            .get(app)
+            .is_some_and(|a| a.https_only)
+    }
+
+    /// Whether `path` is an ACME HTTP-01 validation path.
+    pub(crate) fn is_challenge_path(&self, path: &[u8]) -> bool {
+        path.starts_with(CHALLENGE_PREFIX.as_bytes())
     }
 }
 

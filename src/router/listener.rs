@@ -26,13 +26,13 @@ use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use super::body::ProxyBody;
-use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo};
+use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo, Rewind};
 use super::error::RouterError;
 use super::headers;
 use super::host::HostKey;
 use super::pages::{Page, wants_html};
 use super::watch::{CLOSE, IDLE, SHUTDOWN, Sweeper};
-use super::{Router, Shared, proxy, request_id};
+use super::{Router, Shared, fast, proxy, request_id};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -142,13 +142,21 @@ where
             self.sweeper.watch(),
             self.tasks.clone(),
         );
-        let served = serve_connection(
-            Arc::clone(&self.router.shared),
-            self.control.clone(),
-            io,
-            conn,
-        );
-        self.tasks.spawn(served);
+        let shared = Arc::clone(&self.router.shared);
+        let control = self.control.clone();
+        let conn = Arc::new(conn);
+        if !shared.settings.fast_path {
+            self.tasks
+                .spawn(serve_connection(shared, control, io, conn));
+            return;
+        }
+        self.tasks.spawn(async move {
+            let mut client = ActivityIo::new(io, Arc::clone(&conn.watch));
+            if let fast::Outcome::Handover(read) = fast::serve(&shared, &conn, &mut client).await {
+                let io = Rewind::new(read.freeze(), client.into_inner());
+                serve_connection(shared, control, io, conn).await;
+            }
+        });
     }
 
     /// After shutdown: waits up to the drain grace for connections and tunnels to finish,
@@ -175,7 +183,7 @@ async fn serve_connection<IO, C, B>(
     shared: Arc<Shared>,
     control: C,
     io: IO,
-    conn: ConnectionContext,
+    conn: Arc<ConnectionContext>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -186,7 +194,6 @@ async fn serve_connection<IO, C, B>(
 {
     let watch = Arc::clone(&conn.watch);
     let io = TokioIo::new(ActivityIo::new(io, Arc::clone(&watch)));
-    let conn = Arc::new(conn);
     let service = {
         let shared = Arc::clone(&shared);
         service_fn(move |request| {

@@ -13,7 +13,9 @@
 //! endpoint.rs    Endpoint: in-flight count, drain wait, ejection, its connection pool
 //! balancer.rs    least outstanding requests, round-robin among ties
 //! upstream.rs    pooled HTTP/1.1 connections to apps, connect and header timeouts
-//! proxy.rs       one request: route, pick, send, retry, respond
+//! proxy.rs       one request: route, pick, send, retry, respond (hyper's path)
+//! fast/          plain HTTP/1.1 requests without hyper's types: httparse heads, bare
+//!                pooled streams; everything else is handed to hyper (see fast/mod.rs)
 //! body.rs        streaming bodies, idle timeout, end-of-response bookkeeping
 //! tunnel.rs      101 Switching Protocols: bytes both ways
 //! headers.rs     hop-by-hop removal, X-Forwarded-*, X-Request-Id
@@ -40,6 +42,7 @@ mod cidr;
 mod connection;
 mod endpoint;
 mod error;
+mod fast;
 mod headers;
 mod host;
 mod https;

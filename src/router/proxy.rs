@@ -30,18 +30,18 @@ use super::upstream::{self, ConnectError, SendOutcome, UpstreamConnection};
 use super::wake::{Hold, Woken};
 
 /// What every outcome of one request needs to answer and log it.
-struct Exchange<'a> {
-    shared: &'a Arc<Shared>,
-    conn: &'a ConnectionContext,
-    line: AccessLine,
-    metrics: Option<Arc<AppMetrics>>,
-    started: Instant,
-    html: bool,
+pub(crate) struct Exchange<'a> {
+    pub(crate) shared: &'a Arc<Shared>,
+    pub(crate) conn: &'a ConnectionContext,
+    pub(crate) line: AccessLine,
+    pub(crate) metrics: Option<Arc<AppMetrics>>,
+    pub(crate) started: Instant,
+    pub(crate) html: bool,
 }
 
 impl Exchange<'_> {
     /// Answers with a page the router wrote, logging it at once.
-    fn page(mut self, page: Page) -> Response<ProxyBody> {
+    pub(crate) fn page(mut self, page: Page) -> Response<ProxyBody> {
         let response = page.render(self.html, &self.line.request_id);
         if let Some(metrics) = &self.metrics {
             metrics.count_status(page.status.as_u16());
@@ -65,7 +65,14 @@ impl Exchange<'_> {
         response
     }
 
-    fn upstream_error(&self, kind: UpstreamErrorKind) {
+    /// Hands the access line over and ends the request on its connection.
+    pub(crate) fn log(mut self) {
+        self.line.service = self.started.elapsed();
+        (self.shared.access_log)(self.line);
+        self.conn.watch.request_finished();
+    }
+
+    pub(crate) fn upstream_error(&self, kind: UpstreamErrorKind) {
         if let Some(metrics) = &self.metrics {
             metrics.upstream_error(kind);
         }

@@ -18,6 +18,13 @@ pub(crate) fn from_headers_or_new(headers: &HeaderMap) -> HeaderValue {
     }
 }
 
+/// The same from the raw header value (the fast path's).
+pub(crate) fn from_value_or_new(id: Option<&[u8]>) -> HeaderValue {
+    id.filter(|id| is_sane(id))
+        .and_then(|id| HeaderValue::from_bytes(id).ok())
+        .unwrap_or_else(generate)
+}
+
 /// 1 to 200 characters of letters, digits and `-_.:+/=`: enough for UUIDs, base64 and
 /// trace ids, nothing that could break a log line or a header.
 fn is_sane(id: &[u8]) -> bool {

@@ -42,6 +42,8 @@ pub struct RouterSettings {
     /// After a failed wake, requests are answered with its reason for this long before
     /// one tries again.
     pub wake_retry_after: Duration,
+    /// Plain HTTP/1.1 requests take the fast path (fast/); off, hyper serves them all.
+    pub fast_path: bool,
 }
 
 impl Default for RouterSettings {
@@ -62,6 +64,7 @@ impl Default for RouterSettings {
             wake_timeout: Duration::from_secs(75),
             wake_page_after: Duration::from_secs(3),
             wake_retry_after: Duration::from_secs(10),
+            fast_path: true,
         }
     }
 }

@@ -82,10 +82,16 @@ impl UpstreamConnection {
     }
 }
 
-/// Idle connections to one endpoint.
+/// Idle connections to one endpoint: hyper's, and the fast path's bare streams.
 #[derive(Default)]
 pub(crate) struct ConnectionPool {
     idle: Mutex<Vec<IdleConnection>>,
+    raw: Mutex<Vec<IdleStream>>,
+}
+
+struct IdleStream {
+    stream: TcpStream,
+    since_ms: u64,
 }
 
 struct IdleConnection {
@@ -120,9 +126,35 @@ impl ConnectionPool {
         }
     }
 
+    /// The most recently used idle bare stream younger than `max_age` (fast path).
+    pub(crate) fn take_stream(&self, max_age: Duration) -> Option<TcpStream> {
+        let oldest_ok = clock_ms().saturating_sub(max_age.as_millis() as u64);
+        let mut raw = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(idle) = raw.pop() {
+            if idle.since_ms >= oldest_ok {
+                return Some(idle.stream);
+            }
+        }
+        None
+    }
+
+    /// Keeps a bare stream whose last response ended cleanly, up to `max_idle` of them.
+    pub(crate) fn put_stream(&self, stream: TcpStream, max_idle: usize) {
+        let idle = IdleStream {
+            stream,
+            since_ms: clock_ms(),
+        };
+        let mut raw = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
+        if raw.len() < max_idle {
+            raw.push(idle);
+        }
+    }
+
     /// Closes every idle connection (the endpoint was ejected or has drained).
     pub(crate) fn clear(&self) {
         let closed = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(closed);
+        let closed = std::mem::take(&mut *self.raw.lock().unwrap_or_else(PoisonError::into_inner));
         drop(closed);
     }
 
@@ -178,10 +210,11 @@ pub(crate) async fn checkout(
     })
 }
 
-async fn connect(
+/// A new TCP connection to the endpoint, within `timeout`, with TCP_NODELAY.
+pub(crate) async fn connect_stream(
     endpoint: &Endpoint,
     timeout: Duration,
-) -> Result<UpstreamConnection, ConnectError> {
+) -> Result<TcpStream, ConnectError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(endpoint.addr())).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return Err(ConnectError::Refused(error)),
@@ -191,6 +224,14 @@ async fn connect(
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY on an upstream connection");
     }
+    Ok(stream)
+}
+
+async fn connect(
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<UpstreamConnection, ConnectError> {
+    let stream = connect_stream(endpoint, timeout).await?;
     let (sender, driver) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await

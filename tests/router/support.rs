@@ -62,7 +62,11 @@ impl TestRouter {
 }
 
 /// A router serving on 127.0.0.1:0, with `localhost` as the control host and the domain.
-pub async fn start_router(settings: RouterSettings) -> TestRouter {
+/// `PAAS_TEST_ROUTER_PATH=hyper` turns the fast path off, so the same tests cover hyper's.
+pub async fn start_router(mut settings: RouterSettings) -> TestRouter {
+    if std::env::var("PAAS_TEST_ROUTER_PATH").as_deref() == Ok("hyper") {
+        settings.fast_path = false;
+    }
     let lines = Arc::new(Mutex::new(Vec::new()));
     let router = Router::new(settings, {
         let lines = Arc::clone(&lines);
