@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{AppJson, AppJsonError, BuildState, ConfigVars, Invalid};
 use crate::git::quarantine::PushedObjects;
 use crate::progress::Progress;
+use crate::registry::{Registry, RegistryError};
 use crate::runtime::{Docker, RuntimeError, labels};
 use crate::store::{AppRow, BuildOutcome, BuildRow, NewBuild, Store, StoreError};
 
@@ -66,6 +67,9 @@ pub enum BuildError {
     Invalid(#[from] Invalid),
     #[error(transparent)]
     Engine(#[from] RuntimeError),
+    /// The image could not reach the swarm's registry.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -114,6 +118,7 @@ pub struct Builder {
     settings: Arc<BuildSettings>,
     stack_lock: Arc<tokio::sync::Mutex<()>>,
     cache_records: prune::CacheRecords,
+    registry: Registry,
 }
 
 /// Everything one build reads.
@@ -137,10 +142,11 @@ struct Built {
 }
 
 impl Builder {
-    pub fn new(docker: Docker, store: Store, settings: BuildSettings) -> Self {
+    pub fn new(docker: Docker, store: Store, settings: BuildSettings, registry: Registry) -> Self {
         Builder {
             docker,
             store,
+            registry,
             cache_records: prune::CacheRecords::new(settings.builds_dir()),
             stack_lock: Arc::new(tokio::sync::Mutex::new(())),
             settings: Arc::new(settings),
@@ -149,6 +155,11 @@ impl Builder {
 
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    /// The registry release images are pushed to while the engine is a swarm manager.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The stack images, built once when missing (one builder at a time).

@@ -50,6 +50,8 @@ pub enum CaError {
     Mismatch(PathBuf),
     #[error("the registry certificate needs at least one address")]
     NoAddress,
+    #[error("cannot set up an HTTPS client trusting paas's CA: {0}")]
+    Client(String),
 }
 
 /// The CA, read from (or made in) its directory.
@@ -192,6 +194,21 @@ fn ca_params() -> Result<CertificateParams, CaError> {
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(CA_DAYS);
     Ok(params)
+}
+
+/// An HTTPS client that trusts the CA in `ca_pem` and nothing else (for the registry's
+/// own API), with short timeouts.
+pub fn https_client(ca_pem: &str) -> Result<reqwest::Client, CaError> {
+    // Installed once per process; a second call finds it there.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let roots = reqwest::Certificate::from_pem_bundle(ca_pem.as_bytes())
+        .map_err(|e| CaError::Client(e.to_string()))?;
+    reqwest::Client::builder()
+        .tls_certs_only(roots)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| CaError::Client(e.to_string()))
 }
 
 fn generate(e: rcgen::Error) -> CaError {

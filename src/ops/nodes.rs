@@ -24,6 +24,8 @@ pub async fn init(
         let node_id = docker
             .init_swarm(req.advertise_addr.as_deref(), req.listen_addr.as_deref())
             .await?;
+        // The registry starts now, not at the supervisor's next look.
+        p.builder.registry().check_now();
         let advertised = req
             .advertise_addr
             .as_deref()
