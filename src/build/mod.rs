@@ -326,6 +326,7 @@ impl Builder {
         };
         let size = self.docker.image(&tag).await?.map_or(0, |i| i.size);
         progress.detail(format!("image {tag} ({} MB)", size / 1_000_000));
+        self.push(input, log, progress).await?;
         prune::old_images(
             &self.docker,
             &self.store,
@@ -335,6 +336,27 @@ impl Builder {
         )
         .await;
         Ok((built, tag, size, read.app_json))
+    }
+
+    /// With a swarm, the image goes to its registry, where nodes pull it.
+    async fn push(
+        &self,
+        input: &BuildInput<'_>,
+        log: &mut log::BuildLog,
+        progress: &Progress,
+    ) -> Result<(), BuildError> {
+        let tag = format!("b{}", input.build_id);
+        if let crate::registry::State::Running(addr) = self.registry.state() {
+            let line = format!("Pushing the image to the swarm registry {addr}");
+            progress.step(&line);
+            log.line(&format!("-----> {line}"));
+        }
+        if let Some(pushed) = self.registry.push(input.app, &tag).await? {
+            let line = format!("pushed {} in {:.1}s", pushed.image, pushed.seconds);
+            progress.detail(&line);
+            log.line(&format!("       {line}"));
+        }
+        Ok(())
     }
 
     /// Build `id`'s log from its file; None for builds that kept theirs in the store.

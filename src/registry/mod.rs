@@ -18,6 +18,7 @@
 //! push: single-host deploys are unchanged.
 
 mod config;
+mod storage;
 mod supervisor;
 
 use std::path::PathBuf;
