@@ -20,6 +20,7 @@
 mod config;
 mod storage;
 mod supervisor;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::sync::Arc;
