@@ -329,6 +329,7 @@ impl Builder {
         self.push(input, log, progress).await?;
         prune::old_images(
             &self.docker,
+            &self.registry,
             &self.store,
             input.app,
             self.settings.keep_images,
@@ -390,6 +391,7 @@ impl Builder {
         for image in self.docker.app_images(app).await? {
             self.docker.remove_image(&image.id).await?;
         }
+        self.registry.prune(app, &[]).await?;
         self.docker
             .remove_volume(&buildpacks::cache_volume(self.docker.instance(), app))
             .await?;

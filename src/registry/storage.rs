@@ -6,7 +6,14 @@
 
 use std::time::Instant;
 
-use super::{Registry, RegistryError, State, first_line};
+use super::{Registry, RegistryError, State, first_line, supervisor::error_chain};
+use crate::certs::ca;
+
+/// The manifest types the engine pushes (and an index, should one appear).
+const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json, \
+    application/vnd.oci.image.index.v1+json";
 
 /// A release image in the registry.
 #[derive(Debug, Clone)]
@@ -46,3 +53,101 @@ impl Registry {
         }))
     }
 
+    /// Deletes every tag of `paas/APP` in the registry but `keep`, then collects the blobs
+    /// no manifest uses any more; returns the tags deleted. Nothing when the registry is
+    /// not running (the next prune with it running catches up).
+    pub async fn prune(&self, app: &str, keep: &[String]) -> Result<Vec<String>, RegistryError> {
+        let State::Running(addr) = self.state() else {
+            return Ok(Vec::new());
+        };
+        let _one_at_a_time = self.inner.storage.lock().await;
+        let ca_pem = self.ca_pem().await?;
+        let client = ca::https_client(&ca_pem)?;
+        let base = format!("https://{addr}/v2/paas/{app}");
+        let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
+            addr: addr.clone(),
+            reason: error_chain(&e),
+        };
+        let listed = client
+            .get(format!("{base}/tags/list"))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if listed.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        let listed: TagList = listed
+            .error_for_status()
+            .map_err(unreachable)?
+            .json()
+            .await
+            .map_err(unreachable)?;
+        let mut deleted = Vec::new();
+        for tag in listed.tags.unwrap_or_default() {
+            if keep.contains(&tag) {
+                continue;
+            }
+            let head = client
+                .head(format!("{base}/manifests/{tag}"))
+                .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
+                .send()
+                .await
+                .map_err(unreachable)?
+                .error_for_status()
+                .map_err(unreachable)?;
+            let Some(digest) = head
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|d| d.to_str().ok())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            client
+                .delete(format!("{base}/manifests/{digest}"))
+                .send()
+                .await
+                .map_err(unreachable)?
+                .error_for_status()
+                .map_err(unreachable)?;
+            deleted.push(tag);
+        }
+        if !deleted.is_empty() {
+            self.collect().await?;
+        }
+        Ok(deleted)
+    }
+
+    /// `docker-registry garbage-collect --delete-untagged CONFIG` (storage lock held).
+    async fn collect(&self) -> Result<(), RegistryError> {
+        let settings = &self.inner.settings;
+        let output = tokio::process::Command::new(&settings.program)
+            .arg("garbage-collect")
+            .arg("--delete-untagged")
+            .arg(settings.dir.join("config.yml"))
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| RegistryError::Collect(e.to_string()))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let said = String::from_utf8_lossy(&output.stderr);
+        let said = said
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        Err(RegistryError::Collect(format!(
+            "{}: {}",
+            output.status,
+            first_line(said)
+        )))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TagList {
+    tags: Option<Vec<String>>,
+}
