@@ -158,7 +158,18 @@ async fn start(inner: &Inner, host: &str) -> Result<Running, RegistryError> {
             .map_err(|e| RegistryError::Task(e.to_string()))??
     };
     let program = inner.settings.program.clone();
-    let mut child = Command::new(&program)
+    let mut command = Command::new(&program);
+    // The registry dies with the server even when the server is killed with -9 (the
+    // signal comes when the spawning thread ends: a runtime worker, which lives as long
+    // as the server).
+    // SAFETY: the closure only makes one async-signal-safe system call.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command
         .arg("serve")
         .arg(&config_path)
         .stdin(Stdio::null())
