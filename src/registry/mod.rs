@@ -137,13 +137,6 @@ impl Registry {
         self.inner.wake.notify_one();
     }
 
-    /// Waits until the registry is running or known not to be (up to `limit`).
-    pub async fn settled(&self, limit: std::time::Duration) -> State {
-        let mut rx = self.inner.state.subscribe();
-        let _ = tokio::time::timeout(limit, rx.wait_for(|s| matches!(s, State::Running(_)))).await;
-        self.state()
-    }
-
     /// The registry address on manager `host` and paas's CA certificate (made if it does
     /// not exist yet): what a node must trust.
     pub async fn trust(&self, host: &str) -> Result<(String, String), RegistryError> {
