@@ -40,6 +40,7 @@ pub mod git;
 pub mod logs;
 pub mod ops;
 pub mod progress;
+pub mod registry;
 pub mod release;
 pub mod router;
 pub mod runtime;

@@ -121,7 +121,17 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
         shutdown.clone(),
     );
     adopt_addons(&store, &addons).await?;
-    let builder = Builder::new(docker.clone(), store.clone(), settings.build_settings());
+    let registry = crate::registry::Registry::start(
+        docker.clone(),
+        settings.registry_settings(),
+        shutdown.clone(),
+    );
+    let builder = Builder::new(
+        docker.clone(),
+        store.clone(),
+        settings.build_settings(),
+        registry.clone(),
+    );
     builder.clean_up_interrupted().await;
     let sampler_docker = docker.clone();
     let scheduler = Scheduler::start(
@@ -198,6 +208,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     shutdown.cancel();
     deploys.join().await;
     addons.join().await;
+    registry.join().await;
     if let Some(renewal) = renewal {
         let _ = renewal.await;
     }

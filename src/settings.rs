@@ -193,6 +193,20 @@ pub struct Settings {
     #[arg(long, env = "PAAS_ROUTER_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set)]
     pub router_fast_path: bool,
 
+    /// Port of the image registry paas runs while its engine is a swarm manager (on the
+    /// swarm advertise address; nodes pull release images from it).
+    #[arg(long, env = "PAAS_REGISTRY_PORT", default_value_t = 5443)]
+    pub registry_port: u16,
+
+    /// Where the manager's Docker engine reads the CAs of registries (paas writes its own
+    /// CA there for the registry's address).
+    #[arg(
+        long,
+        env = "PAAS_DOCKER_CERTS_DIR",
+        default_value = "/etc/docker/certs.d"
+    )]
+    pub docker_certs_dir: PathBuf,
+
     #[command(flatten)]
     pub tls: crate::certs::TlsSettings,
 }
@@ -273,6 +287,16 @@ impl Settings {
                 max_file_bytes: self.max_file_bytes,
             },
             data_dir: self.data_dir(),
+        }
+    }
+
+    pub fn registry_settings(&self) -> crate::registry::RegistrySettings {
+        crate::registry::RegistrySettings {
+            port: self.registry_port,
+            dir: self.data_dir().join("registry"),
+            ca_dir: self.data_dir().join("certs").join("ca"),
+            engine_certs_dir: self.docker_certs_dir.clone(),
+            program: PathBuf::from("docker-registry"),
         }
     }
 

@@ -6,89 +6,10 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Run, Server, docker, eventually};
-
-/// The node engines of `scripts/swarm-nodes up`, torn down (with the host's swarm
-/// membership) when dropped.
-struct Cluster {
-    state: PathBuf,
-    env: HashMap<String, String>,
-    up: bool,
-}
-
-impl Cluster {
-    fn up(nodes: u32) -> Cluster {
-        let state = tempfile::Builder::new()
-            .prefix("paas-swarm-")
-            .tempdir_in("/var/tmp")
-            .expect("state dir")
-            .keep();
-        // From here on, Drop cleans up whatever `up` got to.
-        let mut cluster = Cluster {
-            state,
-            env: HashMap::new(),
-            up: true,
-        };
-        let run = cluster.script(&["up", &nodes.to_string()]);
-        assert_eq!(run.code, 0, "swarm-nodes up failed: {}", run.stderr);
-        let env = std::fs::read_to_string(cluster.state.join("nodes.env")).expect("nodes.env");
-        cluster.env = env
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        cluster
-    }
-
-    fn node(&self, i: u32, what: &str) -> &str {
-        &self.env[&format!("NODE{i}_{what}")]
-    }
-
-    /// `docker -H NODEi_SOCK ARGS`
-    fn node_docker(&self, i: u32, args: &[&str]) -> Run {
-        let sock = self.node(i, "SOCK");
-        docker(&[&["-H", sock][..], args].concat())
-    }
-
-    fn script(&self, args: &[&str]) -> Run {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/swarm-nodes");
-        let state = self.state.to_str().expect("utf-8 path");
-        let output = Command::new(script)
-            .args(args)
-            .args(["--state", state])
-            .output()
-            .expect("scripts/swarm-nodes runs");
-        Run::from(output)
-    }
-
-    fn down(&mut self) -> Run {
-        self.up = false;
-        self.script(&["down"])
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if self.up {
-            let run = self.down();
-            if run.code != 0 {
-                eprintln!("swarm-nodes down failed: {}", run.stderr);
-            }
-        }
-    }
-}
-
-fn swarm_state() -> String {
-    docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"])
-        .ok()
-        .trim()
-        .to_owned()
-}
+use common::cluster::{Cluster, swarm_state};
+use common::{Server, docker, eventually};
 
 fn nodes(server: &Server) -> Vec<serde_json::Value> {
     serde_json::from_str(server.cli(&["nodes", "--json"]).ok()).expect("nodes as JSON")
@@ -106,6 +27,7 @@ fn nodes_join_with_the_printed_command_and_are_drained_activated_and_removed() {
         "the host engine is already in a swarm; leave it first (docker swarm leave --force)"
     );
     let mut cluster = Cluster::up(3);
+    cluster.removes_host_trust_of(&format!("{}:5443", cluster.env["SWARM_HOST_ADDR"]));
     let server = Server::start();
 
     let refusal = server.cli(&["nodes"]).fails().to_owned();
@@ -122,12 +44,14 @@ fn nodes_join_with_the_printed_command_and_are_drained_activated_and_removed() {
     let again = server.cli(&["swarm:init"]).fails().to_owned();
     assert!(again.contains("already in a swarm"), "{again}");
 
-    // The one command nodes:add prints, run on each node's engine.
+    // The join of the one command nodes:add prints, run on each node's engine (its trust
+    // step is tests/registry.rs's).
     let add = server.cli(&["nodes:add"]).ok().to_owned();
     let join: Vec<&str> = add
         .lines()
+        .flat_map(|l| l.split("&& "))
         .map(str::trim)
-        .find(|l| l.starts_with("docker swarm join --token "))
+        .find(|part| part.starts_with("docker swarm join --token "))
         .unwrap_or_else(|| panic!("no join command in:\n{add}"))
         .split_whitespace()
         .collect();

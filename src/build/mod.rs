@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{AppJson, AppJsonError, BuildState, ConfigVars, Invalid};
 use crate::git::quarantine::PushedObjects;
 use crate::progress::Progress;
+use crate::registry::{Registry, RegistryError};
 use crate::runtime::{Docker, RuntimeError, labels};
 use crate::store::{AppRow, BuildOutcome, BuildRow, NewBuild, Store, StoreError};
 
@@ -66,6 +67,9 @@ pub enum BuildError {
     Invalid(#[from] Invalid),
     #[error(transparent)]
     Engine(#[from] RuntimeError),
+    /// The image could not reach the swarm's registry.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -114,6 +118,7 @@ pub struct Builder {
     settings: Arc<BuildSettings>,
     stack_lock: Arc<tokio::sync::Mutex<()>>,
     cache_records: prune::CacheRecords,
+    registry: Registry,
 }
 
 /// Everything one build reads.
@@ -137,10 +142,11 @@ struct Built {
 }
 
 impl Builder {
-    pub fn new(docker: Docker, store: Store, settings: BuildSettings) -> Self {
+    pub fn new(docker: Docker, store: Store, settings: BuildSettings, registry: Registry) -> Self {
         Builder {
             docker,
             store,
+            registry,
             cache_records: prune::CacheRecords::new(settings.builds_dir()),
             stack_lock: Arc::new(tokio::sync::Mutex::new(())),
             settings: Arc::new(settings),
@@ -149,6 +155,11 @@ impl Builder {
 
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    /// The registry release images are pushed to while the engine is a swarm manager.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The stack images, built once when missing (one builder at a time).
@@ -315,8 +326,10 @@ impl Builder {
         };
         let size = self.docker.image(&tag).await?.map_or(0, |i| i.size);
         progress.detail(format!("image {tag} ({} MB)", size / 1_000_000));
+        self.push(input, log, progress).await?;
         prune::old_images(
             &self.docker,
+            &self.registry,
             &self.store,
             input.app,
             self.settings.keep_images,
@@ -324,6 +337,27 @@ impl Builder {
         )
         .await;
         Ok((built, tag, size, read.app_json))
+    }
+
+    /// With a swarm, the image goes to its registry, where nodes pull it.
+    async fn push(
+        &self,
+        input: &BuildInput<'_>,
+        log: &mut log::BuildLog,
+        progress: &Progress,
+    ) -> Result<(), BuildError> {
+        let tag = format!("b{}", input.build_id);
+        if let crate::registry::State::Running(addr) = self.registry.state() {
+            let line = format!("Pushing the image to the swarm registry {addr}");
+            progress.step(&line);
+            log.line(&format!("-----> {line}"));
+        }
+        if let Some(pushed) = self.registry.push(input.app, &tag).await? {
+            let line = format!("pushed {} in {:.1}s", pushed.image, pushed.seconds);
+            progress.detail(&line);
+            log.line(&format!("       {line}"));
+        }
+        Ok(())
     }
 
     /// Build `id`'s log from its file; None for builds that kept theirs in the store.
@@ -357,6 +391,7 @@ impl Builder {
         for image in self.docker.app_images(app).await? {
             self.docker.remove_image(&image.id).await?;
         }
+        self.registry.prune(app, &[]).await?;
         self.docker
             .remove_volume(&buildpacks::cache_volume(self.docker.instance(), app))
             .await?;

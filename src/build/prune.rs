@@ -1,16 +1,26 @@
-//! Old images go, except those a kept release still uses; and the BuildKit cache our slug
-//! builds made, once unused for `PAAS_BUILD_CACHE_KEEP`.
+//! Old images go, except those a kept release still uses, from the engine and from the
+//! swarm registry alike; and the BuildKit cache our slug builds made, once unused for
+//! `PAAS_BUILD_CACHE_KEEP`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::registry::Registry;
 use crate::runtime::Docker;
 use crate::store::Store;
 
 /// Keeps the images of the app's newest `keep` releases (and `just_built`); removes the
-/// rest of its images. Failures only log: pruning never fails a build.
-pub async fn old_images(docker: &Docker, store: &Store, app: &str, keep: usize, just_built: &str) {
+/// rest of its images, and their tags in the registry. Failures only log: pruning never
+/// fails a build.
+pub async fn old_images(
+    docker: &Docker,
+    registry: &Registry,
+    store: &Store,
+    app: &str,
+    keep: usize,
+    just_built: &str,
+) {
     let name = app.to_owned();
     let kept: Result<Vec<String>, crate::store::StoreError> = store
         .read(move |db| {
@@ -32,15 +42,29 @@ pub async fn old_images(docker: &Docker, store: &Store, app: &str, keep: usize, 
         .await;
     let Ok(mut kept) = kept else { return };
     kept.push(just_built.to_owned());
-    let Ok(images) = docker.app_images(app).await else {
-        return;
-    };
-    for image in images {
-        if image.tags.iter().any(|t| kept.contains(t)) {
-            continue;
+    if let Ok(images) = docker.app_images(app).await {
+        for image in images {
+            if image.tags.iter().any(|t| kept.contains(t)) {
+                continue;
+            }
+            if let Err(e) = docker.remove_image(&image.id).await {
+                tracing::debug!(app, image = %image.id, error = %e, "old image not removed");
+            }
         }
-        if let Err(e) = docker.remove_image(&image.id).await {
-            tracing::debug!(app, image = %image.id, error = %e, "old image not removed");
+    }
+    // The registry keeps the same releases: `paas/APP:bN` is tag `bN` of `paas/APP` there.
+    let prefix = format!("paas/{app}:");
+    let tags: Vec<String> = kept
+        .iter()
+        .filter_map(|image| image.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    match registry.prune(app, &tags).await {
+        Ok(deleted) if !deleted.is_empty() => {
+            tracing::info!(app, tags = %deleted.join(","), "old release images removed from the swarm registry");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(app, error = %e, "old release images not removed from the swarm registry")
         }
     }
 }

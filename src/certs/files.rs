@@ -6,6 +6,7 @@
 //! certs/acme/HOST.{crt,key}     ACME certificates, one hostname each
 //! certs/user/ID.{crt,key}       certificates users brought (ID of the user_certs row)
 //! certs/acme-account.json       the ACME account key and URL
+//! certs/ca/                     paas's own CA and the registry's certificate (ca.rs)
 //! ```
 //!
 //! Blocking file I/O: call from `spawn_blocking`. Contents are never logged.
@@ -44,10 +45,7 @@ impl CertFiles {
             self.root.join("acme"),
             self.root.join("user"),
         ] {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)?;
+            create_private_dir(&dir)?;
         }
         Ok(())
     }
@@ -146,7 +144,16 @@ impl CertFiles {
     }
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+/// Creates `dir` (and its parents) private to this user (0700).
+pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Writes `contents` to `path` with 0600 permissions, replacing it atomically.
+pub(super) fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()

@@ -13,6 +13,7 @@
 //! files.rs       DATA/certs: 0600 files written atomically
 //! resolver.rs    SniTable and the rustls resolver; the listener's ServerConfig
 //! challenges.rs  TLS-ALPN-01 certificates and HTTP-01 tokens while an order is open
+//! ca.rs          paas's own CA and the swarm registry's server certificate
 //! acme.rs        the ACME account and one order for one hostname
 //! acme_http.rs   instant-acme's HTTP client over reqwest (extra CA roots, timeouts)
 //! renew.rs       the renewal task: sync managed names, order what is due, back off
@@ -29,6 +30,7 @@
 
 mod acme;
 mod acme_http;
+pub mod ca;
 mod challenges;
 pub mod files;
 pub mod listener;

@@ -24,6 +24,8 @@ pub async fn init(
         let node_id = docker
             .init_swarm(req.advertise_addr.as_deref(), req.listen_addr.as_deref())
             .await?;
+        // The registry starts now, not at the supervisor's next look.
+        p.builder.registry().check_now();
         let advertised = req
             .advertise_addr
             .as_deref()
@@ -36,13 +38,27 @@ pub async fn init(
     .await
 }
 
-/// The commands that make a new host a node. Issue 15's registry adds a second one here:
-/// trusting paas's registry CA (its `certs.d` entry), which does not exist yet.
+/// The one command that makes a new host a node: it trusts paas's registry CA (the
+/// engine's `certs.d` entry for the registry's address), then joins. The join token is
+/// its only secret, and it goes into no event and no log line.
 pub async fn join(p: &Platform, actor: &Actor) -> Result<NodeJoin, OpsError> {
     actor.require_admin(WHAT)?;
     let join = p.builder.docker().swarm_join().await?;
+    let host = join
+        .manager_addr
+        .rsplit_once(':')
+        .map_or(join.manager_addr.as_str(), |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let (registry, ca_pem) = p
+        .builder
+        .registry()
+        .trust(host)
+        .await
+        .map_err(|e| OpsError::Internal(e.to_string()))?;
+    let trust = crate::registry::trust::command(&registry, &ca_pem);
     Ok(NodeJoin {
-        commands: vec![join.command()],
+        commands: vec![format!("{trust} && {}", join.command())],
     })
 }
 

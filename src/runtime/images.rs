@@ -1,5 +1,5 @@
 //! Images: stack imports from a root filesystem, slug and Dockerfile builds from a context
-//! stream, inspection and pruning.
+//! stream, inspection, pushes to a registry, and pruning.
 
 use std::collections::HashMap;
 
@@ -147,6 +147,26 @@ impl Docker {
             .tag_image(source, Some(options))
             .await
             .map_err(self.fail())
+    }
+
+    /// Pushes `repo:tag` (`10.99.0.1:5443/paas/APP:b3`) to the registry its name starts
+    /// with, which this engine must trust (its `certs.d`). No credentials: the registry
+    /// paas runs has none.
+    pub async fn push_image(&self, repo: &str, tag: &str) -> Result<(), RuntimeError> {
+        let options = bollard::query_parameters::PushImageOptionsBuilder::default()
+            .tag(tag)
+            .build();
+        let mut progress = self.api.push_image(repo, Some(options), None);
+        while let Some(item) = progress.next().await {
+            match item {
+                Ok(_) => {}
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(RuntimeError::Stream(error));
+                }
+                Err(e) => return Err(self.fail()(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Images paas built for `app`, newest first.

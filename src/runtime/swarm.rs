@@ -273,6 +273,16 @@ impl Docker {
         Ok(())
     }
 
+    /// The address this engine advertises to the swarm when it is an active manager
+    /// (`10.99.0.1`); None when it is not one (no swarm, a worker, or not settled yet).
+    pub async fn manager_address(&self) -> Result<Option<String>, SwarmError> {
+        let info = self.api.info().await.map_err(self.fail())?;
+        let swarm = info.swarm.unwrap_or_default();
+        let manager = swarm.local_node_state == Some(LocalNodeState::ACTIVE)
+            && swarm.control_available == Some(true);
+        Ok(swarm.node_addr.filter(|a| manager && !a.is_empty()))
+    }
+
     /// This engine's node ID, if it is a manager of an active swarm.
     async fn manager(&self) -> Result<String, SwarmError> {
         let (state, control, node_id) = self.local_swarm().await?;

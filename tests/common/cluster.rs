@@ -1,0 +1,103 @@
+//! The test cluster: `scripts/swarm-nodes` engines in network namespaces beside the host
+//! engine, torn down (with the host's swarm membership and whatever a test registered in
+//! its hooks) when dropped. Needs root.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{Run, docker};
+
+/// The node engines of `scripts/swarm-nodes up`, torn down (with the host's swarm
+/// membership) when dropped.
+pub struct Cluster {
+    pub state: PathBuf,
+    pub env: HashMap<String, String>,
+    up: bool,
+}
+
+impl Cluster {
+    pub fn up(nodes: u32) -> Cluster {
+        let state = tempfile::Builder::new()
+            .prefix("paas-swarm-")
+            .tempdir_in("/var/tmp")
+            .expect("state dir")
+            .keep();
+        // From here on, Drop cleans up whatever `up` got to.
+        let mut cluster = Cluster {
+            state,
+            env: HashMap::new(),
+            up: true,
+        };
+        let run = cluster.script(&["up", &nodes.to_string()]);
+        assert_eq!(run.code, 0, "swarm-nodes up failed: {}", run.stderr);
+        let env = std::fs::read_to_string(cluster.state.join("nodes.env")).expect("nodes.env");
+        cluster.env = env
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        cluster
+    }
+
+    pub fn node(&self, i: u32, what: &str) -> &str {
+        &self.env[&format!("NODE{i}_{what}")]
+    }
+
+    /// `docker -H NODEi_SOCK ARGS`
+    pub fn node_docker(&self, i: u32, args: &[&str]) -> Run {
+        let sock = self.node(i, "SOCK");
+        docker(&[&["-H", sock][..], args].concat())
+    }
+
+    /// A server on the manager writes `/etc/docker/certs.d/REGISTRY/ca.crt` for its
+    /// engine's pushes: `down` removes it, unless it was there before.
+    pub fn removes_host_trust_of(&self, registry: &str) {
+        use std::io::Write;
+        let dir = Path::new("/etc/docker/certs.d").join(registry);
+        if dir.exists() {
+            return;
+        }
+        let mut hooks = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state.join("host-certs-d"))
+            .expect("host-certs-d");
+        writeln!(hooks, "{}", dir.display()).expect("host-certs-d written");
+    }
+
+    pub fn script(&self, args: &[&str]) -> Run {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/swarm-nodes");
+        let state = self.state.to_str().expect("utf-8 path");
+        let output = Command::new(script)
+            .args(args)
+            .args(["--state", state])
+            .output()
+            .expect("scripts/swarm-nodes runs");
+        Run::from(output)
+    }
+
+    pub fn down(&mut self) -> Run {
+        self.up = false;
+        self.script(&["down"])
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.up {
+            let run = self.down();
+            if run.code != 0 {
+                eprintln!("swarm-nodes down failed: {}", run.stderr);
+            }
+        }
+    }
+}
+
+/// The host engine's `LocalNodeState` (`inactive`, `active`).
+pub fn swarm_state() -> String {
+    docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .ok()
+        .trim()
+        .to_owned()
+}
