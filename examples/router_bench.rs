@@ -109,8 +109,10 @@ async fn run_router(
         Some(dir) => {
             let (logs, _writer) = AppLogs::start(dir, CancellationToken::new());
             Router::new(settings, move |line: AccessLine| {
-                if let Some(app) = line.app.clone() {
-                    logs.platform(&app, "router", line.to_string());
+                if let Some(app) = &line.app {
+                    let mut text = String::with_capacity(320);
+                    let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{line}"));
+                    logs.platform(app, "router", text);
                 }
             })
         }

@@ -124,34 +124,12 @@ impl<'a> Request<'a> {
             let mut allow_pooled = true;
             loop {
                 let connect_started = Instant::now();
-                let pooled = allow_pooled
-                    .then(|| endpoint.pool.take_stream(settings.idle_timeout))
-                    .flatten();
-                let reused = pooled.is_some();
-                let mut stream = match pooled {
-                    Some(stream) => stream,
-                    None => {
-                        match upstream::connect_stream(endpoint, settings.connect_timeout).await {
-                            Ok(stream) => stream,
-                            Err(error) => {
-                                tracing::debug!(app = %entry.name, dyno = endpoint.dyno(), %error, "endpoint unreachable");
-                                let (code, kind) = match error {
-                                    ConnectError::TimedOut(_) => (
-                                        ErrorCode::BackendConnectionTimeout,
-                                        UpstreamErrorKind::ConnectTimeout,
-                                    ),
-                                    _ => (
-                                        ErrorCode::BackendConnectionRefused,
-                                        UpstreamErrorKind::ConnectRefused,
-                                    ),
-                                };
-                                self.exchange.upstream_error(kind);
-                                endpoint.eject(settings.ejection);
-                                failure = code;
-                                failed = Some(endpoint);
-                                break;
-                            }
-                        }
+                let (mut stream, reused) = match self.stream_to(endpoint, allow_pooled).await {
+                    Ok(stream) => stream,
+                    Err(code) => {
+                        failure = code;
+                        failed = Some(endpoint);
+                        break;
                     }
                 };
                 self.exchange.line.connect = connect_started.elapsed();
@@ -196,6 +174,38 @@ impl<'a> Request<'a> {
         let timeout = settings.connect_timeout;
         let page = Page::upstream_failure(&entry.name, failure, timeout);
         self.page(client, page, out).await
+    }
+
+    /// A pooled stream to `endpoint` (if allowed and there is one) or a new one, and
+    /// whether it was pooled. A failed connect ejects the endpoint and says why.
+    async fn stream_to(
+        &self,
+        endpoint: &Endpoint,
+        allow_pooled: bool,
+    ) -> Result<(TcpStream, bool), ErrorCode> {
+        let settings = &self.exchange.shared.settings;
+        if allow_pooled && let Some(stream) = endpoint.pool.take_stream(settings.idle_timeout) {
+            return Ok((stream, true));
+        }
+        match upstream::connect_stream(endpoint, settings.connect_timeout).await {
+            Ok(stream) => Ok((stream, false)),
+            Err(error) => {
+                tracing::debug!(dyno = endpoint.dyno(), %error, "endpoint unreachable");
+                let (code, kind) = match error {
+                    ConnectError::TimedOut(_) => (
+                        ErrorCode::BackendConnectionTimeout,
+                        UpstreamErrorKind::ConnectTimeout,
+                    ),
+                    _ => (
+                        ErrorCode::BackendConnectionRefused,
+                        UpstreamErrorKind::ConnectRefused,
+                    ),
+                };
+                self.exchange.upstream_error(kind);
+                endpoint.eject(settings.ejection);
+                Err(code)
+            }
+        }
     }
 
     /// Writes the request and reads the response head; on success the client's head is in
