@@ -18,6 +18,7 @@ mod logs;
 pub mod networks;
 mod stats;
 mod swarm;
+mod swarm_services;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +36,10 @@ pub use logs::{LogLine, LogStream};
 pub use networks::{Ipv4Net, SubnetPool};
 pub use stats::ProcessStats;
 pub use swarm::{Availability, NodeRole, SwarmError, SwarmJoin, SwarmNode};
+pub use swarm_services::{
+    ReleaseService, ReleaseServiceSpec, ServiceTask, SwarmServiceError, SwarmServices,
+    overlay_name, published_port, service_name,
+};
 
 use futures_util::future::BoxFuture;
 
@@ -50,6 +55,10 @@ pub mod labels {
     pub const BUILD: &str = "paas.build";
     pub const COMMIT: &str = "paas.commit";
     pub const PROCESS_TYPES: &str = "paas.process-types";
+    /// A Swarm service's process type (`web`).
+    pub const TYPE: &str = "paas.type";
+    /// A Swarm service's server instance id (as `paas.managed`).
+    pub const INSTANCE: &str = "paas.instance";
 }
 
 #[derive(Debug, thiserror::Error)]
