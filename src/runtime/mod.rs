@@ -2,7 +2,8 @@
 //!
 //! `Docker` speaks to one Docker engine. The scheduler sees it through the [`Runtime`]
 //! trait (instances of process types, their endpoints, logs and deaths), so a multi-host
-//! backend (Swarm services) can come later without the scheduler knowing hosts. Builds use
+//! backend can come without the scheduler knowing hosts; its engine layer, a release's
+//! process types as Swarm services, is `swarm_services.rs`. Builds use
 //! the image and build-container calls directly: they need one engine's image store.
 
 mod addons;
