@@ -4,7 +4,8 @@
 //! command `paas nodes:add` prints (join and registry trust). A busybox httpd image pushed
 //! to paas's registry becomes a 6-task dnsrr service on the app's overlay network; every
 //! task answers an HTTP GET from the host at the endpoint `tasks` gives it (NODE_ADDR:port)
-//! with its own hostname; then it is scaled to 2 and removed. Needs root. The host engine
+//! with its own hostname; an image never pushed and a service of the same name that is not
+//! this server's are refused; then it is scaled to 2 and removed. Needs root. The host engine
 //! is left as it was found, whatever fails (`Cluster`'s Drop).
 
 mod common;
@@ -18,7 +19,8 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, swarm_state};
 use common::{Run, Server, docker, eventually};
 use paas::runtime::{
-    Docker, ReleaseServiceSpec, ServiceTask, SubnetPool, SwarmServices, service_name,
+    Docker, ReleaseServiceSpec, ServiceTask, SubnetPool, SwarmServiceError, SwarmServices,
+    service_name,
 };
 
 const APP: &str = "swsvc";
@@ -174,6 +176,70 @@ fn a_release_service_runs_its_tasks_across_nodes_each_reachable_at_its_node_port
     assert!(
         listed[0].image.starts_with(&format!("{image}@sha256:")),
         "{listed:?}"
+    );
+
+    let net = docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{.Attachable}}",
+        &format!("paas-{APP}"),
+    ]);
+    assert_eq!(net.ok().trim(), "overlay true");
+
+    // An image the registry does not have is refused before any service is made.
+    let missing = ReleaseServiceSpec {
+        image: format!("{registry}/paas/{APP}:b99"),
+        release: 2,
+        ..spec.clone()
+    };
+    let refused = rt
+        .block_on(services.create_release_service(&missing))
+        .expect_err("a service of an image never pushed");
+    assert!(
+        matches!(refused, SwarmServiceError::NotInRegistry { .. }),
+        "{refused}"
+    );
+    // A service of the same name that this server did not make is neither taken over nor
+    // removed.
+    let foreign = service_name(APP, "worker", 1);
+    docker(&[
+        "service",
+        "create",
+        "-q",
+        "--detach",
+        "--replicas",
+        "0",
+        "--name",
+        &foreign,
+        &cluster.env["SWARM_IMAGE_ID"],
+        "/bin/busybox",
+        "sleep",
+        "1d",
+    ])
+    .ok();
+    let worker = ReleaseServiceSpec {
+        process_type: "worker".into(),
+        ..spec.clone()
+    };
+    for refused in [
+        rt.block_on(services.create_release_service(&worker)),
+        rt.block_on(services.remove(&foreign))
+            .map(|()| String::new()),
+    ] {
+        let refused = refused.expect_err("someone else's service");
+        assert!(
+            matches!(refused, SwarmServiceError::NotOurs(_)),
+            "{refused}"
+        );
+    }
+    docker(&["service", "inspect", &foreign]).ok();
+    docker(&["service", "rm", &foreign]).ok();
+    assert_eq!(
+        rt.block_on(services.services_of(APP))
+            .expect("services")
+            .len(),
+        1
     );
 
     rt.block_on(services.scale(&name, 2)).expect("scaled");

@@ -37,7 +37,7 @@ pub enum SwarmServiceError {
     #[error("no service {0} in the swarm; see docker service ls")]
     NoService(String),
     #[error(
-        "the swarm registry has no image {image} ({reason}); push the release again (paas releases:retry or git push)"
+        "cannot resolve {image} in the swarm registry ({reason}); push the app again (git push)"
     )]
     NotInRegistry { image: String, reason: String },
     #[error(
@@ -374,19 +374,21 @@ impl SwarmServices {
         }
     }
 
-    /// The id of service `name` if this server made it; an error if someone else did.
-    async fn existing(&self, name: &str) -> Result<Option<String>, SwarmServiceError> {
+    /// Service `name` if this server made it, None if there is none; an error if someone
+    /// else made it (paas never changes what is not its own).
+    async fn ours(&self, name: &str) -> Result<Option<Service>, SwarmServiceError> {
         match self.docker.api.inspect_service(name, None).await {
-            Ok(service) => {
-                let id = service.id.clone().unwrap_or_default();
-                match release_service(service, &self.docker.instance) {
-                    Some(_) => Ok(Some(id)),
-                    None => Err(SwarmServiceError::NotOurs(name.to_owned())),
-                }
+            Ok(service) if release_service(service.clone(), &self.docker.instance).is_some() => {
+                Ok(Some(service))
             }
+            Ok(_) => Err(SwarmServiceError::NotOurs(name.to_owned())),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(None),
             Err(e) => Err(self.fail()(e)),
         }
+    }
+
+    async fn existing(&self, name: &str) -> Result<Option<String>, SwarmServiceError> {
+        Ok(self.ours(name).await?.map(|s| s.id.unwrap_or_default()))
     }
 
     /// The digest of `image` in its registry, as the manager's engine resolves it.
@@ -478,14 +480,10 @@ impl SwarmServices {
 
     /// Sets the number of tasks of `service`.
     pub async fn scale(&self, service: &str, replicas: u64) -> Result<(), SwarmServiceError> {
-        let api = &self.docker.api;
-        let current = match api.inspect_service(service, None).await {
-            Ok(s) => s,
-            Err(e) if RuntimeError::is_not_found(&e) => {
-                return Err(SwarmServiceError::NoService(service.to_owned()));
-            }
-            Err(e) => return Err(self.fail()(e)),
-        };
+        let current = self
+            .ours(service)
+            .await?
+            .ok_or_else(|| SwarmServiceError::NoService(service.to_owned()))?;
         let version = current.version.and_then(|v| v.index).unwrap_or(0);
         // The engine replaces the whole spec: send it back with the one field changed.
         let mut spec = current.spec.unwrap_or_default();
@@ -498,7 +496,9 @@ impl SwarmServices {
         let options = UpdateServiceOptionsBuilder::default()
             .version(i32::try_from(version).unwrap_or(i32::MAX))
             .build();
-        api.update_service(service, spec, options, None)
+        self.docker
+            .api
+            .update_service(service, spec, options, None)
             .await
             .map_err(self.fail())?;
         Ok(())
@@ -506,6 +506,9 @@ impl SwarmServices {
 
     /// Removes `service` and so its tasks; gone already is fine.
     pub async fn remove(&self, service: &str) -> Result<(), SwarmServiceError> {
+        if self.ours(service).await?.is_none() {
+            return Ok(());
+        }
         match self.docker.api.delete_service(service).await {
             Ok(()) => Ok(()),
             Err(e) if RuntimeError::is_not_found(&e) => Ok(()),
