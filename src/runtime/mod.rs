@@ -39,7 +39,7 @@ pub use stats::ProcessStats;
 pub use swarm::{Availability, NodeRole, SwarmError, SwarmJoin, SwarmNode};
 pub use swarm_services::{
     ReleaseService, ReleaseServiceSpec, ServiceTask, SwarmServiceError, SwarmServices,
-    overlay_name, published_port, service_name,
+    overlay_name, service_name,
 };
 
 use futures_util::future::BoxFuture;

@@ -135,7 +135,7 @@ pub fn pinned(image: &str, digest: &str) -> String {
 /// entry per listener (IPv4 and IPv6) with no address family, so the port is only known
 /// when every entry agrees: `Ok(port)`. `Err(ports)` lists them when they differ (empty
 /// when the task publishes nothing for `target`).
-pub fn published_port(ports: &[EndpointPortConfig], target: u16) -> Result<u16, Vec<u16>> {
+fn published_port(ports: &[EndpointPortConfig], target: u16) -> Result<u16, Vec<u16>> {
     let mut found: Vec<u16> = ports
         .iter()
         .filter(|p| p.target_port == Some(i64::from(target)))
