@@ -2,7 +2,8 @@
 //!
 //! `Docker` speaks to one Docker engine. The scheduler sees it through the [`Runtime`]
 //! trait (instances of process types, their endpoints, logs and deaths), so a multi-host
-//! backend (Swarm services) can come later without the scheduler knowing hosts. Builds use
+//! backend can come without the scheduler knowing hosts; its engine layer, a release's
+//! process types as Swarm services, is `swarm_services.rs`. Builds use
 //! the image and build-container calls directly: they need one engine's image store.
 
 mod addons;
@@ -18,6 +19,7 @@ mod logs;
 pub mod networks;
 mod stats;
 mod swarm;
+mod swarm_services;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +37,10 @@ pub use logs::{LogLine, LogStream};
 pub use networks::{Ipv4Net, SubnetPool};
 pub use stats::ProcessStats;
 pub use swarm::{Availability, NodeRole, SwarmError, SwarmJoin, SwarmNode};
+pub use swarm_services::{
+    ReleaseService, ReleaseServiceSpec, ServiceTask, SwarmServiceError, SwarmServices,
+    overlay_name, service_name,
+};
 
 use futures_util::future::BoxFuture;
 
@@ -50,6 +56,10 @@ pub mod labels {
     pub const BUILD: &str = "paas.build";
     pub const COMMIT: &str = "paas.commit";
     pub const PROCESS_TYPES: &str = "paas.process-types";
+    /// A Swarm service's process type (`web`).
+    pub const TYPE: &str = "paas.type";
+    /// A Swarm service's server instance id (as `paas.managed`).
+    pub const INSTANCE: &str = "paas.instance";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -284,7 +284,7 @@ impl Docker {
     }
 
     /// This engine's node ID, if it is a manager of an active swarm.
-    async fn manager(&self) -> Result<String, SwarmError> {
+    pub(super) async fn manager(&self) -> Result<String, SwarmError> {
         let (state, control, node_id) = self.local_swarm().await?;
         match state {
             LocalNodeState::ACTIVE if control => Ok(node_id),
