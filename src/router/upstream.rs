@@ -1,9 +1,10 @@
 //! Connections from the router to apps: a small per-endpoint pool of idle HTTP/1.1
-//! keep-alive connections (LIFO, capped, aged out after the idle timeout), connecting with
-//! a timeout and TCP_NODELAY, and sending a request until response headers arrive or the
-//! sweeper flags the response-header timeout. A connection has no task of its own: whoever
-//! uses it (the request, then its response body, then a tunnel) drives its I/O, which saves
-//! two cross-task wake-ups per request (see BENCHMARKS.md). Knows nothing of hosts or logs.
+//! keep-alive connections, hyper's and the fast path's bare streams (LIFO, capped, aged out
+//! after the idle timeout), connecting with a timeout and TCP_NODELAY, and sending a request
+//! until response headers arrive or the sweeper flags the response-header timeout. A
+//! connection has no task of its own: whoever uses it (the request, then its response body,
+//! then a tunnel) drives its I/O, which saves two cross-task wake-ups per request (see
+//! BENCHMARKS.md). Knows nothing of hosts or logs.
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
