@@ -195,6 +195,21 @@ pub(crate) enum Ending {
     ClientGone,
 }
 
+impl Ending {
+    /// The access line's code and the metric of a response that ended early.
+    pub(crate) fn failure(self) -> Option<(ErrorCode, Option<UpstreamErrorKind>)> {
+        match self {
+            Ending::Complete => None,
+            Ending::Upstream => Some((
+                ErrorCode::ServerRequestInterrupted,
+                Some(UpstreamErrorKind::BodyInterrupted),
+            )),
+            Ending::Idle => Some((ErrorCode::IdleConnection, Some(UpstreamErrorKind::BodyIdle))),
+            Ending::ClientGone => Some((ErrorCode::ClientRequestInterrupted, None)),
+        }
+    }
+}
+
 /// What happens once a proxied response is over.
 pub(crate) struct Completion {
     pub(crate) shared: Arc<Shared>,
@@ -209,15 +224,7 @@ pub(crate) struct Completion {
 
 impl Completion {
     pub(crate) fn finish(mut self, ending: Ending, bytes: u64) {
-        let failure = match ending {
-            Ending::Complete => None,
-            Ending::Upstream => Some((
-                ErrorCode::ServerRequestInterrupted,
-                Some(UpstreamErrorKind::BodyInterrupted),
-            )),
-            Ending::Idle => Some((ErrorCode::IdleConnection, Some(UpstreamErrorKind::BodyIdle))),
-            Ending::ClientGone => Some((ErrorCode::ClientRequestInterrupted, None)),
-        };
+        let failure = ending.failure();
         match failure {
             None => {
                 if let Some(connection) = self.connection.take() {

@@ -234,16 +234,7 @@ async fn forward(
                 Ok(checkout) => checkout,
                 Err(error) => {
                     tracing::debug!(app = %entry.name, dyno = endpoint.dyno(), %error, "endpoint unreachable");
-                    let (code, kind) = match error {
-                        ConnectError::TimedOut(_) => (
-                            ErrorCode::BackendConnectionTimeout,
-                            UpstreamErrorKind::ConnectTimeout,
-                        ),
-                        _ => (
-                            ErrorCode::BackendConnectionRefused,
-                            UpstreamErrorKind::ConnectRefused,
-                        ),
-                    };
+                    let (code, kind) = connect_failure(&error);
                     exchange.upstream_error(kind);
                     endpoint.eject(settings.ejection);
                     failure = code;
@@ -358,4 +349,18 @@ fn respond(
     };
     let body = ProxyBody::upstream(body, completion);
     Response::from_parts(parts, body)
+}
+
+/// The access line's code and the metric of a failed connect to an app.
+pub(crate) fn connect_failure(error: &ConnectError) -> (ErrorCode, UpstreamErrorKind) {
+    match error {
+        ConnectError::TimedOut(_) => (
+            ErrorCode::BackendConnectionTimeout,
+            UpstreamErrorKind::ConnectTimeout,
+        ),
+        ConnectError::Refused(_) | ConnectError::Handshake(_) => (
+            ErrorCode::BackendConnectionRefused,
+            UpstreamErrorKind::ConnectRefused,
+        ),
+    }
 }

@@ -22,10 +22,10 @@ use super::super::connection::{ActivityIo, ConnectionContext};
 use super::super::endpoint::{Endpoint, Lease};
 use super::super::metrics::UpstreamErrorKind;
 use super::super::pages::Page;
-use super::super::proxy::Exchange;
+use super::super::proxy::{self, Exchange};
 use super::super::request_id;
 use super::super::table::{AppEntry, AppRoute};
-use super::super::upstream::{self, ConnectError};
+use super::super::upstream;
 use super::super::watch::{CLOSE, ConnectionWatch, IDLE_CLOSE};
 use super::chunked::ChunkedScanner;
 use super::head::{self, Forwarded, Framing, RequestHead};
@@ -191,16 +191,7 @@ impl<'a> Request<'a> {
             Ok(stream) => Ok((stream, false)),
             Err(error) => {
                 tracing::debug!(dyno = endpoint.dyno(), %error, "endpoint unreachable");
-                let (code, kind) = match error {
-                    ConnectError::TimedOut(_) => (
-                        ErrorCode::BackendConnectionTimeout,
-                        UpstreamErrorKind::ConnectTimeout,
-                    ),
-                    _ => (
-                        ErrorCode::BackendConnectionRefused,
-                        UpstreamErrorKind::ConnectRefused,
-                    ),
-                };
+                let (code, kind) = proxy::connect_failure(&error);
                 self.exchange.upstream_error(kind);
                 endpoint.eject(settings.ejection);
                 Err(code)
@@ -347,15 +338,7 @@ impl<'a> Request<'a> {
     /// The request is over: the stream back to the pool, metrics, the access line.
     fn finish(self, ending: Ending, bytes: u64, stream: Option<TcpStream>, lease: Lease) {
         let mut exchange = self.exchange;
-        let failure = match ending {
-            Ending::Complete => None,
-            Ending::Upstream => Some((
-                ErrorCode::ServerRequestInterrupted,
-                Some(UpstreamErrorKind::BodyInterrupted),
-            )),
-            Ending::Idle => Some((ErrorCode::IdleConnection, Some(UpstreamErrorKind::BodyIdle))),
-            Ending::ClientGone => Some((ErrorCode::ClientRequestInterrupted, None)),
-        };
+        let failure = ending.failure();
         if let Some((code, kind)) = failure {
             exchange.line.error = Some(code);
             if let Some(kind) = kind {
