@@ -86,78 +86,28 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// A stream that reports its successful reads and writes to a `ConnectionWatch`.
+/// A stream that reports its successful reads and writes to a `ConnectionWatch`. Its first
+/// reads may return bytes already read from it (the fast path's, when it hands the
+/// connection to hyper).
 pub(crate) struct ActivityIo<IO> {
     inner: IO,
     watch: Arc<ConnectionWatch>,
+    unread: bytes::Bytes,
 }
 
 impl<IO> ActivityIo<IO> {
     pub(crate) fn new(inner: IO, watch: Arc<ConnectionWatch>) -> Self {
-        Self { inner, watch }
-    }
-
-    pub(crate) fn into_inner(self) -> IO {
-        self.inner
-    }
-}
-
-/// A stream whose first reads return bytes already read from it (the fast path's, when it
-/// hands a connection to hyper).
-pub(crate) struct Rewind<IO> {
-    prefix: bytes::Bytes,
-    inner: IO,
-}
-
-impl<IO> Rewind<IO> {
-    pub(crate) fn new(prefix: bytes::Bytes, inner: IO) -> Self {
-        Self { prefix, inner }
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for Rewind<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.prefix.is_empty() {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        Self {
+            inner,
+            watch,
+            unread: bytes::Bytes::new(),
         }
-        let n = this.prefix.len().min(buf.remaining());
-        buf.put_slice(&this.prefix.split_to(n));
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewind<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    /// The same stream, reading `unread` first.
+    pub(crate) fn rewound(mut self, unread: bytes::Bytes) -> Self {
+        self.unread = unread;
+        self
     }
 }
 
@@ -168,6 +118,12 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ActivityIo<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.unread.is_empty() {
+            // Counted as activity when they were first read.
+            let n = this.unread.len().min(buf.remaining());
+            buf.put_slice(&this.unread.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {

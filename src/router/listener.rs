@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use super::body::ProxyBody;
-use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo, Rewind};
+use super::connection::{ActivityIo, ConnectionContext, ConnectionInfo};
 use super::error::RouterError;
 use super::headers;
 use super::host::HostKey;
@@ -145,16 +145,16 @@ where
         let shared = Arc::clone(&self.router.shared);
         let control = self.control.clone();
         let conn = Arc::new(conn);
+        let client = ActivityIo::new(io, Arc::clone(&conn.watch));
         if !shared.settings.fast_path {
             self.tasks
-                .spawn(serve_connection(shared, control, io, conn));
+                .spawn(serve_connection(shared, control, client, conn));
             return;
         }
         self.tasks.spawn(async move {
-            let mut client = ActivityIo::new(io, Arc::clone(&conn.watch));
+            let mut client = client;
             if let fast::Outcome::Handover(read) = fast::serve(&shared, &conn, &mut client).await {
-                let io = Rewind::new(read.freeze(), client.into_inner());
-                serve_connection(shared, control, io, conn).await;
+                serve_connection(shared, control, client.rewound(read.freeze()), conn).await;
             }
         });
     }
@@ -182,7 +182,7 @@ where
 async fn serve_connection<IO, C, B>(
     shared: Arc<Shared>,
     control: C,
-    io: IO,
+    io: ActivityIo<IO>,
     conn: Arc<ConnectionContext>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -193,7 +193,7 @@ async fn serve_connection<IO, C, B>(
     B::Error: Into<BoxError>,
 {
     let watch = Arc::clone(&conn.watch);
-    let io = TokioIo::new(ActivityIo::new(io, Arc::clone(&watch)));
+    let io = TokioIo::new(io);
     let service = {
         let shared = Arc::clone(&shared);
         service_fn(move |request| {

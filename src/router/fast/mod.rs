@@ -82,12 +82,17 @@ where
     };
     let max_head = shared.settings.max_header_bytes;
     let mut want = 0;
+    // How far the buffer was searched for the end of a head (a head trickling in byte by
+    // byte must not be searched from its start on every read).
+    let mut searched = 0;
     loop {
         let buffered = &buffers.client;
         let ready = if want > 0 {
             buffered.len() >= want
         } else {
-            head_end(buffered)
+            let found = head_end(buffered, searched);
+            searched = buffered.len();
+            found
         };
         if !ready {
             if want == 0 && buffered.len() >= max_head {
@@ -108,6 +113,7 @@ where
                 Ok(Ok(_)) => continue,
             }
         }
+        searched = 0;
         match one_request(shared, conn, client, &mut buffers).await {
             Next::KeepAlive => want = 0,
             Next::ReadMore(total) => want = total,
@@ -120,9 +126,11 @@ where
     }
 }
 
-/// Whether `buf` holds the blank line that ends a head (CRLF or bare LF, as httparse takes).
-fn head_end(buf: &[u8]) -> bool {
-    buf.iter().enumerate().any(|(i, &b)| {
+/// Whether `buf` holds the blank line that ends a head (CRLF or bare LF, as httparse takes),
+/// looking only at what follows the first `searched` bytes (and the two before them).
+fn head_end(buf: &[u8], searched: usize) -> bool {
+    let from = searched.saturating_sub(2).min(buf.len());
+    buf.iter().enumerate().skip(from).any(|(i, &b)| {
         b == b'\n'
             && match buf.get(i + 1) {
                 Some(b'\n') => true,
@@ -242,9 +250,14 @@ mod tests {
 
     #[test]
     fn the_end_of_a_head_is_found_with_either_line_ending() {
-        assert!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(head_end(b"GET / HTTP/1.1\nHost: a\n\n"));
-        assert!(!head_end(b"GET / HTTP/1.1\r\nHost: a\r\n"));
-        assert!(!head_end(b""));
+        assert!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0));
+        assert!(head_end(b"GET / HTTP/1.1\nHost: a\n\n", 0));
+        assert!(!head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0));
+        assert!(!head_end(b"", 0));
+        // The blank line completed by the newest bytes, after a search that stopped short.
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        for searched in 0..head.len() {
+            assert!(head_end(head, searched), "searched {searched}");
+        }
     }
 }
