@@ -134,8 +134,15 @@ pub async fn run(mut settings: Settings) -> Result<(), ServerError> {
     );
     builder.clean_up_interrupted().await;
     let sampler_docker = docker.clone();
+    let runtime: Arc<dyn crate::runtime::Runtime> = match settings.scheduler {
+        crate::settings::SchedulerBackend::Docker => Arc::new(docker),
+        crate::settings::SchedulerBackend::Swarm => Arc::new(crate::runtime::SwarmRuntime::new(
+            docker,
+            settings.swarm_runtime_settings(),
+        )),
+    };
     let scheduler = Scheduler::start(
-        Arc::new(docker),
+        runtime,
         store.clone(),
         logs.clone(),
         router.clone(),

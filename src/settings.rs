@@ -193,6 +193,11 @@ pub struct Settings {
     #[arg(long, env = "PAAS_ROUTER_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set)]
     pub router_fast_path: bool,
 
+    /// Where app processes run: `docker` (this host's engine) or `swarm` (services on
+    /// the swarm this host's engine manages; `paas swarm:init` makes one).
+    #[arg(long, env = "PAAS_SCHEDULER", value_enum, default_value_t = SchedulerBackend::Docker)]
+    pub scheduler: SchedulerBackend,
+
     /// Port of the image registry paas runs while its engine is a swarm manager (on the
     /// swarm advertise address; nodes pull release images from it).
     #[arg(long, env = "PAAS_REGISTRY_PORT", default_value_t = 5443)]
@@ -223,6 +228,15 @@ fn holds_certificates(dir: &Path) -> bool {
                 .any(|e| e.path().extension().is_some_and(|x| x == "crt"))
         })
         .unwrap_or(false)
+}
+
+/// `PAAS_SCHEDULER`: where app processes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchedulerBackend {
+    /// Containers on this host's engine.
+    Docker,
+    /// Swarm services on the swarm this host's engine manages.
+    Swarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -304,6 +318,16 @@ impl Settings {
         crate::runtime::SubnetPool {
             pool: self.app_subnets,
             prefix: self.app_subnet_prefix,
+        }
+    }
+
+    pub fn swarm_runtime_settings(&self) -> crate::runtime::SwarmRuntimeSettings {
+        crate::runtime::SwarmRuntimeSettings {
+            port: crate::scheduler::PORT,
+            registry_port: self.registry_port,
+            stop_grace: std::time::Duration::from_secs(self.stop_grace),
+            // A node pulls the release image first (seconds for ~200 MB), then boots it.
+            start_timeout: std::time::Duration::from_secs(self.boot_timeout + 120),
         }
     }
 

@@ -217,6 +217,9 @@ pub struct ProcessInfo {
     pub release: i64,
     pub started_at: Option<String>,
     pub restarts: u32,
+    /// The swarm node it runs on (`PAAS_SCHEDULER=swarm`); absent on one host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// An app's autosleep setting and whether it sleeps now (`ps:autosleep`).

@@ -6,10 +6,9 @@
 mod common;
 
 use std::process::{Child, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::load::Load;
 use common::{ADMIN_TOKEN, Server, docker, eventually, paas_bin};
 
 /// The CLI as the admin, started and left running.
@@ -187,50 +186,22 @@ fn a_release_queued_behind_a_newer_one_is_superseded_and_the_newest_wins() {
 fn changes_with_their_clients_killed_fail_no_request_under_load() {
     let server = Server::start();
     let _repo = server.deploy("env-echo", "loaded");
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let url = format!("{}/", server.url);
-    let host = format!("loaded.localhost:{}", server.port);
-    // Four clients in a loop, bounded to two minutes whatever happens.
-    let load = {
-        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let client = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .unwrap();
-                let deadline = Instant::now() + Duration::from_secs(120);
-                let one = |_| {
-                    let (client, url, host) = (client.clone(), url.clone(), host.clone());
-                    let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-                    async move {
-                        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                            match client.get(&url).header("Host", &host).send().await {
-                                Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
-                                _ => failed.fetch_add(1, Ordering::Relaxed),
-                            };
-                        }
-                    }
-                };
-                futures_util::future::join_all((0..4).map(one)).await;
-            });
-        })
-    };
+    let load = Load::start(&server, "loaded", 4, None);
     for i in 0..3 {
         let args = ["config:set", "-a", "loaded", &format!("N={i}")];
         kill_after_new_release(&server, "loaded", &args);
         assert_settled(&server, "loaded", 1);
     }
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    eprintln!("{ok} requests answered, {failed} failed");
-    assert!(ok > 100, "too few requests to mean anything: {ok}");
-    assert_eq!(failed, 0);
+    let seen = load.finish();
+    eprintln!(
+        "{} requests answered, {} failed",
+        seen.ok,
+        seen.failures.len()
+    );
+    assert!(
+        seen.ok > 100,
+        "too few requests to mean anything: {}",
+        seen.ok
+    );
+    assert!(seen.failures.is_empty(), "{:?}", seen.failures);
 }

@@ -13,7 +13,6 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, swarm_state};
@@ -45,54 +44,12 @@ fn running(tasks: &[ServiceTask]) -> Vec<&ServiceTask> {
         .collect()
 }
 
-/// The manager joins nodes 1..=3 with the printed command, each in its own namespaces
-/// (so the trust step writes its own certs.d).
-fn join_nodes(server: &Server, cluster: &Cluster) {
-    let add = server.cli(&["nodes:add"]).ok().to_owned();
-    let command = add
-        .lines()
-        .map(str::trim)
-        .find(|l| l.contains("docker swarm join"))
-        .unwrap_or_else(|| panic!("no join command in:\n{add}"))
-        .to_owned();
-    for i in 1..=3 {
-        let run = Run::from(
-            Command::new("nsenter")
-                .args(["-t", cluster.node(i, "PID"), "-m", "-n", "--", "env"])
-                .arg(format!("DOCKER_HOST={}", cluster.node(i, "SOCK")))
-                .args(["sh", "-c", &command])
-                .output()
-                .expect("nsenter runs"),
-        );
-        run.ok();
-    }
-    eventually("4 nodes ready", Duration::from_secs(60), || {
-        let nodes: Vec<serde_json::Value> =
-            serde_json::from_str(server.cli(&["nodes", "--json"]).ok()).expect("nodes");
-        nodes.len() == 4 && nodes.iter().all(|n| n["state"] == "ready")
-    });
-}
-
 /// The host engine made a manager by a real server (which then runs paas's registry), the
 /// three nodes joined, and the cluster's busybox image pushed to the registry as a release
 /// image would be (labelled, so `down` removes it and this tag): (server, image).
 fn manager_with_registry(cluster: &Cluster) -> (Server, String) {
-    let host_addr = cluster.env["SWARM_HOST_ADDR"].clone();
-    let registry = format!("{host_addr}:5443");
-    cluster.removes_host_trust_of(&registry);
     let server = Server::start();
-    server
-        .cli(&["swarm:init", "--advertise-addr", &host_addr])
-        .ok();
-    eventually("the registry answers", Duration::from_secs(30), || {
-        Command::new("curl")
-            .args(["-sf", "-o", "/dev/null", "--cacert"])
-            .arg(server.data_dir.path().join("certs/ca/ca.crt"))
-            .arg(format!("https://{registry}/v2/"))
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    join_nodes(&server, cluster);
+    let registry = cluster.manage(&server);
     let image = format!("{registry}/paas/{APP}:b1");
     docker(&["tag", &cluster.env["SWARM_IMAGE"], &image]).ok();
     docker(&["push", "-q", &image]).ok();

@@ -37,6 +37,7 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
     }
     output::heading(&format!("{app} Processes"));
     let now = Timestamp::now().0;
+    let on_nodes = processes.iter().any(|p| p.node.is_some());
     let rows: Vec<Vec<String>> = processes
         .into_iter()
         .map(|p| {
@@ -53,19 +54,24 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
                 })
                 .map(|t| human_duration(now - t.unix_timestamp()))
                 .unwrap_or_default();
-            vec![
+            let mut row = vec![
                 p.dyno,
                 state,
                 format!("v{}", p.release),
                 uptime,
                 p.restarts.to_string(),
-            ]
+            ];
+            if on_nodes {
+                row.push(p.node.unwrap_or_default());
+            }
+            row
         })
         .collect();
-    output::table(
-        &["PROCESS", "STATE", "RELEASE", "UPTIME", "RESTARTS"],
-        &rows,
-    );
+    let mut headings = vec!["PROCESS", "STATE", "RELEASE", "UPTIME", "RESTARTS"];
+    if on_nodes {
+        headings.push("NODE");
+    }
+    output::table(&headings, &rows);
     Ok(())
 }
 

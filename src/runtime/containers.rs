@@ -80,6 +80,11 @@ pub struct Instance {
     pub attached: bool,
     pub state: InstanceState,
     pub ip: Option<IpAddr>,
+    /// Where its `PORT` is reached when that is not `ip:PORT`: a swarm task's node
+    /// address and host-mode port.
+    pub endpoint: Option<std::net::SocketAddr>,
+    /// The swarm node it runs on; None on a single host.
+    pub node: Option<String>,
     /// Unix seconds of the last start.
     pub started_at: Option<i64>,
 }
@@ -338,6 +343,8 @@ fn instance_from(instance: &str, r: ContainerInspectResponse) -> Option<Instance
         attached: config.open_stdin.unwrap_or(false),
         state: instance_state,
         ip,
+        endpoint: None,
+        node: None,
         started_at: state.started_at.as_deref().and_then(parse_engine_time),
     })
 }

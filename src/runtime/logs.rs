@@ -47,7 +47,7 @@ impl Docker {
 }
 
 /// A frame is one or more `TIMESTAMP text` lines.
-fn split_frame(message: &[u8], stderr: bool) -> Vec<LogLine> {
+pub(super) fn split_frame(message: &[u8], stderr: bool) -> Vec<LogLine> {
     String::from_utf8_lossy(message)
         .lines()
         .filter(|l| !l.is_empty())

@@ -19,6 +19,7 @@ mod logs;
 pub mod networks;
 mod stats;
 mod swarm;
+mod swarm_runtime;
 mod swarm_services;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ pub use logs::{LogLine, LogStream};
 pub use networks::{Ipv4Net, SubnetPool};
 pub use stats::ProcessStats;
 pub use swarm::{Availability, NodeRole, SwarmError, SwarmJoin, SwarmNode};
+pub use swarm_runtime::{SwarmRuntime, SwarmRuntimeSettings};
 pub use swarm_services::{
     ReleaseService, ReleaseServiceSpec, ServiceTask, SwarmServiceError, SwarmServices,
     overlay_name, service_name,
@@ -72,6 +74,8 @@ pub enum RuntimeError {
     ImageMissing(String),
     #[error("container {0} not found")]
     ContainerMissing(String),
+    #[error("{0} is no longer wanted: its service has fewer tasks now")]
+    Gone(String),
     #[error("Docker engine: {0}")]
     Engine(String),
     #[error("{0}")]
@@ -252,6 +256,12 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Where the router reaches a running instance.
     fn endpoint(&self, instance: &Instance, port: u16) -> Option<SocketAddr>;
+
+    /// The engine restarts crashed processes and replaces lost ones itself, and chooses
+    /// which go when there are fewer (a swarm): a process's index is then its slot.
+    fn replaces_processes(&self) -> bool {
+        false
+    }
 }
 
 fn label_filter(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, Vec<String>> {

@@ -90,6 +90,7 @@ pub struct ReleaseService {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceTask {
     pub id: String,
+    pub service_id: String,
     pub slot: u64,
     pub node_id: String,
     pub node_hostname: String,
@@ -104,11 +105,23 @@ pub struct ServiceTask {
     /// The host ports the task's status lists for `PORT`, when they disagree and the
     /// IPv4 one could not be told (the engine gives no address family); else empty.
     pub unresolved_ports: Vec<u16>,
+    /// The container's exit code, once it exited.
+    pub exit_code: Option<i64>,
+    /// Why the task failed or was rejected, as the engine says.
+    pub error: Option<String>,
+    /// Unix seconds of the task's last state change (its start, for a running task).
+    pub since: Option<i64>,
 }
 
 impl ServiceTask {
     pub fn is_running(&self) -> bool {
         self.state == TaskState::RUNNING.to_string()
+    }
+
+    /// Swarm means to run it (now, or after its restart delay): its slot is wanted.
+    pub fn is_wanted(&self) -> bool {
+        self.desired_state == TaskState::RUNNING.to_string()
+            || self.desired_state == TaskState::READY.to_string()
     }
 }
 
@@ -243,7 +256,7 @@ fn nanos(d: Duration) -> i64 {
 }
 
 /// A service paas made, read back from its labels; None for anyone else's.
-fn release_service(service: Service, instance: &str) -> Option<ReleaseService> {
+pub(super) fn release_service(service: Service, instance: &str) -> Option<ReleaseService> {
     let spec = service.spec?;
     let labels = spec.labels.unwrap_or_default();
     if labels.get(labels::MANAGED).map(String::as_str) != Some(instance) {
@@ -293,7 +306,7 @@ fn node_place(node: &Node) -> (String, Option<IpAddr>) {
 /// Swarm services of releases, through a manager's engine.
 #[derive(Clone)]
 pub struct SwarmServices {
-    docker: Docker,
+    pub(super) docker: Docker,
 }
 
 impl SwarmServices {
@@ -427,7 +440,18 @@ impl SwarmServices {
             Err(e) if RuntimeError::is_not_found(&e) => Vec::new(),
             Err(e) => return Err(self.fail()(e)),
         };
-        let nodes: HashMap<String, (String, Option<IpAddr>)> = api
+        self.with_places(tasks, port).await
+    }
+
+    /// The engine's tasks as paas needs them, each with its node's name and address.
+    pub(super) async fn with_places(
+        &self,
+        tasks: Vec<Task>,
+        port: u16,
+    ) -> Result<Vec<ServiceTask>, SwarmServiceError> {
+        let nodes: HashMap<String, (String, Option<IpAddr>)> = self
+            .docker
+            .api
             .list_nodes(None)
             .await
             .map_err(self.fail())?
@@ -444,6 +468,15 @@ impl SwarmServices {
         }
         out.sort_by(|a, b| (a.slot, &a.id).cmp(&(b.slot, &b.id)));
         Ok(out)
+    }
+
+    /// This server's service `name`, if there is one.
+    pub async fn service(&self, name: &str) -> Result<Option<ReleaseService>, SwarmServiceError> {
+        let instance = &self.docker.instance;
+        Ok(self
+            .ours(name)
+            .await?
+            .and_then(|s| release_service(s, instance)))
     }
 
     /// A task whose listed ports disagree, running on the manager itself: its container
@@ -518,9 +551,19 @@ impl SwarmServices {
 
     /// This server's services of `app`, by release then process type.
     pub async fn services_of(&self, app: &str) -> Result<Vec<ReleaseService>, SwarmServiceError> {
+        self.services(Some(app)).await
+    }
+
+    /// This server's services, of `app` or of every app.
+    pub async fn services(
+        &self,
+        app: Option<&str>,
+    ) -> Result<Vec<ReleaseService>, SwarmServiceError> {
         self.docker.manager().await?;
         let instance = &self.docker.instance;
-        let filters = label_filter(&[(labels::MANAGED, instance), (labels::APP, app)]);
+        let mut pairs = vec![(labels::MANAGED, instance.as_str())];
+        pairs.extend(app.map(|app| (labels::APP, app)));
+        let filters = label_filter(&pairs);
         let options = ListServicesOptionsBuilder::default()
             .filters(&filters)
             .build();
@@ -563,20 +606,25 @@ fn service_task(
         (true, Err(ports), Some(_)) if ports.len() > 1 => (None, ports),
         _ => (None, Vec::new()),
     };
+    let container = status.container_status.unwrap_or_default();
     ServiceTask {
         id: task.id.unwrap_or_default(),
+        service_id: task.service_id.unwrap_or_default(),
         slot: task.slot.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
         node_id,
         node_hostname,
         node_addr,
         desired_state: task.desired_state.unwrap_or(TaskState::NEW).to_string(),
         state: state.to_string(),
-        container_id: status
-            .container_status
-            .and_then(|c| c.container_id)
-            .filter(|c| !c.is_empty()),
+        container_id: container.container_id.filter(|c| !c.is_empty()),
         endpoint,
         unresolved_ports,
+        exit_code: container.exit_code.filter(|_| !running),
+        error: status.err.filter(|e| !e.is_empty()),
+        since: status
+            .timestamp
+            .as_deref()
+            .and_then(super::containers::parse_engine_time),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::runtime::{Instance, InstanceState};
 use crate::store::{AppRow, ReleaseRow, StoreError};
 
 use super::instances::{ProcState, Tracked};
-use super::plan::ReleasePlan;
+use super::plan::{PORT, ReleasePlan};
 use super::{Inner, follow, routes};
 
 /// How long an adopted web process gets to answer before it counts as unhealthy.
@@ -71,12 +71,13 @@ pub async fn adopt(s: &Arc<Inner>) -> Vec<Resume> {
         }
     };
 
+    let slots = s.runtime.replaces_processes();
     let mut leftovers = Vec::new();
     let mut adopted = Vec::new();
     for instance in instances {
         let plan = plans.get(&instance.app).and_then(Option::as_ref);
         match plan {
-            Some(plan) if belongs(plan, &instance) => adopted.push((plan, instance)),
+            Some(plan) if belongs(plan, &instance, slots) => adopted.push((plan, instance)),
             _ => leftovers.push(instance),
         }
     }
@@ -138,32 +139,66 @@ async fn collect_one_offs(s: &Arc<Inner>) {
 }
 
 /// A container is the current release's if its release and process type match and its
-/// index is within the formation.
-fn belongs(plan: &ReleasePlan, instance: &Instance) -> bool {
+/// index is within the formation. On a swarm the index is the task's slot, which Swarm
+/// chooses: any slot of the release's services belongs.
+fn belongs(plan: &ReleasePlan, instance: &Instance, slots: bool) -> bool {
     !instance.one_off
         && instance.release == plan.version
         && plan.commands.contains_key(&instance.process_type)
         && instance.index >= 1
-        && instance.index <= plan.quantity(&instance.process_type)
+        && (slots || instance.index <= plan.quantity(&instance.process_type))
+}
+
+/// On a swarm, Swarm keeps and replaces tasks of its own accord: a scale-down keeps the
+/// task it chooses, not always the one paas stopped, and a lost node's tasks come back
+/// elsewhere. Running tasks of an app's current release that paas does not track are
+/// adopted (checked, then routed), up to the formation's quantity of their type.
+pub(super) async fn adopt_strays(s: &Arc<Inner>) {
+    let Ok(instances) = s.runtime.list(None).await else {
+        return;
+    };
+    let strays: Vec<Instance> = instances
+        .into_iter()
+        .filter(|i| i.is_running() && !i.one_off && s.registry.find(&i.id).is_none())
+        .collect();
+    let apps: std::collections::BTreeSet<String> = strays.iter().map(|i| i.app.clone()).collect();
+    for app in apps {
+        let Some(plan) = current_plan_of(s, &app).await else {
+            continue;
+        };
+        for instance in strays.iter().filter(|i| i.app == app) {
+            let tracked = s
+                .registry
+                .of_app(&app)
+                .into_iter()
+                .filter(|t| {
+                    t.release == plan.version
+                        && t.process_type == instance.process_type
+                        && t.state != ProcState::Stopping
+                })
+                .count();
+            let wanted = plan.quantity(&instance.process_type) as usize;
+            if belongs(&plan, instance, true) && tracked < wanted {
+                adopt_one(s, &plan, instance.clone()).await;
+                routes::publish(s, &app).await;
+            }
+        }
+    }
+}
+
+async fn current_plan_of(s: &Inner, app: &str) -> Option<ReleasePlan> {
+    let name = crate::domain::AppName::parse(app).ok()?;
+    let row = s.store.read(move |db| db.app(&name)).await.ok()??;
+    s.current_plan(&row).await.ok()?
 }
 
 async fn adopt_one(s: &Arc<Inner>, plan: &ReleasePlan, instance: Instance) {
     let running = instance.state == InstanceState::Running;
-    let tracked = Tracked {
-        id: instance.id.clone(),
-        process_type: instance.process_type.clone(),
-        index: instance.index,
-        release: instance.release,
-        ip: instance.ip,
-        state: ProcState::Starting,
-        restarts: 0,
-        started_at: instance.started_at,
-        routed: false,
-        unready: Default::default(),
-        generation: 0,
-    };
+    let tracked = Tracked::starting(&instance, s.runtime.endpoint(&instance, PORT));
     let dyno = tracked.dyno();
-    s.registry.insert(&plan.app, tracked.clone());
+    if !s.registry.insert_new(&plan.app, tracked.clone()) {
+        return;
+    }
     if running {
         let since = s.logs.last_at(&plan.app).await.map_or(0, |t| t + 1);
         follow::spawn(s, &plan.app, &instance.id, &dyno, since);

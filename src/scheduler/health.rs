@@ -154,6 +154,7 @@ impl super::Inner {
         let target = Target {
             id: instance.id.clone(),
             ip: instance.ip,
+            endpoint: self.runtime.endpoint(instance, super::plan::PORT),
             host,
         };
         let target = &target;
@@ -220,6 +221,8 @@ impl super::Inner {
 pub(super) struct Target {
     pub id: String,
     pub ip: Option<IpAddr>,
+    /// Where its `PORT` is reached (on a swarm, not at `ip`).
+    pub endpoint: Option<SocketAddr>,
     pub host: String,
 }
 
@@ -236,10 +239,12 @@ pub(super) async fn attempt(
     check: &domain::Check,
 ) -> Result<(), String> {
     let addr = |port: Option<u16>| {
-        target
-            .ip
-            .map(|ip| SocketAddr::new(ip, port.unwrap_or(super::plan::PORT)))
-            .ok_or_else(|| "the process has no address".to_owned())
+        let port = port.unwrap_or(super::plan::PORT);
+        let own = match target.endpoint {
+            Some(endpoint) if port == super::plan::PORT => Some(endpoint),
+            _ => target.ip.map(|ip| SocketAddr::new(ip, port)),
+        };
+        own.ok_or_else(|| "the process has no address".to_owned())
     };
     match &check.probe {
         Probe::Http(http) => get(addr(http.port)?, http, &target.host).await,

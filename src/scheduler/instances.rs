@@ -3,8 +3,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+
+use crate::runtime::Instance;
 
 /// A process's lifecycle, changed only through `Registry::set_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,11 @@ pub struct Tracked {
     pub index: u32,
     pub release: i64,
     pub ip: Option<IpAddr>,
+    /// Where the router and the checks reach its `PORT` (`ip:PORT` on one host, the
+    /// node's address and host-mode port on a swarm).
+    pub endpoint: Option<SocketAddr>,
+    /// The swarm node it runs on.
+    pub node: Option<String>,
     pub state: ProcState,
     /// Crash restarts since the process last stayed up for a while.
     pub restarts: u32,
@@ -51,6 +58,26 @@ pub struct Tracked {
 }
 
 impl Tracked {
+    /// A process just started or found running, not yet checked; `endpoint` is where the
+    /// runtime says its `PORT` is reached.
+    pub fn starting(instance: &Instance, endpoint: Option<SocketAddr>) -> Tracked {
+        Tracked {
+            id: instance.id.clone(),
+            process_type: instance.process_type.clone(),
+            index: instance.index,
+            release: instance.release,
+            ip: instance.ip,
+            endpoint,
+            node: instance.node.clone(),
+            state: ProcState::Starting,
+            restarts: 0,
+            started_at: instance.started_at,
+            routed: false,
+            unready: Default::default(),
+            generation: 0,
+        }
+    }
+
     pub fn dyno(&self) -> String {
         format!("{}.{}", self.process_type, self.index)
     }
@@ -82,6 +109,30 @@ impl Registry {
             apps.entry(app.to_owned())
                 .or_default()
                 .insert(tracked.id.clone(), tracked);
+        });
+    }
+
+    /// Inserts `tracked` unless a process of that id is known already; true if inserted.
+    pub fn insert_new(&self, app: &str, tracked: Tracked) -> bool {
+        self.with(|apps| {
+            let procs = apps.entry(app.to_owned()).or_default();
+            if procs.contains_key(&tracked.id) {
+                return false;
+            }
+            procs.insert(tracked.id.clone(), tracked);
+            true
+        })
+    }
+
+    /// The process `old` is now `new` (a swarm replaced its task): same dyno, new id.
+    pub fn rekey(&self, app: &str, old: &str, new: &str) {
+        self.with(|apps| {
+            if let Some(procs) = apps.get_mut(app)
+                && let Some(mut tracked) = procs.remove(old)
+            {
+                tracked.id = new.to_owned();
+                procs.insert(new.to_owned(), tracked);
+            }
         });
     }
 
@@ -160,6 +211,8 @@ mod tests {
             index,
             release: 1,
             ip: None,
+            endpoint: None,
+            node: None,
             state: ProcState::Up,
             restarts: 0,
             started_at: None,

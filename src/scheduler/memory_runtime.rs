@@ -150,6 +150,8 @@ impl MemoryRuntime {
                 InstanceState::Running
             },
             ip: Some(IpAddr::V4(ip)),
+            endpoint: None,
+            node: None,
             started_at: Some(crate::domain::Timestamp::now().0),
         };
         let listener = (!crashes && spec.process_type == "web").then(|| {

@@ -43,7 +43,7 @@ pub use cron::{CRON_PROCESS, CronInstance, CronProcess};
 pub use error::SchedulerError;
 pub use instances::ProcState;
 pub use oneoff::{OneOffOutput, RunOutput, RunSession};
-pub use plan::ReleasePlan;
+pub use plan::{PORT, ReleasePlan};
 pub use reconciler::{Change, Done, Outcome, Ticket};
 
 #[derive(Debug, Clone)]
@@ -139,6 +139,7 @@ impl Scheduler {
                 release: t.release,
                 started_at: t.started_at.map(|s| Timestamp(s).rfc3339()),
                 restarts: t.restarts,
+                node: t.node.clone(),
             })
             .collect()
     }

@@ -76,6 +76,7 @@ impl Watch {
                 let target = Target {
                     id: self.id.clone(),
                     ip: tracked.ip,
+                    endpoint: tracked.endpoint,
                     host: self.s.host_of(&self.app),
                 };
                 let result = tokio::time::timeout(

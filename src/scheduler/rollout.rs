@@ -15,7 +15,7 @@ use crate::store::{AppRow, ReleaseRow};
 
 use super::instances::{ProcState, Tracked};
 use super::oneoff::{self, OneOffOutput};
-use super::plan::{RELEASE_PHASE, ReleasePlan};
+use super::plan::{PORT, RELEASE_PHASE, ReleasePlan};
 use super::{Inner, SchedulerError, follow, monitor, routes, sleep};
 
 /// Rolls `release` out: release phase, new processes, one route swap, old ones stopped.
@@ -348,19 +348,8 @@ pub(super) async fn start_checked(
         .start(spec)
         .await
         .map_err(|e| SchedulerError::start(format!("{process_type}.{index}"), e))?;
-    let tracked = Tracked {
-        id: instance.id.clone(),
-        process_type: process_type.to_owned(),
-        index,
-        release: plan.version,
-        ip: instance.ip,
-        state: ProcState::Starting,
-        restarts: 0,
-        started_at: Some(instance.started_at.unwrap_or_else(|| Timestamp::now().0)),
-        routed: false,
-        unready: Default::default(),
-        generation: 0,
-    };
+    let mut tracked = Tracked::starting(&instance, s.runtime.endpoint(&instance, PORT));
+    tracked.started_at = Some(instance.started_at.unwrap_or_else(|| Timestamp::now().0));
     s.registry.insert(&plan.app, tracked.clone());
     follow::spawn(
         s,

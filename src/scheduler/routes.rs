@@ -11,7 +11,6 @@ use crate::store::StoreError;
 
 use super::Inner;
 use super::instances::{ProcState, Tracked};
-use super::plan::PORT;
 
 /// What the store says about one app, for routing.
 #[derive(Clone)]
@@ -85,8 +84,8 @@ fn swap(s: &Inner) {
             .iter()
             .filter(|t| t.serves())
             .filter_map(|t| {
-                t.ip.map(|ip| EndpointSpec {
-                    addr: std::net::SocketAddr::new(ip, PORT),
+                t.endpoint.map(|addr| EndpointSpec {
+                    addr,
                     dyno: t.dyno(),
                 })
             })
@@ -193,11 +192,7 @@ pub fn endpoints_of(s: &Inner, app: &str, procs: &[Tracked]) -> Vec<Arc<Endpoint
     let snapshot = s.router.snapshot();
     procs
         .iter()
-        .filter_map(|t| t.ip)
-        .filter_map(|ip| {
-            snapshot
-                .endpoint(app, std::net::SocketAddr::new(ip, PORT))
-                .cloned()
-        })
+        .filter_map(|t| t.endpoint)
+        .filter_map(|addr| snapshot.endpoint(app, addr).cloned())
         .collect()
 }

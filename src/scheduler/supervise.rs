@@ -7,23 +7,35 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use crate::domain::{ProcessChecks, Timestamp};
-use crate::runtime::{InstanceEvent, InstanceState};
+use crate::runtime::{InstanceEvent, InstanceState, RuntimeError};
 
 use super::backoff;
 use super::instances::ProcState;
 use super::{Inner, follow, monitor, routes};
 
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// On a swarm the sweep also adopts the tasks Swarm kept or replaced on its own: often.
+const SWARM_SWEEP_EVERY: Duration = Duration::from_secs(2);
 const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 
 pub async fn watch(s: Arc<Inner>) {
-    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let replaces = s.runtime.replaces_processes();
+    let mut sweep = tokio::time::interval(if replaces {
+        SWARM_SWEEP_EVERY
+    } else {
+        SWEEP_EVERY
+    });
     loop {
         let mut events = s.runtime.events();
         loop {
             tokio::select! {
                 () = s.shutdown.cancelled() => return,
-                _ = sweep.tick() => sweep_exited(&s).await,
+                _ = sweep.tick() => {
+                    sweep_exited(&s).await;
+                    if replaces {
+                        super::adopt::adopt_strays(&s).await;
+                    }
+                }
                 event = events.next() => match event {
                     Some(Ok(InstanceEvent::Died { id, exit_code })) => crashed(&s, &id, exit_code).await,
                     Some(Ok(_)) => {}
@@ -112,7 +124,7 @@ async fn take_down(
 
 /// Waits out the backoff, starts the same container again, and puts it back in rotation
 /// once healthy; a failed start counts as another crash and backs off further.
-async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Duration) {
+async fn restart_after(s: Arc<Inner>, app: String, mut id: String, mut delay: Duration) {
     loop {
         tokio::select! {
             () = s.shutdown.cancelled() => return,
@@ -128,14 +140,28 @@ async fn restart_after(s: Arc<Inner>, app: String, id: String, mut delay: Durati
         let dyno = tracked.dyno();
         let instance = match s.runtime.restart(&id).await {
             Ok(instance) => instance,
+            Err(RuntimeError::Gone(_)) => {
+                // A swarm scaled the service down and chose this task to go.
+                s.registry.remove(&app, &id);
+                routes::publish(&s, &app).await;
+                return;
+            }
             Err(e) => {
                 s.logs
                     .platform(&app, "scheduler", format!("{dyno} could not restart: {e}"));
                 return;
             }
         };
+        // A swarm restarts a task as a new one in the same slot: the dyno keeps its name.
+        if instance.id != id {
+            s.registry.rekey(&app, &id, &instance.id);
+            id.clone_from(&instance.id);
+        }
+        let endpoint = s.runtime.endpoint(&instance, super::plan::PORT);
         s.registry.update(&app, &id, |t| {
             t.ip = instance.ip;
+            t.endpoint = endpoint;
+            t.node.clone_from(&instance.node);
             t.started_at = instance.started_at;
             t.state = ProcState::Starting;
             t.unready.clear();

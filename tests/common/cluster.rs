@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Run, docker};
+use std::time::Duration;
+
+use super::{Run, Server, docker, eventually};
 
 /// The node engines of `scripts/swarm-nodes up`, torn down (with the host's swarm
 /// membership) when dropped.
@@ -48,6 +50,63 @@ impl Cluster {
     pub fn node_docker(&self, i: u32, args: &[&str]) -> Run {
         let sock = self.node(i, "SOCK");
         docker(&[&["-H", sock][..], args].concat())
+    }
+
+    /// `server` makes the host engine the manager (`swarm:init` on the cluster's
+    /// bridge), its registry answers over TLS, and every node joins (`join`); returns the
+    /// registry's address.
+    pub fn manage(&self, server: &Server) -> String {
+        let host_addr = self.env["SWARM_HOST_ADDR"].clone();
+        let registry = format!("{host_addr}:5443");
+        self.removes_host_trust_of(&registry);
+        server
+            .cli(&["swarm:init", "--advertise-addr", &host_addr])
+            .ok();
+        eventually("the registry answers", Duration::from_secs(30), || {
+            Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "--cacert"])
+                .arg(server.data_dir.path().join("certs/ca/ca.crt"))
+                .arg(format!("https://{registry}/v2/"))
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        self.join(server);
+        registry
+    }
+
+    /// Every node runs the command `paas nodes:add` prints (registry trust, then join), in
+    /// its own namespaces so the trust step writes its own certs.d; returns once the
+    /// manager lists them all ready.
+    pub fn join(&self, server: &Server) {
+        let add = server.cli(&["nodes:add"]).ok().to_owned();
+        let command = add
+            .lines()
+            .map(str::trim)
+            .find(|l| l.contains("docker swarm join"))
+            .unwrap_or_else(|| panic!("no join command in:\n{add}"))
+            .to_owned();
+        let nodes: u32 = self.env["SWARM_NODES"].parse().expect("SWARM_NODES");
+        for i in 1..=nodes {
+            let run = Run::from(
+                Command::new("nsenter")
+                    .args(["-t", self.node(i, "PID"), "-m", "-n", "--", "env"])
+                    .arg(format!("DOCKER_HOST={}", self.node(i, "SOCK")))
+                    .args(["sh", "-c", &command])
+                    .output()
+                    .expect("nsenter runs"),
+            );
+            run.ok();
+        }
+        let all = nodes as usize + 1;
+        eventually(
+            &format!("{all} nodes ready"),
+            Duration::from_secs(60),
+            || {
+                let listed: Vec<serde_json::Value> =
+                    serde_json::from_str(server.cli(&["nodes", "--json"]).ok()).expect("nodes");
+                listed.len() == all && listed.iter().all(|n| n["state"] == "ready")
+            },
+        );
     }
 
     /// A server on the manager writes `/etc/docker/certs.d/REGISTRY/ca.crt` for its
