@@ -3,8 +3,11 @@
 //! `scripts/swarm-nodes` engines join with the command `paas nodes:add` prints. A real push
 //! deploys; `ps` shows the node of each process; scaling to 6 spreads the tasks over the
 //! nodes and every task answers through the router; a config change and a rollback under
-//! load fail no request; a node cut off the network loses its tasks to the others, and no
-//! request fails once they moved; `run` works. Needs root. The host engine is left as it
+//! load fail no request; every task's output is in the app's log; an add-on stays on the
+//! manager and serves its app's tasks on every node and no other app's; a server killed
+//! with SIGKILL is followed by one that adopts the same tasks; a node cut off the network
+//! loses its tasks to the others, shown `down`, and no request fails once they moved;
+//! `run` works. Needs root. The host engine is left as it
 //! was found, whatever fails (`Cluster`'s Drop).
 
 mod common;
@@ -19,18 +22,27 @@ use common::{Server, eventually};
 
 const APP: &str = "swapp";
 
-/// `ps --json`'s processes of `APP`.
-fn processes(server: &Server) -> Vec<serde_json::Value> {
-    let out = server.cli(&["ps", "-a", APP, "--json"]);
+/// `ps --json`'s processes of `app`.
+fn processes_of(server: &Server, app: &str) -> Vec<serde_json::Value> {
+    let out = server.cli(&["ps", "-a", app, "--json"]);
     let ps: serde_json::Value = serde_json::from_str(out.ok()).expect("ps as JSON");
     ps["processes"].as_array().cloned().unwrap_or_default()
 }
 
-/// The node of each up web process, once `web` of them are up and no other is left.
+fn processes(server: &Server) -> Vec<serde_json::Value> {
+    processes_of(server, APP)
+}
+
+/// The node of each up web process of `APP`, once `web` of them are up and no other is
+/// left.
 fn settled_on(server: &Server, web: usize, timeout: Duration) -> Vec<String> {
+    settled(server, APP, web, timeout)
+}
+
+fn settled(server: &Server, app: &str, web: usize, timeout: Duration) -> Vec<String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let procs = processes(server);
+        let procs = processes_of(server, app);
         let nodes: Vec<String> = procs
             .iter()
             .filter(|p| p["state"] == "up")
@@ -99,6 +111,8 @@ fn an_app_deploys_scales_rolls_back_and_outlives_a_lost_node() {
     let answered = hostnames(&server, 60);
     assert_eq!(answered.len(), 6, "every task answers: {answered:?}");
 
+    task_ports_answer_the_router_only(&cluster);
+
     // A config change and a rollback, each a new release, under load.
     let load = Load::start(&server, APP, 4, None);
     let set = server.cli(&["config:set", "GREETING=swarm", "-a", APP]);
@@ -120,6 +134,29 @@ fn an_app_deploys_scales_rolls_back_and_outlives_a_lost_node() {
         seen.ok
     );
     assert!(seen.failures.is_empty(), "{:?}", seen.failures);
+
+    // Every task's output reaches the app's log, wherever it runs.
+    eventually(
+        "a request line of every dyno",
+        Duration::from_secs(20),
+        || {
+            let logs = server.cli(&["logs", "-a", APP, "-n", "1500"]).stdout;
+            (1..=6).all(|i| logs.contains(&format!("app[web.{i}]: request /")))
+        },
+    );
+
+    addons_stay_on_the_manager_and_serve_their_app_on_every_node(&server);
+
+    // The server killed by SIGKILL: the next one adopts the tasks on every node, which
+    // kept running meanwhile.
+    let mut server = server;
+    let before: BTreeSet<String> = hostnames(&server, 60);
+    server.kill9();
+    let server = server.restart();
+    let started = Instant::now();
+    assert_eq!(settled_on(&server, 6, Duration::from_secs(60)).len(), 6);
+    eprintln!("adopted 6 tasks in {:.1}s", started.elapsed().as_secs_f64());
+    assert_eq!(hostnames(&server, 60), before, "the same tasks serve");
 
     // A node cut off: Swarm moves its tasks, paas routes to the new ones.
     let current = settled_on(&server, 6, Duration::from_secs(10));
@@ -179,6 +216,107 @@ fn an_app_deploys_scales_rolls_back_and_outlives_a_lost_node() {
     );
     assert_eq!(run.ok().trim(), format!("ran {APP}"));
     link(&veth, "up");
+}
+
+/// `curl http://ADDR/` from the network namespace `netns` (the host's when None): the
+/// status, 0 when nothing answered within 3 s.
+fn status_from(netns: Option<&str>, addr: &str) -> u16 {
+    let mut command = Command::new("nsenter");
+    if let Some(netns) = netns {
+        command.arg(format!("--net={netns}"));
+    }
+    let out = command
+        .args([
+            "curl",
+            "-s",
+            "-m",
+            "3",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("nsenter runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// A task's host-mode port on node 1 answers the manager (where the router runs) and
+/// not node 2; the manager's own task ports answer no node. (Spread over four nodes, six
+/// tasks leave none without one.)
+fn task_ports_answer_the_router_only(cluster: &Cluster) {
+    let port_on = |ps: &str| -> Option<String> {
+        ps.lines()
+            .filter(|l| l.contains("->5000/tcp"))
+            .find_map(|l| {
+                l.split("0.0.0.0:")
+                    .nth(1)?
+                    .split("->")
+                    .next()
+                    .map(str::to_owned)
+            })
+    };
+    let format = ["ps", "--format", "{{.Ports}}"];
+    let on_node1 = port_on(cluster.node_docker(1, &format).ok()).expect("a task on node 1");
+    let node1 = format!("{}:{on_node1}", cluster.node(1, "ADDR"));
+    let node2 = format!("/run/netns/{}", cluster.node(2, "NETNS"));
+    assert_eq!(
+        status_from(None, &node1),
+        200,
+        "the manager reaches {node1}"
+    );
+    assert_eq!(
+        status_from(Some(&node2), &node1),
+        0,
+        "node 2 reaches {node1}"
+    );
+    let on_manager = port_on(common::docker(&format).ok()).expect("a task on the manager");
+    let manager = format!("{}:{on_manager}", cluster.env["SWARM_HOST_ADDR"]);
+    assert_eq!(
+        status_from(None, &manager),
+        200,
+        "the router reaches {manager}"
+    );
+    assert_eq!(
+        status_from(Some(&node2), &manager),
+        0,
+        "node 2 reaches {manager}"
+    );
+}
+
+/// app.json gives `swshop` a Redis on its first deploy. The add-on stays on the manager
+/// with its volume; its four tasks, on several nodes, all reach it over the app's overlay
+/// network; another app's tasks cannot reach it.
+fn addons_stay_on_the_manager_and_serve_their_app_on_every_node(server: &Server) {
+    server.deploy("addon-app", "swshop");
+    server.cli(&["ps:scale", "web=4", "-a", "swshop"]).ok();
+    let nodes = settled(server, "swshop", 4, Duration::from_secs(120));
+    assert!(
+        nodes.iter().any(|n| n.starts_with("paassw")),
+        "a task on a worker: {nodes:?}"
+    );
+    for i in 1..=12 {
+        let (status, body) = server.get("swshop", "/count");
+        assert_eq!((status, body.trim()), (200, format!("count: {i}").as_str()));
+    }
+    let redis = server.addon_of("swshop", "redis");
+    let container = format!("paas-{}-addon-{redis}", server.instance());
+    assert!(
+        common::docker(&["inspect", &container]).code == 0,
+        "the add-on runs on the manager's engine"
+    );
+    let reach = format!("/reach?host={redis}&port=6379");
+    assert_eq!(
+        server.answer("swshop", &reach),
+        format!("reached {redis}:6379")
+    );
+    server.deploy("addon-app", "swother");
+    let other = server.answer("swother", &reach);
+    assert!(other.starts_with("unreachable"), "{other}");
 }
 
 fn nodes_count(nodes: &[String]) -> BTreeMap<&String, usize> {

@@ -39,7 +39,8 @@ pub async fn init(
 }
 
 /// The one command that makes a new host a node: it trusts paas's registry CA (the
-/// engine's `certs.d` entry for the registry's address), then joins. The join token is
+/// engine's `certs.d` entry for the registry's address), closes the ports its tasks will
+/// publish to all but the router (`runtime::firewall`), then joins. The join token is
 /// its only secret, and it goes into no event and no log line.
 pub async fn join(p: &Platform, actor: &Actor) -> Result<NodeJoin, OpsError> {
     actor.require_admin(WHAT)?;
@@ -57,8 +58,15 @@ pub async fn join(p: &Platform, actor: &Actor) -> Result<NodeJoin, OpsError> {
         .await
         .map_err(|e| OpsError::Internal(e.to_string()))?;
     let trust = crate::registry::trust::command(&registry, &ca_pem);
+    let fence = match host.parse() {
+        Ok(router) => format!(
+            "{} && ",
+            crate::runtime::firewall::task_port_fence_command(router)
+        ),
+        Err(_) => String::new(),
+    };
     Ok(NodeJoin {
-        commands: vec![format!("{trust} && {}", join.command())],
+        commands: vec![format!("{trust} && {fence}{}", join.command())],
     })
 }
 

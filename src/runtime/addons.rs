@@ -1,7 +1,8 @@
 //! Add-on service containers: one per add-on, its data on a named volume, hardened like app
 //! containers, restarted by the engine with its own backoff when it dies (so neither a
 //! server restart nor a kill -9 of the server touches it), and reachable only on the
-//! networks of the apps it is attached to, by its name. No host port is published.
+//! networks of the apps it is attached to, by its name: each app's bridge and, on a swarm,
+//! its overlay, so the app's tasks on every node reach it. No host port is published.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -129,9 +130,35 @@ impl Docker {
             self.connect_addon(spec.name, app).await?;
         }
         self.start_container(&created.id).await?;
+        for app in spec.apps {
+            self.join_overlay(spec.name, app).await?;
+        }
         self.addon_container(spec.name)
             .await?
             .ok_or(RuntimeError::ContainerMissing(created.id))
+    }
+
+    /// On a swarm the app's tasks, on any node, reach the add-on over the app's overlay
+    /// network: it joins that too, by the same name, and stays on this node with its
+    /// volume. An app without an overlay (one host) is left as it is.
+    pub(super) async fn join_overlay(&self, addon: &str, app: &str) -> Result<(), RuntimeError> {
+        let request = NetworkConnectRequest {
+            container: self.addon_container_name(addon),
+            endpoint_config: Some(endpoint_with_alias(addon)),
+        };
+        match self
+            .api
+            .connect_network(&super::overlay_name(app), request)
+            .await
+        {
+            Ok(()) => Ok(()),
+            // No overlay, or already on it.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 403,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(self.fail()(e)),
+        }
     }
 
     /// Puts the add-on on `app`'s network, reachable there by its name.
@@ -142,33 +169,59 @@ impl Docker {
             endpoint_config: Some(endpoint_with_alias(addon)),
         };
         match self.api.connect_network(&network, request).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // Already there.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 403, ..
-            }) => Ok(()),
-            Err(e) => Err(self.fail()(e)),
+            }) => {}
+            Err(e) => return Err(self.fail()(e)),
         }
+        self.join_overlay(addon, app).await
     }
 
     /// Takes the add-on off `app`'s network; already off is not an error.
     pub async fn disconnect_addon(&self, addon: &str, app: &str) -> Result<(), RuntimeError> {
-        let request = NetworkDisconnectRequest {
-            container: self.addon_container_name(addon),
-            force: Some(true),
-        };
-        match self
-            .api
-            .disconnect_network(&self.app_network(app), request)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404 | 403 | 500,
-                ..
-            }) => Ok(()),
-            Err(e) => Err(self.fail()(e)),
+        for network in [self.app_network(app), super::overlay_name(app)] {
+            let request = NetworkDisconnectRequest {
+                container: self.addon_container_name(addon),
+                force: Some(true),
+            };
+            match self.api.disconnect_network(&network, request).await {
+                Ok(()) => {}
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 403 | 500,
+                    ..
+                }) => {}
+                Err(e) => return Err(self.fail()(e)),
+            }
         }
+        Ok(())
+    }
+
+    /// The add-ons (by name) on `app`'s own network: those attached to it.
+    pub(super) async fn addons_of_app(&self, app: &str) -> Result<Vec<String>, RuntimeError> {
+        let network = self.app_network(app);
+        let filters =
+            super::label_filter(&[(labels::MANAGED, &self.instance), (labels::KIND, "addon")]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .api
+            .list_containers(Some(options))
+            .await
+            .map_err(self.fail())?;
+        Ok(containers
+            .into_iter()
+            .filter(|c| {
+                c.network_settings
+                    .as_ref()
+                    .and_then(|n| n.networks.as_ref())
+                    .is_some_and(|n| n.contains_key(&network))
+            })
+            .filter_map(|c| c.labels?.get(ADDON_LABEL).cloned())
+            .collect())
     }
 
     pub async fn addon_container(

@@ -7,6 +7,12 @@
 //!
 //! Rules are iptables rules in two chains of our own, `PAAS-INPUT` (jumped to from INPUT)
 //! and `PAAS-FORWARD` (from DOCKER-USER), rewritten whole at every server start.
+//!
+//! On a swarm, tasks publish `PORT` in host mode on each node (`docker_gwbridge`): the
+//! fence (`task_port_fence`) drops new connections forwarded to them unless they come from
+//! the router's address, so an app is reached only through the router. The manager gets
+//! it from `install` (its router's connections are local, never forwarded, so it drops
+//! every one); each node from the command `nodes:add` prints.
 
 use std::str::FromStr;
 
@@ -14,6 +20,9 @@ use super::networks::{BRIDGE_PREFIX, InvalidNet, Ipv4Net};
 
 const INPUT_CHAIN: &str = "PAAS-INPUT";
 const FORWARD_CHAIN: &str = "PAAS-FORWARD";
+
+/// The bridge behind the host-mode ports swarm tasks publish.
+const TASK_BRIDGE: &str = "docker_gwbridge";
 
 /// Metadata services (169.254.169.254) and everything else link-local.
 const LINK_LOCAL: &str = "169.254.0.0/16";
@@ -92,10 +101,32 @@ fn jumps() -> [(&'static str, Vec<String>); 2] {
     ]
 }
 
+/// The DOCKER-USER rule that closes the host-mode ports of swarm tasks to all but
+/// `router` (every source when None: the manager, whose router connects locally).
+pub fn task_port_fence(router: Option<std::net::IpAddr>) -> Vec<String> {
+    let mut rule: Vec<String> = ["-o", TASK_BRIDGE, "-p", "tcp", "-m", "conntrack"]
+        .map(str::to_owned)
+        .into();
+    rule.extend(["--ctstate".to_owned(), "NEW".to_owned()]);
+    if let Some(router) = router {
+        rule.extend(["!".to_owned(), "-s".to_owned(), router.to_string()]);
+    }
+    rule.extend(["-j".to_owned(), "DROP".to_owned()]);
+    rule
+}
+
+/// The fence as one line of shell for a node: added once, however often it runs.
+pub fn task_port_fence_command(router: std::net::IpAddr) -> String {
+    let rule = task_port_fence(Some(router)).join(" ");
+    format!("(iptables -w -C DOCKER-USER {rule} 2>/dev/null || iptables -w -I DOCKER-USER {rule})")
+}
+
 /// Writes the rules; safe to run again (each start rewrites our chains whole).
 pub async fn install(allow: &[Allow]) -> Result<(), FirewallError> {
     restore(&chain_rules(allow)).await?;
-    for (parent, jump) in jumps() {
+    let [input, forward] = jumps();
+    let fence = ("DOCKER-USER", task_port_fence(None));
+    for (parent, jump) in [input, forward, fence] {
         // The engine makes DOCKER-USER when it sets up its own rules; make it if not.
         if parent == "DOCKER-USER" && iptables(&["-L", parent, "-n"]).await.is_err() {
             let _ = iptables(&["-N", parent]).await;
@@ -162,6 +193,22 @@ async fn iptables<S: AsRef<str>>(args: &[S]) -> Result<(), FirewallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fence_lets_only_the_router_reach_task_ports() {
+        let router = "10.99.0.1".parse().unwrap();
+        assert_eq!(
+            task_port_fence(Some(router)).join(" "),
+            "-o docker_gwbridge -p tcp -m conntrack --ctstate NEW ! -s 10.99.0.1 -j DROP"
+        );
+        assert_eq!(
+            task_port_fence(None).join(" "),
+            "-o docker_gwbridge -p tcp -m conntrack --ctstate NEW -j DROP"
+        );
+        let command = task_port_fence_command(router);
+        assert!(command.starts_with("(iptables -w -C DOCKER-USER -o docker_gwbridge"));
+        assert!(command.contains("|| iptables -w -I DOCKER-USER -o docker_gwbridge"));
+    }
 
     #[test]
     fn allow_entries_parse_with_and_without_a_port() {

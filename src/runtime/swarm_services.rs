@@ -342,13 +342,18 @@ impl SwarmServices {
             ..Default::default()
         };
         match api.create_network(request).await {
-            Ok(_) => Ok(name),
+            Ok(_) => {}
             // Made meanwhile by another call.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
-            }) => Ok(name),
-            Err(e) => Err(self.fail()(e)),
+            }) => {}
+            Err(e) => return Err(self.fail()(e)),
         }
+        // Add-ons attached before the app had an overlay join it now.
+        for addon in self.docker.addons_of_app(app).await? {
+            self.docker.join_overlay(&addon, app).await?;
+        }
+        Ok(name)
     }
 
     /// Removes `app`'s overlay network, once its services are gone; gone already is fine.

@@ -2,6 +2,11 @@
 //! process is "healthy" when it listens on its own loopback address (127.x.y.z:5000),
 //! and every start and stop is written to a journal with what the router served for the
 //! app at that moment, so tests can assert the order of a rollout.
+//!
+//! `swarm_like` behaves as a swarm does where it differs from one engine: a stop removes
+//! another process of the same release and type when there is one (Swarm chooses which
+//! task goes on a scale-down), a crashed process comes back as a new one in its place
+//! (a new task in the same slot), and a process no longer wanted cannot be restarted.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -43,16 +48,27 @@ pub struct MemoryRuntime {
     events: broadcast::Sender<InstanceEvent>,
     /// Distinct loopback addresses per runtime, so tests in parallel never share a port.
     base: u32,
+    swarm_like: bool,
 }
 
 impl MemoryRuntime {
     pub fn new(router: Router) -> Arc<Self> {
+        Self::with(router, false)
+    }
+
+    /// A runtime that chooses, restarts and replaces processes as a swarm does.
+    pub fn swarm_like(router: Router) -> Arc<Self> {
+        Self::with(router, true)
+    }
+
+    fn with(router: Router, swarm_like: bool) -> Arc<Self> {
         let base = u32::from(Ipv4Addr::new(127, 1, 0, 0)) + (rand::random::<u32>() % 4000) * 256;
         Arc::new(MemoryRuntime {
             state: Mutex::default(),
             router,
             events: broadcast::channel(64).0,
             base,
+            swarm_like,
         })
     }
 
@@ -99,6 +115,11 @@ impl MemoryRuntime {
             p.instance.id.clone()
         };
         let _ = self.events.send(InstanceEvent::Died { id, exit_code: 137 });
+    }
+
+    /// What the router serves for `app` now, as `v2 web.1` labels of running processes.
+    pub fn routed_now(&self, app: &str) -> String {
+        self.routed(&self.state(), app)
     }
 
     /// What the router serves for `app` now, as `v2 web.1` labels.
@@ -174,11 +195,75 @@ impl MemoryRuntime {
         Ok(instance)
     }
 
+    /// On a swarm, a crashed process comes back as a new one with the same index and a
+    /// new id and address; one that was removed is gone.
+    fn replace_process(&self, id: &str) -> Result<Instance, RuntimeError> {
+        let mut state = self.state();
+        let Some(old) = state.processes.remove(id) else {
+            return Err(RuntimeError::Gone(id.to_owned()));
+        };
+        state.next += 1;
+        let n = state.next;
+        let ip = Ipv4Addr::from(self.base + n);
+        let instance = Instance {
+            id: format!("mem-{n}"),
+            name: format!("mem-{n}"),
+            ip: Some(IpAddr::V4(ip)),
+            state: InstanceState::Running,
+            started_at: Some(crate::domain::Timestamp::now().0),
+            ..old.instance
+        };
+        let listener = (instance.process_type == "web").then(|| {
+            tokio::spawn(listen(
+                SocketAddr::new(IpAddr::V4(ip), 5000),
+                Duration::ZERO,
+            ))
+        });
+        state.journal.push(format!("replace {}", label(&instance)));
+        state.processes.insert(
+            instance.id.clone(),
+            Process {
+                instance: instance.clone(),
+                listener,
+            },
+        );
+        Ok(instance)
+    }
+
+    /// The process a stop of `id` removes: `id`, or on a swarm the first other running
+    /// process of its release and type.
+    fn chosen(&self, state: &State, id: &str) -> String {
+        let Some(asked) = state.processes.get(id).map(|p| &p.instance) else {
+            return id.to_owned();
+        };
+        let mut others: Vec<&Instance> = state
+            .processes
+            .values()
+            .map(|p| &p.instance)
+            .filter(|i| {
+                self.swarm_like
+                    && i.id != id
+                    && i.is_running()
+                    && (&i.app, i.release, &i.process_type)
+                        == (&asked.app, asked.release, &asked.process_type)
+            })
+            .collect();
+        others.sort_by_key(|i| i.index);
+        others.first().map_or(id.to_owned(), |i| i.id.clone())
+    }
+
     fn stop_process(&self, id: &str) {
         let mut state = self.state();
-        let Some(p) = state.processes.remove(id) else {
+        let chosen = self.chosen(&state, id);
+        let Some(p) = state.processes.remove(&chosen) else {
             return;
         };
+        if chosen != id {
+            let _ = self.events.send(InstanceEvent::Died {
+                id: chosen.clone(),
+                exit_code: 143,
+            });
+        }
         if let Some(l) = p.listener {
             l.abort();
         }
@@ -221,6 +306,10 @@ impl Runtime for MemoryRuntime {
     }
 
     fn restart(&self, id: &str) -> BoxFuture<'_, Result<Instance, RuntimeError>> {
+        if self.swarm_like {
+            let replaced = self.replace_process(id);
+            return Box::pin(async move { replaced });
+        }
         let mut state = self.state();
         let restarted = state.processes.get_mut(id).map(|p| {
             p.instance.state = InstanceState::Running;
@@ -296,6 +385,10 @@ impl Runtime for MemoryRuntime {
 
     fn forget_app(&self, _app: &str) -> BoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn replaces_processes(&self) -> bool {
+        self.swarm_like
     }
 
     fn endpoint(&self, instance: &Instance, port: u16) -> Option<SocketAddr> {

@@ -2,7 +2,8 @@
 //! healthy, then one route swap, then drain and stop; a failing release leaves the old one
 //! serving; a release queued behind a newer one is superseded; a crash during a rollout;
 //! a new server adopting a half-finished rollout; startup, readiness and liveness checks;
-//! sleeping and waking.
+//! sleeping and waking; and, on a runtime that behaves as a swarm does, a scale-down that
+//! stops other processes than asked and a crashed process that comes back as a new one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,12 +41,16 @@ fn settings() -> SchedulerSettings {
 }
 
 async fn world() -> World {
+    world_with(MemoryRuntime::new).await
+}
+
+async fn world_with(runtime: fn(Router) -> Arc<MemoryRuntime>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("paas.db")).unwrap();
     let shutdown = CancellationToken::new();
     let (logs, _writer) = AppLogs::start(dir.path().join("logs"), shutdown.clone());
     let router = Router::new(RouterSettings::new("localhost".to_owned()), |_| {});
-    let runtime = MemoryRuntime::new(router.clone());
+    let runtime = runtime(router.clone());
     let app = store
         .write(|tx| {
             let owner = tx.insert_user("owner", None, true)?;
@@ -138,6 +143,29 @@ impl World {
             .unwrap()
             .unwrap()
             .state
+    }
+
+    /// Sets the web quantity and waits for the reconciler to converge to it.
+    async fn scale(&self, web: u32) {
+        let app_id = self.app.id;
+        self.store
+            .write(move |tx| tx.set_quantity(app_id, "web", web))
+            .await
+            .unwrap();
+        self.scheduler
+            .submit(&self.app, Change::Scale)
+            .wait()
+            .await
+            .unwrap();
+    }
+
+    /// `ps`'s dynos and states, as `web.3 up`.
+    fn ps(&self) -> Vec<String> {
+        self.scheduler
+            .processes("app")
+            .iter()
+            .map(|p| format!("{} {}", p.dyno, p.state))
+            .collect()
     }
 
     fn serving(&self) -> bool {
@@ -296,8 +324,12 @@ fn web_check(check: &str) -> AppJson {
     AppJson::parse(&format!(r#"{{"healthchecks":{{"web":[{check}]}}}}"#)).unwrap()
 }
 
-async fn within_5s(mut done: impl FnMut() -> bool) -> bool {
-    for _ in 0..50 {
+async fn within_5s(done: impl FnMut() -> bool) -> bool {
+    within(Duration::from_secs(5), done).await
+}
+
+async fn within(time: Duration, mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..time.as_millis() / 100 {
         if done() {
             return true;
         }
@@ -420,4 +452,41 @@ async fn an_app_sleeps_wakes_and_a_rollout_wakes_it_too() {
             "start v2 web.1",
         ]
     );
+}
+
+#[tokio::test]
+async fn on_a_swarm_a_scale_down_that_stops_other_processes_ends_with_the_kept_ones_serving() {
+    let w = world_with(MemoryRuntime::swarm_like).await;
+    w.deploy(GOOD).await;
+    w.scale(3).await;
+    assert_eq!(w.runtime.running(), ["v1 web.1", "v1 web.2", "v1 web.3"]);
+    // The reconciler stops web.3 then web.2; the swarm removes web.1 and web.2 instead.
+    w.scale(1).await;
+    assert_eq!(w.runtime.running(), ["v1 web.3"]);
+    let settled = || w.ps() == ["web.3 up"] && w.runtime.routed_now("app") == "v1 web.3";
+    assert!(
+        within(Duration::from_secs(8), settled).await,
+        "{:?} routed {}",
+        w.ps(),
+        w.runtime.routed_now("app")
+    );
+}
+
+#[tokio::test]
+async fn on_a_swarm_a_crashed_process_is_followed_to_the_one_that_replaced_it() {
+    let w = world_with(MemoryRuntime::swarm_like).await;
+    w.deploy(GOOD).await;
+    let before = w.scheduler.processes("app");
+    w.runtime.crash("v1 web.1");
+    let replaced = || {
+        let now = w.scheduler.processes("app");
+        now.len() == 1
+            && now[0].state == "up"
+            && now[0].restarts == 1
+            && w.runtime.routed_now("app") == "v1 web.1"
+    };
+    assert!(within_5s(replaced).await, "{:?}", w.ps());
+    assert!(w.runtime.journal().contains(&"replace v1 web.1".to_owned()));
+    assert_ne!(before[0].started_at, None);
+    assert!(w.serving());
 }
