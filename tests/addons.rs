@@ -298,12 +298,22 @@ fn backups_are_captured_restored_downloaded_and_scheduled() {
         foreign.stderr
     );
 
-    // A daily schedule at the coming minute takes one within a minute or so.
-    let soon = time_in(60);
+    // A daily schedule at the current minute: its time today has come and no scheduled
+    // backup was taken since, so the next check (every 2 s here) takes one. (Not in the
+    // last seconds of a UTC day: that minute's time would be tomorrow's by the check.)
+    let into_day = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 86_400;
+    if into_day > 86_400 - 15 {
+        std::thread::sleep(Duration::from_secs(86_400 - into_day + 1));
+    }
+    let now = time_in(0);
     server
-        .cli(&["pg:backups:schedule", "--at", &soon, "-a", "books"])
+        .cli(&["pg:backups:schedule", "--at", &now, "-a", "books"])
         .ok();
-    eventually("a scheduled backup", Duration::from_secs(150), || {
+    eventually("a scheduled backup", Duration::from_secs(60), || {
         let listed = server.cli(&["pg:backups", "-a", "books", "--json"]);
         let backups: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap_or_default();
         backups.as_array().is_some_and(|all| {

@@ -508,7 +508,8 @@ fn resizing_a_process_type_restarts_it_with_the_new_memory_limit() {
 
 #[test]
 fn app_json_sets_the_first_formation_the_health_path_and_a_postdeploy_script() {
-    let server = Server::start();
+    // The wrong health path below fails only once the boot timeout is out: a short one.
+    let server = Server::start_with(&[("PAAS_BOOT_TIMEOUT", "15")]);
     let repo = server.deploy("app-json", "described");
     assert_eq!(
         server.app_containers("described").len(),
