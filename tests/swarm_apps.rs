@@ -314,6 +314,22 @@ fn addons_stay_on_the_manager_and_serve_their_app_on_every_node(server: &Server)
         server.answer("swshop", &reach),
         format!("reached {redis}:6379")
     );
+    // Another app's tasks have their own overlay: the add-on's address on swshop's is out
+    // of their reach.
+    let on_overlay = common::docker(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"paas-swshop\").IPAddress}}",
+        &container,
+    ])
+    .ok()
+    .trim()
+    .to_owned();
+    let reach = format!("/reach?host={on_overlay}&port=6379");
+    assert_eq!(
+        server.answer("swshop", &reach),
+        format!("reached {on_overlay}:6379")
+    );
     server.deploy("addon-app", "swother");
     let other = server.answer("swother", &reach);
     assert!(other.starts_with("unreachable"), "{other}");
