@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::cluster::{Cluster, swarm_state};
+use common::cluster::{Cluster, await_registry, swarm_state};
 use common::{Run, Server, docker, eventually};
 
 const APP: &str = "regapp";
@@ -110,26 +110,10 @@ fn a_node_that_ran_nodes_add_pulls_the_pushed_release_over_tls_and_pruned_releas
         "{command}"
     );
     assert!(!command.contains("PRIVATE"), "a key in: {command}");
-    eventually("the registry answers", Duration::from_secs(30), || {
-        Command::new("curl")
-            .args(["-sf", "-o", "/dev/null", "--cacert"])
-            .arg(server.data_dir.path().join("certs/ca/ca.crt"))
-            .arg(format!("https://{registry}/v2/"))
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    await_registry(&server, &registry);
 
-    // Node 1 runs the exact command in its own namespaces (its /etc/docker is its own);
-    // its CLI finds its engine through DOCKER_HOST, as a real host's finds /var/run.
-    let run = Run::from(
-        Command::new("nsenter")
-            .args(["-t", cluster.node(1, "PID"), "-m", "-n", "--", "env"])
-            .arg(format!("DOCKER_HOST={}", cluster.node(1, "SOCK")))
-            .args(["sh", "-c", command])
-            .output()
-            .expect("nsenter runs"),
-    );
-    run.ok();
+    // Node 1 runs the exact command in its own namespaces.
+    cluster.run_on(1, command).ok();
     let trusted = std::path::Path::new(cluster.node(1, "CERTS_D"))
         .join(&registry)
         .join("ca.crt");

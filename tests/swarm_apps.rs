@@ -3,7 +3,8 @@
 //! `scripts/swarm-nodes` engines join with the command `paas nodes:add` prints. A real push
 //! deploys; `ps` shows the node of each process; scaling to 6 spreads the tasks over the
 //! nodes and every task answers through the router; a config change and a rollback under
-//! load fail no request; every task's output is in the app's log; an add-on stays on the
+//! load fail no request; a release that never answers fails and leaves the old tasks
+//! serving; every task's output is in the app's log; an add-on stays on the
 //! manager and serves its app's tasks on every node and no other app's; a server killed
 //! with SIGKILL is followed by one that adopts the same tasks; a node cut off the network
 //! loses its tasks to the others, shown `down`, and no request fails once they moved;
@@ -88,7 +89,7 @@ fn an_app_deploys_scales_rolls_back_and_outlives_a_lost_node() {
         "the host engine is already in a swarm; leave it first (docker swarm leave --force)"
     );
     let cluster = Cluster::up(3);
-    let server = Server::start_with(&[("PAAS_SCHEDULER", "swarm")]);
+    let server = Server::start_with(&[("PAAS_SCHEDULER", "swarm"), ("PAAS_BOOT_TIMEOUT", "15")]);
     cluster.manage(&server);
 
     let started = Instant::now();
@@ -134,6 +135,14 @@ fn an_app_deploys_scales_rolls_back_and_outlives_a_lost_node() {
         seen.ok
     );
     assert!(seen.failures.is_empty(), "{:?}", seen.failures);
+
+    // A release whose web never answers fails its checks: the old tasks keep serving.
+    std::fs::write(repo.path().join("Procfile"), "web: sleep 600\n").unwrap();
+    server.commit_all(repo.path(), "never listens");
+    let pushed = server.push(repo.path());
+    assert_ne!(pushed.code, 0, "a release that never listens deployed");
+    assert!(server.answer(APP, "/").contains("GREETING=\n"));
+    settled_on(&server, 6, Duration::from_secs(30));
 
     // Every task's output reaches the app's log, wherever it runs.
     eventually(

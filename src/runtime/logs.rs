@@ -19,35 +19,47 @@ pub type LogStream = BoxStream<'static, Result<LogLine, RuntimeError>>;
 
 impl Docker {
     pub fn follow_logs(&self, id: &str, since: i64, follow: bool) -> LogStream {
-        let options = LogsOptionsBuilder::default()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .since(i32::try_from(since).unwrap_or(0))
-            .build();
-        let host = self.host.clone();
-        self.api
-            .logs(id, Some(options))
-            .flat_map(move |frame| {
-                let lines: Vec<Result<LogLine, RuntimeError>> = match frame {
-                    Ok(LogOutput::StdOut { message }) => {
-                        split_frame(&message, false).into_iter().map(Ok).collect()
-                    }
-                    Ok(LogOutput::StdErr { message }) => {
-                        split_frame(&message, true).into_iter().map(Ok).collect()
-                    }
-                    Ok(_) => Vec::new(),
-                    Err(e) => vec![Err(RuntimeError::from_bollard(&host, e))],
-                };
-                futures_util::stream::iter(lines)
-            })
-            .boxed()
+        let frames = self.api.logs(id, Some(log_options(since, follow)));
+        log_lines(frames, self.host.clone())
     }
 }
 
+/// Both streams with the engine's timestamps, from `since` (unix seconds).
+pub(super) fn log_options(since: i64, follow: bool) -> bollard::query_parameters::LogsOptions {
+    LogsOptionsBuilder::default()
+        .follow(follow)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(i32::try_from(since).unwrap_or(0))
+        .build()
+}
+
+/// The engine's log frames (a container's or a swarm task's) as lines; `host` names the
+/// engine in an error.
+pub(super) fn log_lines(
+    frames: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send + 'static,
+    host: String,
+) -> LogStream {
+    frames
+        .flat_map(move |frame| {
+            let lines: Vec<Result<LogLine, RuntimeError>> = match frame {
+                Ok(LogOutput::StdOut { message }) => {
+                    split_frame(&message, false).into_iter().map(Ok).collect()
+                }
+                Ok(LogOutput::StdErr { message }) => {
+                    split_frame(&message, true).into_iter().map(Ok).collect()
+                }
+                Ok(_) => Vec::new(),
+                Err(e) => vec![Err(RuntimeError::from_bollard(&host, e))],
+            };
+            futures_util::stream::iter(lines)
+        })
+        .boxed()
+}
+
 /// A frame is one or more `TIMESTAMP text` lines.
-pub(super) fn split_frame(message: &[u8], stderr: bool) -> Vec<LogLine> {
+fn split_frame(message: &[u8], stderr: bool) -> Vec<LogLine> {
     String::from_utf8_lossy(message)
         .lines()
         .filter(|l| !l.is_empty())

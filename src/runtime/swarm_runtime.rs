@@ -18,16 +18,15 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bollard::container::LogOutput;
-use bollard::query_parameters::{ListTasksOptionsBuilder, LogsOptionsBuilder};
+use bollard::query_parameters::ListTasksOptionsBuilder;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 
 use super::swarm_services::release_service;
 use super::{
-    Attached, Docker, Instance, InstanceEvent, InstanceState, LogLine, LogStream, ProcessKind,
-    ProcessSpec, ReleaseService, ReleaseServiceSpec, Runtime, RuntimeError, ServiceTask,
-    SwarmServiceError, SwarmServices, service_name,
+    Attached, Docker, Instance, InstanceEvent, InstanceState, LogStream, ProcessKind, ProcessSpec,
+    ReleaseService, ReleaseServiceSpec, Runtime, RuntimeError, ServiceTask, SwarmServiceError,
+    SwarmServices, service_name,
 };
 
 /// How often task states are read for `events`, and while waiting on a task.
@@ -404,33 +403,9 @@ impl SwarmRuntime {
     }
 
     fn task_logs(&self, id: &str, since: i64, follow: bool) -> LogStream {
-        let options = LogsOptionsBuilder::default()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .since(i32::try_from(since).unwrap_or(0))
-            .build();
-        let host = self.docker.host.clone();
-        self.docker
-            .api
-            .task_logs(id, Some(options))
-            .flat_map(move |frame| {
-                let lines: Vec<Result<LogLine, RuntimeError>> = match frame {
-                    Ok(LogOutput::StdOut { message }) => super::logs::split_frame(&message, false)
-                        .into_iter()
-                        .map(Ok)
-                        .collect(),
-                    Ok(LogOutput::StdErr { message }) => super::logs::split_frame(&message, true)
-                        .into_iter()
-                        .map(Ok)
-                        .collect(),
-                    Ok(_) => Vec::new(),
-                    Err(e) => vec![Err(RuntimeError::from_bollard(&host, e))],
-                };
-                futures_util::stream::iter(lines)
-            })
-            .boxed()
+        let options = super::logs::log_options(since, follow);
+        let frames = self.docker.api.task_logs(id, Some(options));
+        super::logs::log_lines(frames, self.docker.host.clone())
     }
 }
 

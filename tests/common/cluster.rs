@@ -62,16 +62,23 @@ impl Cluster {
         server
             .cli(&["swarm:init", "--advertise-addr", &host_addr])
             .ok();
-        eventually("the registry answers", Duration::from_secs(30), || {
-            Command::new("curl")
-                .args(["-sf", "-o", "/dev/null", "--cacert"])
-                .arg(server.data_dir.path().join("certs/ca/ca.crt"))
-                .arg(format!("https://{registry}/v2/"))
-                .status()
-                .is_ok_and(|s| s.success())
-        });
+        await_registry(server, &registry);
         self.join(server);
         registry
+    }
+
+    /// Node `i` runs `command` (one printed by `nodes:add`) in its own namespaces (its
+    /// /etc/docker is its own); its CLI finds its engine through DOCKER_HOST, as a real
+    /// host's finds /var/run.
+    pub fn run_on(&self, i: u32, command: &str) -> Run {
+        Run::from(
+            Command::new("nsenter")
+                .args(["-t", self.node(i, "PID"), "-m", "-n", "--", "env"])
+                .arg(format!("DOCKER_HOST={}", self.node(i, "SOCK")))
+                .args(["sh", "-c", command])
+                .output()
+                .expect("nsenter runs"),
+        )
     }
 
     /// Every node runs the command `paas nodes:add` prints (registry trust, then join), in
@@ -87,15 +94,7 @@ impl Cluster {
             .to_owned();
         let nodes: u32 = self.env["SWARM_NODES"].parse().expect("SWARM_NODES");
         for i in 1..=nodes {
-            let run = Run::from(
-                Command::new("nsenter")
-                    .args(["-t", self.node(i, "PID"), "-m", "-n", "--", "env"])
-                    .arg(format!("DOCKER_HOST={}", self.node(i, "SOCK")))
-                    .args(["sh", "-c", &command])
-                    .output()
-                    .expect("nsenter runs"),
-            );
-            run.ok();
+            self.run_on(i, &command).ok();
         }
         let all = nodes as usize + 1;
         eventually(
@@ -151,6 +150,18 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Waits until `server`'s registry at `registry` answers over TLS with paas's CA.
+pub fn await_registry(server: &Server, registry: &str) {
+    eventually("the registry answers", Duration::from_secs(30), || {
+        Command::new("curl")
+            .args(["-sf", "-o", "/dev/null", "--cacert"])
+            .arg(server.data_dir.path().join("certs/ca/ca.crt"))
+            .arg(format!("https://{registry}/v2/"))
+            .status()
+            .is_ok_and(|s| s.success())
+    });
 }
 
 /// The host engine's `LocalNodeState` (`inactive`, `active`).
