@@ -143,6 +143,14 @@ fn an_app_deploys_scales_rolls_back_and_outlives_a_lost_node() {
     assert_ne!(pushed.code, 0, "a release that never listens deployed");
     assert!(server.answer(APP, "/").contains("GREETING=\n"));
     settled_on(&server, 6, Duration::from_secs(30));
+    let label = format!("label=paas.app={APP}");
+    let services = common::docker(&["service", "ls", "--filter", &label, "--format", "{{.Name}}"]);
+    assert_eq!(
+        services.stdout.lines().count(),
+        1,
+        "the failed release's service is gone: {}",
+        services.stdout
+    );
 
     // Every task's output reaches the app's log, wherever it runs.
     eventually(
@@ -301,7 +309,15 @@ fn task_ports_answer_the_router_only(cluster: &Cluster) {
 /// with its volume; its four tasks, on several nodes, all reach it over the app's overlay
 /// network; another app's tasks cannot reach it.
 fn addons_stay_on_the_manager_and_serve_their_app_on_every_node(server: &Server) {
-    server.deploy("addon-app", "swshop");
+    // An app whose add-on was attached before it had an overlay (made on one host, say):
+    // the add-on joins the overlay when the first service makes it.
+    let repo = server.fixture_repo("addon-app");
+    server
+        .cli_in(repo.path(), common::ADMIN_TOKEN, &["apps:create", "swshop"])
+        .ok();
+    common::docker(&["network", "rm", "paas-swshop"]).ok();
+    let pushed = server.push(repo.path());
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
     server.cli(&["ps:scale", "web=4", "-a", "swshop"]).ok();
     let nodes = settled(server, "swshop", 4, Duration::from_secs(120));
     assert!(
@@ -342,6 +358,13 @@ fn addons_stay_on_the_manager_and_serve_their_app_on_every_node(server: &Server)
     server.deploy("addon-app", "swother");
     let other = server.answer("swother", &reach);
     assert!(other.starts_with("unreachable"), "{other}");
+    // swother's own add-on, attached once its overlay was there, serves it.
+    let own = server.addon_of("swother", "redis");
+    let reach = format!("/reach?host={own}&port=6379");
+    assert_eq!(
+        server.answer("swother", &reach),
+        format!("reached {own}:6379")
+    );
 }
 
 fn nodes_count(nodes: &[String]) -> BTreeMap<&String, usize> {

@@ -12,7 +12,9 @@ use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, Mount, MountType,
     NetworkConnectRequest, NetworkDisconnectRequest, NetworkingConfig, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::{CreateContainerOptionsBuilder, InspectContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions,
+};
 
 use super::containers::{hardened, parse_engine_time};
 use super::{Docker, RuntimeError, labels};
@@ -142,20 +144,26 @@ impl Docker {
     /// network: it joins that too, by the same name, and stays on this node with its
     /// volume. An app without an overlay (one host) is left as it is.
     pub(super) async fn join_overlay(&self, addon: &str, app: &str) -> Result<(), RuntimeError> {
+        let overlay = super::overlay_name(app);
+        // The engine answers a connect to a missing overlay with a 500, so look first.
+        match self
+            .api
+            .inspect_network(&overlay, None::<InspectNetworkOptions>)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if RuntimeError::is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(self.fail()(e)),
+        }
         let request = NetworkConnectRequest {
             container: self.addon_container_name(addon),
             endpoint_config: Some(endpoint_with_alias(addon)),
         };
-        match self
-            .api
-            .connect_network(&super::overlay_name(app), request)
-            .await
-        {
+        match self.api.connect_network(&overlay, request).await {
             Ok(()) => Ok(()),
-            // No overlay, or already on it.
+            // Already on it.
             Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404 | 403,
-                ..
+                status_code: 403, ..
             }) => Ok(()),
             Err(e) => Err(self.fail()(e)),
         }

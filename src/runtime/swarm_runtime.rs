@@ -4,8 +4,9 @@
 //!
 //! - `start` makes the service (or raises its replicas by one) under one lock, and returns
 //!   the new task once it runs, with its node and endpoint; its slot is the dyno's index.
-//! - `stop` lowers the replicas by one (the service goes with its last task). Swarm picks
-//!   which task goes; the scheduler adopts the one it kept (`replaces_processes`).
+//! - `stop` lowers the replicas by one (the service goes with its last task), and so does
+//!   a start that fails. Swarm picks which task goes; the scheduler adopts the one it kept
+//!   (`replaces_processes`).
 //! - Swarm restarts crashed tasks and moves a lost node's tasks itself: `restart` returns
 //!   the task now in the slot, or `Gone` when the slot is no longer wanted.
 //! - `events` polls the manager every second: a task seen running that stops running, or
@@ -58,6 +59,9 @@ pub struct SwarmRuntime {
     scaling: tokio::sync::Mutex<()>,
     /// Per service, the tasks spoken for while starts are in flight.
     claims: std::sync::Mutex<HashMap<String, Claims>>,
+    /// The service of every task handed to the scheduler and not stopped or replaced yet
+    /// (one whose slot went keeps its entry: a stop of it still counts).
+    handed_out: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// The tasks of a service that starts in flight may not take: those it had when the first
@@ -128,6 +132,7 @@ impl SwarmRuntime {
             settings,
             scaling: tokio::sync::Mutex::new(()),
             claims: Default::default(),
+            handed_out: Default::default(),
         }
     }
 
@@ -155,6 +160,18 @@ impl SwarmRuntime {
 
     fn claims(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claims>> {
         self.claims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn handed_out(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.handed_out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `task` as the scheduler sees it, remembered so its stop still counts once Swarm
+    /// has deleted it.
+    fn hand_out(&self, service: &ReleaseService, task: &ServiceTask) -> Instance {
+        self.handed_out()
+            .insert(task.id.clone(), service.name.clone());
+        task_instance(service, task)
     }
 
     /// Adds one task to `spec`'s service, making the service if it is not there, and
@@ -248,7 +265,7 @@ impl SwarmRuntime {
                 let mut claims = self.claims();
                 let claims = claims.entry(service.to_owned()).or_default();
                 if claims.spoken_for.insert(task.id.clone()) {
-                    return Ok(task_instance(&release, task));
+                    return Ok(self.hand_out(&release, task));
                 }
             }
             if let Some(task) = fresh.last() {
@@ -290,7 +307,8 @@ impl SwarmRuntime {
                 .iter()
                 .find(|t| t.is_wanted() && t.is_running() && t.endpoint.is_some())
             {
-                return Ok(task_instance(&release, task));
+                self.handed_out().remove(old);
+                return Ok(self.hand_out(&release, task));
             }
             if !in_slot.iter().any(|t| t.is_wanted()) {
                 return Err(RuntimeError::Gone(format!("{service}.{slot}")));
@@ -344,36 +362,52 @@ impl SwarmRuntime {
         list_tasks(&self.services, app, self.settings.port).await
     }
 
-    /// One task fewer in the task's service (the service goes with its last task): each
-    /// stop counts once, whichever task Swarm then chooses to stop.
+    /// One task fewer in `service` (the service goes with its last task); the replicas
+    /// it now wants, or `None` when it is gone.
+    async fn one_fewer(&self, service: &str) -> Result<Option<u64>, RuntimeError> {
+        let _one = self.scaling.lock().await;
+        let Some(current) = self.services.service(service).await.map_err(engine)? else {
+            return Ok(None);
+        };
+        if current.replicas <= 1 {
+            self.services.remove(service).await.map_err(engine)?;
+            return Ok(None);
+        }
+        let target = current.replicas - 1;
+        self.services.scale(service, target).await.map_err(engine)?;
+        Ok(Some(target))
+    }
+
+    /// One task fewer in the task's service: each stop counts once, whichever task Swarm
+    /// then chooses to stop. Swarm stops a task still starting before a running one, so
+    /// the task stopped may be one a start in flight waits for: `id` is then no longer
+    /// spoken for, and that start takes it in its place.
     async fn stop_task(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
-        let Some((service, _)) = self.task(id).await? else {
-            return Ok(());
+        let known = self.handed_out().remove(id);
+        let service = match self.task(id).await? {
+            Some((service, _)) => service.name,
+            // Swarm deletes a task it stopped for an earlier scale-down; its stop still
+            // counts.
+            None => match known {
+                Some(service) => service,
+                None => return Ok(()),
+            },
         };
-        let target = {
-            let _one = self.scaling.lock().await;
-            let Some(current) = self.services.service(&service.name).await.map_err(engine)? else {
-                return Ok(());
-            };
-            if current.replicas <= 1 {
-                self.services.remove(&service.name).await.map_err(engine)?;
-                return Ok(());
+        if let Some(target) = self.one_fewer(&service).await? {
+            // Returns once Swarm has chosen and the task it chose has stopped.
+            let deadline = Instant::now() + grace + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                let tasks = self.tasks_of(&service).await?;
+                let wanted = tasks.iter().filter(|t| t.is_wanted()).count() as u64;
+                let running = tasks.iter().filter(|t| t.is_running()).count() as u64;
+                if wanted <= target && running <= target {
+                    break;
+                }
+                tokio::time::sleep(POLL).await;
             }
-            let target = current.replicas - 1;
-            self.services
-                .scale(&service.name, target)
-                .await
-                .map_err(engine)?;
-            target
-        };
-        // Returns once no more tasks run than are wanted: the one Swarm chose has stopped.
-        let deadline = Instant::now() + grace + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let tasks = self.tasks_of(&service.name).await?;
-            if tasks.iter().filter(|t| t.is_running()).count() as u64 <= target {
-                break;
-            }
-            tokio::time::sleep(POLL).await;
+        }
+        if let Some(claims) = self.claims().get_mut(&service) {
+            claims.spoken_for.remove(id);
         }
         Ok(())
     }
@@ -489,6 +523,12 @@ impl Runtime for SwarmRuntime {
             }
             let service = self.add_task(&spec).await?;
             let started = self.await_new(&service).await;
+            if started.is_err() {
+                // The task this start added is not wanted by anyone.
+                if let Err(e) = self.one_fewer(&service).await {
+                    tracing::warn!(%service, error = %e, "could not scale back a failed start");
+                }
+            }
             self.start_done(&service);
             started
         })
@@ -528,7 +568,7 @@ impl Runtime for SwarmRuntime {
             Ok(tasks
                 .iter()
                 .filter(|(_, t)| t.is_wanted())
-                .map(|(service, task)| task_instance(service, task))
+                .map(|(service, task)| self.hand_out(service, task))
                 .collect())
         })
     }
