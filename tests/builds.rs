@@ -60,15 +60,25 @@ fn slug_builds_leave_no_build_cache_behind_once_it_is_unused() {
     let before = build_cache_ids();
     let server = Server::start_with(&[("PAAS_BUILD_CACHE_KEEP", "0")]);
     server.deploy("procfile-shell", "tidy");
-    let mut ours = Vec::new();
-    common::eventually(
-        "the server to record its build's cache",
-        std::time::Duration::from_secs(60),
-        || {
-            ours = recorded_cache_ids(&server);
-            !ours.is_empty()
-        },
-    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ours = loop {
+        let ours = recorded_cache_ids(&server);
+        if !ours.is_empty() {
+            break ours;
+        }
+        let warnings: Vec<String> = server
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("\"WARN\""))
+            .map(str::to_owned)
+            .collect();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server recorded no build cache within 60s; its warnings:\n{}",
+            warnings.join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert!(
         ours.iter().all(|id| !before.contains(id)),
         "recorded: {ours:?}"

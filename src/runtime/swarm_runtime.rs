@@ -383,7 +383,7 @@ impl SwarmRuntime {
     /// the task stopped may be one a start in flight waits for: `id` is then no longer
     /// spoken for, and that start takes it in its place.
     async fn stop_task(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
-        let known = self.handed_out().remove(id);
+        let known = self.handed_out().get(id).cloned();
         let service = match self.task(id).await? {
             Some((service, _)) => service.name,
             // Swarm deletes a task it stopped for an earlier scale-down; its stop still
@@ -393,7 +393,9 @@ impl SwarmRuntime {
                 None => return Ok(()),
             },
         };
-        if let Some(target) = self.one_fewer(&service).await? {
+        let target = self.one_fewer(&service).await?;
+        self.handed_out().remove(id);
+        if let Some(target) = target {
             // Returns once Swarm has chosen and the task it chose has stopped.
             let deadline = Instant::now() + grace + Duration::from_secs(10);
             while Instant::now() < deadline {
