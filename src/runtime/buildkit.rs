@@ -131,17 +131,15 @@ impl Docker {
     /// The ids of the engine's BuildKit cache records (`GET /system/df`, read here because
     /// bollard's response type has the newer API's shape, not 20.10's `BuildCache` list).
     /// The engine runs one disk-usage operation at a time and refuses the others: those
-    /// are asked again, for up to a minute.
+    /// are asked again, for up to about ten seconds.
     pub async fn build_cache_ids(&self) -> Result<Vec<String>, RuntimeError> {
-        // Every server and `docker system df` on the engine queue here, and a listing
-        // takes seconds on a busy engine.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut attempt = 0;
         loop {
             match self.disk_usage_cache_ids().await {
                 Err(RuntimeError::Engine(message))
-                    if message.contains("already running")
-                        && std::time::Instant::now() < deadline =>
+                    if message.contains("already running") && attempt < 40 =>
                 {
+                    attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 }
                 other => return other,
