@@ -21,6 +21,7 @@ mod stats;
 mod swarm;
 mod swarm_runtime;
 mod swarm_services;
+mod swarm_task_list;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

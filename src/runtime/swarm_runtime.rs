@@ -19,11 +19,11 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::ListTasksOptionsBuilder;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 
 use super::swarm_services::release_service;
+use super::swarm_task_list::{list_tasks, task_events};
 use super::{
     Attached, Docker, Instance, InstanceEvent, InstanceState, LogStream, ProcessKind, ProcessSpec,
     ReleaseService, ReleaseServiceSpec, Runtime, RuntimeError, ServiceTask, SwarmServiceError,
@@ -32,7 +32,7 @@ use super::{
 
 /// How often task states are read for `events`, and while waiting on a task.
 const POLL: Duration = Duration::from_millis(500);
-const EVENTS_EVERY: Duration = Duration::from_secs(1);
+pub(super) const EVENTS_EVERY: Duration = Duration::from_secs(1);
 /// The dyno's name in its environment (`web.2`).
 const PROCESS_VAR: &str = "PAAS_PROCESS";
 /// Swarm task ids are 25 characters; container ids are 64.
@@ -78,7 +78,7 @@ fn is_task(id: &str) -> bool {
     id.len() == TASK_ID_LEN
 }
 
-fn engine(e: SwarmServiceError) -> RuntimeError {
+pub(super) fn engine(e: SwarmServiceError) -> RuntimeError {
     match e {
         SwarmServiceError::Engine(e) => e,
         other => RuntimeError::Engine(other.to_string()),
@@ -443,78 +443,6 @@ impl SwarmRuntime {
         let frames = self.docker.api.task_logs(id, Some(options));
         super::logs::log_lines(frames, self.docker.host.clone())
     }
-}
-
-/// Every task of this server's services (of `app`, or all), with its service.
-async fn list_tasks(
-    services: &SwarmServices,
-    app: Option<&str>,
-    port: u16,
-) -> Result<Vec<(ReleaseService, ServiceTask)>, RuntimeError> {
-    let ours = services.services(app).await.map_err(engine)?;
-    if ours.is_empty() {
-        return Ok(Vec::new());
-    }
-    let by_id: HashMap<&str, &ReleaseService> = ours.iter().map(|s| (s.id.as_str(), s)).collect();
-    let filters = HashMap::from([(
-        "service".to_owned(),
-        ours.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-    )]);
-    let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-    let docker = &services.docker;
-    let tasks = docker
-        .api
-        .list_tasks(Some(options))
-        .await
-        .map_err(docker.fail())?;
-    let tasks = services.with_places(tasks, port).await.map_err(engine)?;
-    Ok(tasks
-        .into_iter()
-        .filter_map(|t| Some(((*by_id.get(t.service_id.as_str())?).clone(), t)))
-        .collect())
-}
-
-/// Deaths of tasks, from the task states every `EVENTS_EVERY`: a task seen running that
-/// is no longer running, or no longer wanted (its node is down).
-fn task_events(
-    services: SwarmServices,
-    port: u16,
-) -> BoxStream<'static, Result<InstanceEvent, RuntimeError>> {
-    let state = (
-        services,
-        HashSet::<String>::new(),
-        Vec::<InstanceEvent>::new(),
-    );
-    futures_util::stream::unfold(
-        state,
-        move |(services, mut running, mut ready)| async move {
-            loop {
-                if let Some(event) = ready.pop() {
-                    return Some((Ok(event), (services, running, ready)));
-                }
-                tokio::time::sleep(EVENTS_EVERY).await;
-                let tasks = match list_tasks(&services, None, port).await {
-                    Ok(tasks) => tasks,
-                    // Not a manager (yet): nothing runs.
-                    Err(RuntimeError::Engine(_)) => continue,
-                    Err(e) => return Some((Err(e), (services, running, ready))),
-                };
-                let mut now = HashSet::new();
-                for (_, task) in &tasks {
-                    if task.is_running() && task.is_wanted() {
-                        now.insert(task.id.clone());
-                    } else if running.contains(&task.id) {
-                        ready.push(InstanceEvent::Died {
-                            id: task.id.clone(),
-                            exit_code: task.exit_code.unwrap_or(-1),
-                        });
-                    }
-                }
-                running = now;
-            }
-        },
-    )
-    .boxed()
 }
 
 impl Runtime for SwarmRuntime {
