@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 
-use super::swarm_services::release_service;
+use super::swarm_services::{engine, release_service};
 use super::swarm_task_list::{list_tasks, task_events};
 use super::{
     Attached, Docker, Instance, InstanceEvent, InstanceState, LogStream, ProcessKind, ProcessSpec,
@@ -30,9 +30,8 @@ use super::{
     SwarmServices, service_name,
 };
 
-/// How often task states are read for `events`, and while waiting on a task.
+/// How often task states are read while waiting on a task.
 const POLL: Duration = Duration::from_millis(500);
-pub(super) const EVENTS_EVERY: Duration = Duration::from_secs(1);
 /// The dyno's name in its environment (`web.2`).
 const PROCESS_VAR: &str = "PAAS_PROCESS";
 /// Swarm task ids are 25 characters; container ids are 64.
@@ -76,13 +75,6 @@ struct Claims {
 
 fn is_task(id: &str) -> bool {
     id.len() == TASK_ID_LEN
-}
-
-pub(super) fn engine(e: SwarmServiceError) -> RuntimeError {
-    match e {
-        SwarmServiceError::Engine(e) => e,
-        other => RuntimeError::Engine(other.to_string()),
-    }
 }
 
 /// A task of a paas service as the scheduler sees a process: its slot is its index.
@@ -383,12 +375,11 @@ impl SwarmRuntime {
     /// the task stopped may be one a start in flight waits for: `id` is then no longer
     /// spoken for, and that start takes it in its place.
     async fn stop_task(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
-        let known = self.handed_out().get(id).cloned();
         let service = match self.task(id).await? {
             Some((service, _)) => service.name,
             // Swarm deletes a task it stopped for an earlier scale-down; its stop still
             // counts.
-            None => match known {
+            None => match self.handed_out().get(id).cloned() {
                 Some(service) => service,
                 None => return Ok(()),
             },

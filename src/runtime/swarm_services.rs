@@ -50,6 +50,14 @@ pub enum SwarmServiceError {
     Engine(#[from] RuntimeError),
 }
 
+/// A service error as the `Runtime` says it: the engine's own error as it came.
+pub(super) fn engine(e: SwarmServiceError) -> RuntimeError {
+    match e {
+        SwarmServiceError::Engine(e) => e,
+        other => RuntimeError::Engine(other.to_string()),
+    }
+}
+
 /// One process type of a release, to run as a Swarm service.
 #[derive(Debug, Clone)]
 pub struct ReleaseServiceSpec {

@@ -3,12 +3,16 @@
 //! on 20.10's API).
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use bollard::query_parameters::ListTasksOptionsBuilder;
 use futures_util::stream::{BoxStream, StreamExt};
 
-use super::swarm_runtime::{EVENTS_EVERY, engine};
+use super::swarm_services::engine;
 use super::{InstanceEvent, ReleaseService, RuntimeError, ServiceTask, SwarmServices};
+
+/// How often task states are read for deaths.
+const EVENTS_EVERY: Duration = Duration::from_secs(1);
 
 /// Every task of this server's services (of `app`, or all), with its service.
 pub(super) async fn list_tasks(
