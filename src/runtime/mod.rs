@@ -3,8 +3,9 @@
 //! `Docker` speaks to one Docker engine. The scheduler sees it through the [`Runtime`]
 //! trait (instances of process types, their endpoints, logs and deaths), so a multi-host
 //! backend can come without the scheduler knowing hosts; its engine layer, a release's
-//! process types as Swarm services, is `swarm_services.rs`. Builds use
-//! the image and build-container calls directly: they need one engine's image store.
+//! process types as Swarm services, is `swarm_services.rs` (the specs it sends and what it
+//! reads back: `swarm_service_spec.rs`). Builds use the image and build-container calls
+//! directly: they need one engine's image store.
 
 mod addons;
 mod attach;
@@ -20,6 +21,7 @@ pub mod networks;
 mod stats;
 mod swarm;
 mod swarm_runtime;
+mod swarm_service_spec;
 mod swarm_services;
 mod swarm_task_list;
 
@@ -40,10 +42,10 @@ pub use networks::{Ipv4Net, SubnetPool};
 pub use stats::ProcessStats;
 pub use swarm::{Availability, NodeRole, SwarmError, SwarmJoin, SwarmNode};
 pub use swarm_runtime::{SwarmRuntime, SwarmRuntimeSettings};
-pub use swarm_services::{
-    ReleaseService, ReleaseServiceSpec, ServiceTask, SwarmServiceError, SwarmServices,
-    overlay_name, service_name,
+pub use swarm_service_spec::{
+    ReleaseService, ReleaseServiceSpec, ServiceTask, overlay_name, service_name,
 };
+pub use swarm_services::{SwarmServiceError, SwarmServices};
 
 use futures_util::future::BoxFuture;
 

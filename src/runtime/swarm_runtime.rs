@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 
-use super::swarm_services::{engine, release_service};
+use super::swarm_service_spec::release_service;
+use super::swarm_services::engine;
 use super::swarm_task_list::{list_tasks, task_events};
 use super::{
     Attached, Docker, Instance, InstanceEvent, InstanceState, LogStream, ProcessKind, ProcessSpec,

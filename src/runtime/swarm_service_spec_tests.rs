@@ -1,4 +1,4 @@
-//! Unit tests of `swarm_services.rs`'s pure parts: names, the engine spec, the published
+//! Unit tests of `swarm_service_spec.rs`: names, the engine spec, the published
 //! port of a task's status, tasks and services read back from the engine's JSON.
 
 use super::*;
