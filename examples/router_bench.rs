@@ -110,8 +110,8 @@ async fn run_router(
             let (logs, _writer) = AppLogs::start(dir, CancellationToken::new());
             Router::new(settings, move |line: AccessLine| {
                 if let Some(app) = &line.app {
-                    let mut text = String::with_capacity(320);
-                    let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{line}"));
+                    let mut text = String::with_capacity(AccessLine::CAPACITY);
+                    line.write_to(&mut text);
                     logs.platform(app, "router", text);
                 }
             })

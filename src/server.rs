@@ -380,10 +380,8 @@ async fn adopt_addons(store: &Store, addons: &crate::addons::Addons) -> Result<(
 fn access_logger(logs: AppLogs) -> impl Fn(AccessLine) + Send + Sync + 'static {
     move |line: AccessLine| {
         if let Some(app) = &line.app {
-            // One allocation: a line is about 250 bytes, and growing a String from empty
-            // would reallocate five times.
-            let mut text = String::with_capacity(320);
-            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{line}"));
+            let mut text = String::with_capacity(AccessLine::CAPACITY);
+            line.write_to(&mut text);
             logs.platform(app, "router", text);
         }
     }

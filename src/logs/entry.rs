@@ -82,9 +82,15 @@ impl LogEntry {
         out.push('[');
         out.push_str(&self.dyno);
         out.push_str("]: ");
-        for c in self.text.chars() {
-            out.push(if c == '\n' || c == '\r' { ' ' } else { c });
+        // Whole runs between line breaks, found with SIMD: a router line is ~250 bytes and
+        // has none, and copying it char by char cost as much as formatting it.
+        let mut rest = self.text.as_str();
+        while let Some(at) = memchr::memchr2(b'\n', b'\r', rest.as_bytes()) {
+            out.push_str(&rest[..at]);
+            out.push(' ');
+            rest = &rest[at + 1..];
         }
+        out.push_str(rest);
         out.push('\n');
     }
 }
@@ -139,7 +145,7 @@ mod tests {
     fn a_written_line_is_the_displayed_one() {
         let mut stamp = StampCache::default();
         let mut out = String::new();
-        for (at, text) in [(0, "a\nb"), (0, "c"), (61, "d\re")] {
+        for (at, text) in [(0, "a\nb"), (0, "c"), (61, "d\re"), (61, "\r\nf\r\n")] {
             let entry = LogEntry {
                 at,
                 source: Source::Paas,
@@ -151,7 +157,7 @@ mod tests {
             assert_eq!(one, format!("{entry}\n"));
             out.push_str(&one);
         }
-        assert_eq!(out.lines().count(), 3);
+        assert_eq!(out.lines().count(), 4);
     }
 
     #[test]
