@@ -117,9 +117,7 @@ impl AccessLine {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("")
     }
-}
 
-impl AccessLine {
     /// Room for a typical line (about 250 bytes) without growing a `String`.
     pub const CAPACITY: usize = 320;
 

@@ -22,7 +22,7 @@
 //! https.rs       ACME HTTP-01 answers, https-only redirects, HSTS
 //! request_id.rs  keep a sane X-Request-Id or make one
 //! pages.rs       404/502/503/504 pages in HTML or plain text
-//! access_log.rs  AccessLine and its Heroku-style Display
+//! access_log.rs  AccessLine and its Heroku-style text (`write_to`, `Display`)
 //! metrics.rs     Prometheus text
 //! connection.rs  per-connection context and activity reporting
 //! wake.rs        requests for sleeping apps: held while the app wakes, in order
