@@ -122,8 +122,8 @@ impl AccessLine {
     pub const CAPACITY: usize = 320;
 
     /// Appends the line (as `Display` shows it) to `out`. Pieces are pushed straight into
-    /// the `String` and numbers go through itoa: through `fmt::Formatter` the line cost more
-    /// than the rest of the request's user-space work (callgrind, docs/BENCHMARKS.md).
+    /// the `String` and numbers go through itoa: through `fmt::Formatter` the line took 3.8k
+    /// instructions, this way 1.6k (callgrind, docs/BENCHMARKS.md).
     pub fn write_to(&self, out: &mut String) {
         match self.error {
             None => out.push_str("at=info "),
